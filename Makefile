@@ -1,0 +1,53 @@
+# The one task runner: the README and CI call exactly these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV  ?= .venv
+BIN   := $(VENV)/bin
+# uv from PATH, else the copy `pip install uv` puts in this Python (run as `python3 -m uv`).
+UV    ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+SAMPLE := data/sp500_prices.csv.gz
+
+.PHONY: help setup demo test test-slow lint format bench system-deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python: uv.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@# --seed puts pip in the venv: `bentoml build` needs it.
+	[ -x $(BIN)/python ] || $(UV) venv --seed --python 3.11 $(VENV)
+	$(UV) sync --frozen --extra dev --python $(BIN)/python
+	@touch $(BIN)/python
+
+setup: $(BIN)/python ## create the venv from the lock file (uv installed with pip when missing)
+
+demo: setup ## ingest the bundled sample into the lake and show it
+	$(BIN)/finsimples ingest --until 2022-12-20 $(SAMPLE)
+	$(BIN)/finsimples ingest --next-day $(SAMPLE)
+	$(BIN)/finsimples ingest $(SAMPLE)
+	$(BIN)/finsimples lake info
+
+system-deps: ## install redis-server, nginx, prometheus with apt-get when missing
+	./deploy/install-system-deps.sh
+
+test: setup system-deps ## run the test suite except tests marked slow
+	$(BIN)/python -m pytest
+
+test-slow: setup system-deps ## run only the slow tests
+	$(BIN)/python -m pytest -m slow
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
+	$(BIN)/python -m benchmarks.bench_lake
+
+clean: ## remove local state (lake, MLflow store) and caches, keep the venv
+	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the servers the tests start as processes (redis-server, nginx, prometheus) when missing.
+# They come from Debian's packages, not PyPI. Needs root or sudo; does nothing when all are present.
+set -euo pipefail
+
+declare -A package_of=([redis-server]=redis-server [nginx]=nginx [prometheus]=prometheus)
+missing=()
+for cmd in "${!package_of[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+    missing+=("${package_of[$cmd]}")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "installing with apt-get: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# --no-install-recommends: no daemons' extras; policy-rc.d keeps services from auto-starting.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

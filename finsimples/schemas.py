@@ -1,0 +1,37 @@
+"""Shared schemas: the lake's prices table and the rules every ticker and price obeys."""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+TICKER_PATTERN = re.compile(r"^[A-Z0-9.\-]{1,12}$")
+"""Tickers as exchanges write them: ``PETR4``, ``BRK.B``, ``VALE3``, ``BF-B``."""
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
+VALUE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+"""The columns whose values a correction can change; `source`/`ingested_at` are bookkeeping."""
+
+KEY_COLUMNS: tuple[str, ...] = ("ticker", "date")
+
+PRICES_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("open", pa.float64()),
+        pa.field("high", pa.float64()),
+        pa.field("low", pa.float64()),
+        pa.field("close", pa.float64()),
+        pa.field("adj_close", pa.float64(), nullable=False),
+        pa.field("volume", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+"""One row per (ticker, trading date). `adj_close` is the price models use; it is always set."""
+
+
+def is_valid_ticker(ticker: str) -> bool:
+    """Whether ``ticker`` follows :data:`TICKER_PATTERN`."""
+    return bool(TICKER_PATTERN.match(ticker))
