@@ -23,7 +23,7 @@ app = typer.Typer(
 lake_app = typer.Typer(help="Inspect and maintain the Parquet price lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 

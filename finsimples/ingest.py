@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -230,6 +231,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None]:
         raw = pd.read_parquet(path)
         if not isinstance(raw.index, pd.RangeIndex):  # a date index saved by pandas
             raw = raw.reset_index()
+        raw.columns = [str(c).strip() for c in raw.columns]
         return raw.reset_index(drop=True), None
     raw = pd.read_csv(path, dtype=str, skip_blank_lines=False, skipinitialspace=True)
     first = raw.columns[0] if len(raw.columns) else None
@@ -258,7 +260,7 @@ class _Table:
     the raw file on, so every problem can say where it is after reshaping.
     """
 
-    def __init__(self, name: str, kinds: Mapping[object, str | None]) -> None:
+    def __init__(self, name: str, kinds: Mapping[str, str | None]) -> None:
         self.name = name
         self.kinds = kinds
         self.headers = {kind: str(column) for column, kind in kinds.items() if kind}
@@ -289,7 +291,8 @@ class _Table:
                     column=str(column),
                     value=str(column),
                 )
-        long = raw.rename(columns={date_column: "date", **tickers}).melt(
+        renames: dict[str, str] = {date_column: "date", **tickers}
+        long = raw.rename(columns=renames).melt(
             id_vars=["date", "_line"], var_name="ticker", value_name="adj_close"
         )
         headers = {ticker: str(column) for column, ticker in tickers.items()}
@@ -383,7 +386,7 @@ class _Table:
         for (ticker, day), group in frame[duplicated].groupby(list(KEY_COLUMNS)):
             lines = ", ".join(group["_line"])
             self.add(
-                f"duplicate rows for ticker {ticker} on {day.date()} ({lines})",
+                f"duplicate rows for ticker {ticker} on {cast(pd.Timestamp, day).date()} ({lines})",
                 column=self.headers["date"],
             )
         self.raise_problems()

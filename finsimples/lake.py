@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -380,7 +380,9 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _corrections_record(replaced: pd.DataFrame, version: int, source: str, at: object) -> pa.Table:
+def _corrections_record(
+    replaced: pd.DataFrame, version: int, source: str, at: datetime
+) -> pa.Table:
     record = replaced[list(KEY_COLUMNS)].copy()
     record["date"] = record["date"].dt.date
     for column in VALUE_COLUMNS:
@@ -396,7 +398,8 @@ def _updated_stats(
     stats: Mapping[str, TickerStats], new_rows: pd.DataFrame
 ) -> dict[str, TickerStats]:
     updated = dict(stats)
-    for ticker, dates in new_rows.groupby("ticker")["date"]:
+    for key, dates in new_rows.groupby("ticker")["date"]:
+        ticker = str(key)
         first, last = dates.min().date(), dates.max().date()
         old = updated.get(ticker)
         updated[ticker] = (

@@ -1,0 +1,77 @@
+"""The `finsimples` command as users run it: a subprocess, configured by environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finsimples.settings import Settings
+from tests.conftest import s3_settings
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).resolve().parents[1] / "data"
+FINSIMPLES = str(Path(sys.executable).with_name("finsimples"))
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FINSIMPLES, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    values = settings.model_dump(exclude_none=True)
+    return {
+        f"FINSIMPLES_{name.upper()}": str(getattr(value, "get_secret_value", lambda v=value: v)())
+        for name, value in values.items()
+    }
+
+
+def test_ingest_replay_and_info(tmp_path: Path, sample_path: Path) -> None:
+    env = {"FINSIMPLES_LAKE_URI": str(tmp_path / "lake")}
+    first = run("ingest", "--until", "2022-12-20", str(sample_path), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "166,160 new, 0 replaced, 0 unchanged; lake version 1" in first.stdout
+    step = run("ingest", "--next-day", str(sample_path), env=env)
+    assert "20 rows (2022-12-21 to 2022-12-21): 20 new" in step.stdout
+
+    info = run("lake", "info", "--json", env=env)
+    body = json.loads(info.stdout)
+    assert body["version"] == 2
+    assert body["rows"] == 166_180
+    assert body["tickers"]["AAPL"] == {"first": "1990-01-02", "last": "2022-12-21", "rows": 8_309}
+    table = run("lake", "info", env=env).stdout
+    assert "AAPL" in table
+    assert "2022-12-21" in table
+    assert "last date (watermark)" in table
+
+
+def test_bad_file_exits_nonzero_with_a_precise_message(tmp_path: Path) -> None:
+    env = {"FINSIMPLES_LAKE_URI": str(tmp_path / "lake")}
+    result = run("ingest", str(DATA / "bad" / "negative_price.csv"), env=env)
+    assert result.returncode == 1
+    assert "negative_price.csv, line 3, column 'AMD': value '-62.57': is not a positive price" in (
+        result.stderr
+    )
+    assert not (tmp_path / "lake").exists()
+
+
+def test_bad_settings_are_reported(tmp_path: Path) -> None:
+    result = run("lake", "info", env={"FINSIMPLES_LAKE_URI": "gs://nope"})
+    assert result.returncode != 0
+    assert "lake_uri" in result.stderr
+
+
+def test_cli_against_the_s3_api_server(s3_endpoint: str) -> None:
+    env = env_of(s3_settings(s3_endpoint))
+    ingest = run("ingest", str(DATA / "formats" / "AAPL.csv"), env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "5 new" in ingest.stdout
+    info = json.loads(run("lake", "info", "--json", env=env).stdout)
+    assert info["uri"].startswith("s3://")
+    assert info["rows"] == 5
