@@ -1,0 +1,1 @@
+"""Hand-written fakes of services that cannot run here (the only mocks in the project)."""

@@ -1,0 +1,1 @@
+"""Serving components against real redis-server and the fake OpenAI HTTP server."""

@@ -1,0 +1,1 @@
+"""Unit tests of the serving components (cache, rate limits, auth, narrator template)."""
