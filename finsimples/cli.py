@@ -163,3 +163,203 @@ def lake_history() -> None:
             f"{commit.unchanged:,}",
         )
     out.print(table)
+
+
+# --- training, registry, forecasts --------------------------------------------------------------
+# These commands import their jobs when they run: mlflow and xgboost take seconds to import,
+# which `ingest` and `lake info` should not pay.
+
+models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def _steps() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def train(
+    full: bool = typer.Option(
+        True,
+        "--full/--incremental",
+        help="Refit from scratch, or update the champion with new data.",
+    ),
+) -> None:
+    """Train a candidate, register it in MLflow and promote it if it passes the gate."""
+    from finsimples.jobs.common import JobError
+    from finsimples.jobs.train import train as train_job
+    from training.metrics import LeakageError
+
+    settings = Settings()
+    with _steps() as progress:
+        task = progress.add_task("starting", total=None)
+        try:
+            outcome = train_job(
+                settings,
+                "full" if full else "incremental",
+                step=lambda text: progress.update(task, description=text),
+            )
+        except (JobError, LeakageError) as exc:
+            raise _fail(str(exc)) from exc
+    out.print(outcome.message, highlight=False)
+    if outcome.verdict is not None and not outcome.verdict.passed:
+        for reason in outcome.verdict.reasons:
+            out.print(f"  - {reason}", highlight=False)
+
+
+@app.command()
+def backtest(
+    start: datetime | None = typer.Option(
+        None, formats=["%Y-%m-%d"], help="First test date (default: settings.backtest_start)."
+    ),
+) -> None:
+    """Walk-forward backtest of the model vs the baselines: prints the table, writes plots."""
+    from finsimples.jobs.backtest import run
+    from finsimples.jobs.common import JobError
+
+    settings = Settings()
+    with _steps() as progress:
+        task = progress.add_task("walk-forward backtest", total=None)
+        try:
+            result = run(
+                settings,
+                start.date() if start else None,
+                step=lambda text: progress.update(task, description=text),
+            )
+        except JobError as exc:
+            raise _fail(str(exc)) from exc
+    table = Table(
+        title=f"walk-forward {result.span}, refit every {settings.training.refit_months} months",
+        title_justify="left",
+    )
+    for column in result.table.columns:
+        table.add_column(str(column), justify="left" if column == "method" else "right")
+    for row in result.table.itertuples(index=False):
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(table)
+    for line in result.leakage:
+        out.print(f"[bold red]leakage tripwire:[/] {line}")
+    out.print(f"report and plots: {result.report_dir}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Versions, aliases and key metrics."""
+    from finsimples.jobs.common import open_registry
+
+    registry = open_registry(Settings())
+    table = Table(
+        "version", "aliases", "mode", "watermark", "h1 coverage", "h1 pinball vs EWMA", "gate"
+    )
+    for version in registry.versions():
+        run = registry.client.get_run(version.run_id) if version.run_id else None
+        metrics = run.data.metrics if run else {}
+        gain = metrics.get("h1_pinball_gain")
+        table.add_row(
+            version.version,
+            ", ".join(version.aliases),
+            version.tags.get("training_mode", ""),
+            version.tags.get("watermark", ""),
+            f"{metrics['h1_coverage']:.3f}" if "h1_coverage" in metrics else "",
+            f"{gain:+.2%}" if gain is not None else "",
+            version.tags.get("gate", ""),
+        )
+    out.print(table)
+
+
+@models_app.command("history")
+def models_history() -> None:
+    """Promotions and rollbacks: who, when, why, from which version to which."""
+    from finsimples.jobs.common import open_registry
+
+    table = Table("at", "action", "from", "to", "actor", "reason")
+    for event in open_registry(Settings()).history():
+        table.add_row(
+            event.at.isoformat(timespec="seconds"),
+            event.action,
+            event.from_version or "-",
+            event.to_version,
+            event.actor,
+            event.reason,
+        )
+    out.print(table)
+
+
+@app.command()
+def promote(
+    version: str = typer.Argument(..., help="The model version to make champion."),
+    force: bool = typer.Option(
+        False, "--force", help="Required: a manual promotion goes around the gate."
+    ),
+    reason: str = typer.Option("", "--reason", help="Required: why, for the audit record."),
+) -> None:
+    """Make a version the champion by hand (needs --force and --reason)."""
+    from finsimples.jobs.common import open_registry
+    from registry.promotion import PromotionError
+
+    if not force or not reason.strip():
+        raise _fail("a manual promotion goes around the gate: pass --force and --reason TEXT")
+    try:
+        event = open_registry(Settings()).promote(version, reason=f"manual: {reason}")
+    except PromotionError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"champion: v{event.from_version or '-'} -> v{event.to_version}")
+
+
+@app.command()
+def rollback(
+    reason: str = typer.Option("rollback", "--reason", help="Why, for the audit record."),
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    from finsimples.jobs.common import open_registry
+    from registry.promotion import PromotionError
+
+    try:
+        event = open_registry(Settings()).rollback(reason=reason)
+    except PromotionError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"champion: v{event.from_version} -> v{event.to_version}")
+
+
+@app.command()
+def predict(
+    ticker: str = typer.Argument(..., help="Ticker, e.g. AAPL or PETR4."),
+    horizon: int = typer.Option(5, "--horizon", "-h", help="Trading days ahead (1..30)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the forecast as JSON."),
+) -> None:
+    """Forecast a ticker with the champion, locally (no server)."""
+    from finsimples.jobs.common import JobError
+    from finsimples.jobs.predict import predict as predict_job
+
+    try:
+        forecast, version = predict_job(Settings(), ticker, horizon)
+    except JobError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        out.print_json(forecast.model_dump_json())
+        return
+    lo, hi = sorted(forecast.path[0].prices, key=lambda k: float(k[1:]))[
+        :: len(forecast.path[0].prices) - 1
+    ]
+    table = Table(
+        title=f"{forecast.ticker}: last {forecast.last_price:.2f} on {forecast.as_of}; "
+        f"model v{version}; {forecast.interval:.0%} range",
+        title_justify="left",
+    )
+    for column in ("day", "date", f"low ({lo})", "median", f"high ({hi})", "P(gain)"):
+        table.add_column(column, justify="right")
+    for point in forecast.path:
+        table.add_row(
+            str(point.day),
+            str(point.date),
+            f"{point.prices[lo]:.2f}",
+            f"{point.prices['q0.5']:.2f}",
+            f"{point.prices[hi]:.2f}",
+            f"{point.prob_gain:.0%}",
+        )
+    out.print(table)

@@ -7,10 +7,14 @@ below the entry points reads the environment. Every field can be set with an env
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry.gate import GatePolicy
+from training.config import TrainingConfig
 
 
 class Settings(BaseSettings):
@@ -18,6 +22,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="FINSIMPLES_",
+        env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
         extra="forbid",
@@ -61,22 +66,79 @@ class Settings(BaseSettings):
         description="Recorded in each row's `source`; default: the ingested file's name.",
     )
 
-    # --- model registry (used from the training issue on) --------------------------------------
+    # --- training, evaluation and the registry --------------------------------------------------
+    training: TrainingConfig = Field(
+        default=TrainingConfig(),
+        description="Model, calibration and backtest settings (FINSIMPLES_TRAINING__<FIELD>).",
+    )
+    gate: GatePolicy = Field(
+        default=GatePolicy(),
+        description="Promotion gate thresholds (FINSIMPLES_GATE__<FIELD>).",
+    )
+    gate_test_years: int = Field(
+        default=2,
+        ge=1,
+        description="A full training run is gated on a walk-forward over this many last years.",
+    )
+    backtest_start: date = Field(
+        default=date(2016, 1, 1), description="First test date of `finsimples backtest`."
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         description="MLflow tracking/registry URI. Default: sqlite in <state_dir>/mlflow.db.",
     )
+    model_name: str = Field(default="finsimples-forecaster", description="Registered model name.")
+    experiment_name: str = Field(default="finsimples-training", description="Training runs.")
+    audit_experiment_name: str = Field(
+        default="finsimples-promotions", description="One run per promotion or rollback."
+    )
 
-    # --- serving (used from the API issue on) --------------------------------------------------
+    # --- serving: the forecast API ---------------------------------------------------------------
+    latency_budget_seconds: float = Field(
+        default=3.0, gt=0, description="Past this, answer from the read-only fallback store."
+    )
+    batch_max_tickers: int = Field(default=20, ge=1, description="Tickers per batch request.")
+    api_key_hashes: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 hex of the accepted API keys (`finsimples api-key new`); "
+        "empty: auth off (local use).",
+    )
+    api_key_rpm: float = Field(default=60.0, gt=0, description="Requests per minute per key.")
+    api_key_burst: float | None = Field(
+        default=None, gt=0, description="Burst per key; default one minute's worth."
+    )
     redis_url: str | None = Field(
         default=None, description="Redis URL for the prediction cache; unset: in-process cache."
     )
+    cache_ttl_seconds: float = Field(default=300.0, gt=0, description="Forecast cache TTL.")
+    cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache bound.")
+    redis_socket_timeout: float = Field(default=0.2, gt=0, description="Seconds per Redis reply.")
+    redis_connect_timeout: float = Field(default=0.2, gt=0, description="Seconds to connect.")
+    redis_error_cooldown_seconds: float = Field(
+        default=1.0, ge=0, description="Redis is skipped this long after a failure."
+    )
+    warm_tickers: int = Field(
+        default=10, ge=0, description="Most requested tickers warmed after a deploy."
+    )
+
+    # --- the narrator ----------------------------------------------------------------------------
     openai_base_url: str | None = Field(
-        default=None, description="OpenAI-compatible endpoint for the narrator."
+        default=None, description="OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama)."
     )
     openai_api_key: SecretStr | None = Field(
         default=None, description="Narrator API key; unset: the template narrator writes."
     )
+    openai_model: str = Field(default="gpt-4o-mini", description="Chat model of the narrator.")
+    llm_requests_per_minute: float = Field(default=60.0, gt=0, description="Client-side quota.")
+    llm_request_timeout: float = Field(default=10.0, gt=0, description="Longest single request.")
+    llm_max_attempts: int = Field(default=3, ge=1, description="Requests per narration.")
+    llm_backoff_base_seconds: float = Field(default=0.25, gt=0)
+    llm_backoff_cap_seconds: float = Field(default=2.0, gt=0)
+    llm_min_attempt_seconds: float = Field(
+        default=0.5, ge=0, description="Time that must be left before trying a request."
+    )
+    llm_max_concurrency: int = Field(default=8, ge=1, description="Narrator worker threads.")
+    narrative_cache_ttl_seconds: float = Field(default=86_400.0, gt=0)
 
     @field_validator("lake_uri")
     @classmethod
@@ -93,6 +155,11 @@ class Settings(BaseSettings):
     def resolved_lake_uri(self) -> str:
         """The lake location with the default applied."""
         return self.lake_uri or str(self.state_dir / "lake")
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where backtest tables and plots are written."""
+        return self.state_dir / "reports"
 
     @property
     def resolved_mlflow_tracking_uri(self) -> str:

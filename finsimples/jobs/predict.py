@@ -1,0 +1,68 @@
+"""The predict job: the champion's forecast of one ticker, from the lake, with no server."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+
+from finsimples.forecast import Forecast, make_forecast
+from finsimples.jobs.common import JobError, load_champion, open_registry
+from finsimples.lake import Lake
+from finsimples.schemas import is_valid_ticker
+from finsimples.settings import Settings
+from training.features import MIN_HISTORY_DAYS, build_features, latest_features
+
+# Calendar days that surely hold MIN_HISTORY_DAYS trading days (weekends, holidays, gaps).
+LOOKBACK_DAYS = int(MIN_HISTORY_DAYS * 1.6) + 30
+
+
+def unknown_ticker_message(ticker: str, known: list[str]) -> str:
+    """'unknown ticker X' with the closest known tickers, for the CLI and the API."""
+    close = difflib.get_close_matches(ticker, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"unknown ticker {ticker!r}{hint}"
+
+
+def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, str]:
+    """Forecast ``ticker`` over ``horizon`` trading days with the champion.
+
+    Returns:
+        The forecast and the champion's version.
+
+    Raises:
+        JobError: invalid ticker or horizon, unknown ticker, too little history, no champion.
+    """
+    ticker = ticker.strip().upper()
+    max_h = settings.training.max_horizon
+    if not is_valid_ticker(ticker):
+        raise JobError(f"ticker {ticker!r} does not look like a ticker (e.g. PETR4, BRK.B)")
+    if not 1 <= horizon <= max_h:
+        raise JobError(f"horizon {horizon} is outside 1..{max_h} trading days")
+    lake = Lake.from_settings(settings)
+    watermarks = lake.watermarks()
+    if ticker not in watermarks:
+        raise JobError(unknown_ticker_message(ticker, sorted(watermarks)))
+    champion = load_champion(open_registry(settings))
+    as_of = max(watermarks.values())
+    # Every ticker's recent window: cross-sectional features rank the ticker among the others.
+    window = lake.read_prices(start=as_of - timedelta(days=LOOKBACK_DAYS))
+    own = window[window["ticker"] == ticker]
+    try:
+        latest = latest_features(build_features(window))
+    except ValueError as exc:  # not one ticker has enough history
+        raise JobError(f"{ticker}: {exc}") from exc
+    row = latest[latest.index.get_level_values("ticker") == ticker]
+    if row.empty or row.index.get_level_values("date")[0] != own["date"].max():
+        raise JobError(
+            f"{ticker} has {len(own)} recent prices; forecasts need {MIN_HISTORY_DAYS} "
+            "consecutive trading days of history"
+        )
+    quantiles = champion.forecaster.predict(row)
+    forecast = make_forecast(
+        quantiles,
+        ticker=ticker,
+        last_price=float(own["adj_close"].iloc[-1]),
+        horizon=horizon,
+        interval=settings.training.interval_coverage,
+    )
+    return forecast, str(champion.version.version)

@@ -1,0 +1,74 @@
+"""The model card: a markdown page logged with each run and set as the version's description."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from registry.gate import GateVerdict
+from training.forecaster import QuantileForecaster
+
+
+def render_model_card(
+    *,
+    model_name: str,
+    mode: str,
+    forecaster: QuantileForecaster,
+    summary: pd.DataFrame | None,
+    metrics: Mapping[str, float],
+    metrics_source: str,
+    verdict: GateVerdict,
+    tickers: Sequence[str],
+) -> str:
+    """Markdown describing what the model is, what it was trained on and how well it did."""
+    config = forecaster.config
+    lo, hi = config.interval_levels
+    lines = [
+        f"# {model_name}",
+        "",
+        "Calibrated quantile forecasts of the log return over 1 to "
+        f"{config.max_horizon} trading days: XGBoost quantile regression on a volatility-"
+        f"normalized target, {config.calibration.upper()} conformal calibration. It sells "
+        "ranges, not tips: no model beats the random walk on point accuracy here.",
+        "",
+        f"- training: {mode}; data up to {pd.Timestamp(forecaster.as_of_).date()}; "
+        f"{len(tickers)} tickers ({', '.join(tickers[:12])}{', ...' if len(tickers) > 12 else ''})",
+        f"- features: version {forecaster.feature_version_}, {len(forecaster.feature_columns_)} "
+        "columns",
+        f"- quantiles: {', '.join(f'{q:g}' for q in config.quantiles)}; headline interval "
+        f"{lo:g}-{hi:g} ({config.interval_coverage:.0%})",
+        f"- anchor horizons: {', '.join(map(str, config.anchor_horizons))} (others interpolated)",
+        f"- gate: {verdict.summary()}",
+        f"- metrics: {metrics_source}",
+        "",
+    ]
+    if summary is not None and not summary.empty:
+        lines += ["## Walk-forward results", "", _table(summary), ""]
+    else:
+        gated = {k: v for k, v in sorted(metrics.items()) if k.startswith(("h1_", "h5_"))}
+        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {value:.4f} |" for name, value in gated.items()]
+        lines.append("")
+    lines += [
+        "## Limits",
+        "",
+        "- Daily and weekly returns are close to unpredictable: the median forecast is about the",
+        "  zero-return forecast; the value is in calibrated ranges.",
+        "- Coverage holds on average; single tickers and single years can fall below it.",
+        "- Trading dates ahead are weekdays: exchange holidays are not known to the model.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _table(summary: pd.DataFrame) -> str:
+    columns = ["coverage", "worst_year", "worst_ticker", "pinball_gain", "mae_ratio", "width"]
+    header = "| method | h | " + " | ".join(columns) + " |"
+    rule = "|---|---|" + "---|" * len(columns)
+    rows = [
+        f"| {method} | {horizon} | "
+        + " | ".join(f"{summary.loc[(method, horizon), c]:.4f}" for c in columns)
+        + " |"
+        for method, horizon in summary.index
+    ]
+    return "\n".join([header, rule, *rows])

@@ -1,0 +1,135 @@
+"""The data scientist's loop on real data: ingest -> train -> register -> gate -> predict."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from finsimples.ingest import ingest_files
+from finsimples.jobs.common import JobError, open_registry
+from finsimples.jobs.predict import predict
+from finsimples.jobs.train import train
+from finsimples.lake import Lake
+from finsimples.settings import Settings
+from registry.gate import GatePolicy
+from training.config import BoosterParams, TrainingConfig
+
+pytestmark = pytest.mark.integration
+TICKERS = ["AAPL", "JNJ", "KO", "XOM", "JPM", "WMT"]
+
+# Small but real: six sample tickers from 2005, few trees, a one-year gate backtest.
+SMALL = TrainingConfig(
+    anchor_horizons=(1, 5, 30),
+    calibration_days=252,
+    booster=BoosterParams(n_estimators=20, max_depth=2),
+    eval_horizons=(1, 5),
+)
+LENIENT = GatePolicy(
+    coverage_tolerance=0.1,
+    min_worst_year_coverage=0.5,
+    min_worst_ticker_coverage=0.5,
+    max_pinball_vs_ewma=1.2,
+    max_pinball_vs_champion=1.2,
+    max_mae_ratio=1.2,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sample_wide: pd.DataFrame) -> Settings:
+    subset = sample_wide.loc[sample_wide["Date"] >= "2005-01-01", ["Date", *TICKERS]]
+    path = tmp_path / "prices.csv"
+    subset.to_csv(path, index=False)
+    settings = Settings(
+        state_dir=tmp_path / "state", training=SMALL, gate=LENIENT, gate_test_years=1
+    )
+    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
+    return settings
+
+
+def test_train_registers_promotes_and_predicts(settings: Settings) -> None:
+    outcome = train(settings, "full")
+    assert outcome.promoted, outcome.message
+    registry = open_registry(settings)
+    champion = registry.champion()
+    assert champion is not None
+    assert str(champion.version) == outcome.version
+    assert champion.tags["watermark"] == "2022-11-30"
+    assert champion.tags["gate"] == "passed"
+    run = registry.client.get_run(champion.run_id)
+    assert 0.7 < run.data.metrics["h1_coverage"] < 1.0
+    assert "h1_pinball_ewma_normal" in run.data.metrics
+    assert run.data.params["mode"] == "full"
+    assert run.data.tags["lake_version"] == "1"
+    assert run.inputs.dataset_inputs[0].dataset.name == "prices@lake-v1"
+
+    forecast, version = predict(settings, "aapl", 10)
+    assert version == outcome.version
+    assert forecast.as_of == date(2022, 11, 30)
+    assert len(forecast.path) == 10
+    first, last = forecast.path[0], forecast.path[-1]
+    assert first.date == date(2022, 12, 1)
+    assert first.prices["q0.05"] < first.prices["q0.5"] < first.prices["q0.95"]
+    width = lambda p: p.prices["q0.95"] - p.prices["q0.05"]  # noqa: E731
+    assert width(last) > width(first)  # ranges widen with the horizon
+    assert 0 < first.prob_gain < 1
+
+
+def test_gate_blocks_a_candidate_no_better_than_the_champion(settings: Settings) -> None:
+    first = train(settings, "full")
+    demanding = settings.model_copy(
+        update={"gate": LENIENT.model_copy(update={"max_pinball_vs_champion": 0.5})}
+    )
+    second = train(demanding, "full")
+    assert not second.promoted
+    assert second.verdict is not None
+    assert any("worse than the champion's" in r for r in second.verdict.reasons)
+    registry = open_registry(settings)
+    assert str(registry.champion().version) == first.version  # type: ignore[union-attr]
+    assert str(registry.version_by_alias("challenger").version) == second.version  # type: ignore[union-attr]
+    assert registry.get(second.version).tags["gate"].startswith("blocked: ")  # type: ignore[arg-type]
+
+    registry.promote(second.version, reason="manual: test", actor="ci")  # type: ignore[arg-type]
+    registry.rollback(reason="drill", actor="ci")
+    assert str(registry.champion().version) == first.version  # type: ignore[union-attr]
+
+
+def test_incremental_update_after_new_days(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="no champion to update"):
+        train(settings, "incremental")
+    train(settings, "full")
+    nothing = train(settings, "incremental")
+    assert nothing.version is None
+    assert nothing.message == "nothing new since 2022-11-30"
+
+    ingest_files(Lake.from_settings(settings), [tmp_path / "prices.csv"], next_day=True)
+    updated = train(settings, "incremental")
+    assert updated.version is not None
+    registry = open_registry(settings)
+    version = registry.get(updated.version)
+    assert version.tags["training_mode"] == "incremental"
+    assert version.tags["watermark"] == "2022-12-01"
+    forecast, _ = predict(settings, "KO", 1)
+    assert forecast.as_of == date(2022, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("ticker", "horizon", "message"),
+    [
+        ("KOO", 5, "unknown ticker 'KOO'; did you mean KO?"),
+        ("AAPL", 31, "horizon 31 is outside 1..30 trading days"),
+        ("AAPL", 0, "horizon 0 is outside 1..30 trading days"),
+        ("$$$", 5, "does not look like a ticker"),
+    ],
+)
+def test_bad_predict_inputs(settings: Settings, ticker: str, horizon: int, message: str) -> None:
+    with pytest.raises(JobError, match=message.replace("?", r"\?").replace(".", r"\.")):
+        predict(settings, ticker, horizon)
+
+
+def test_empty_lake_and_missing_champion_are_explained(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "empty", training=SMALL)
+    with pytest.raises(JobError, match="is empty: run `finsimples ingest PATH` first"):
+        train(settings, "full")

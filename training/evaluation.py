@@ -1,0 +1,208 @@
+"""Walk-forward backtest of the forecaster and the baselines.
+
+Expanding window with a full refit every ``refit_months``. For a test block starting at
+``s``, every method is fitted on features and prices dated before ``s`` only, so each
+training label ends before ``s`` (a purge of at least h trading days at horizon h); the
+forecaster's calibration window is the end of that training data, never the test block.
+Nothing is tuned on the test blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from training.baselines import EwmaNormalBaseline, HistoricalBaseline
+from training.config import TrainingConfig
+from training.features import SIGMA_COLUMN, build_features
+from training.forecaster import QuantileForecaster
+from training.metrics import check_leakage, coverage_breakdown, score_forecasts
+from training.prices import validate_prices
+from training.targets import build_targets
+
+Factory = Callable[[TrainingConfig], object]
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "coverage", "worst_year", "worst_ticker", "width", "pinball", "pinball_gain",
+    "mae_ratio", "r2_oos", "directional_accuracy", "up_rate", "rank_ic",
+)  # fmt: skip
+
+
+def default_methods() -> dict[str, Factory]:
+    """The forecaster (scored with CQR and with ACI) and the three baselines."""
+    return {
+        "model": QuantileForecaster,
+        "ewma_normal": EwmaNormalBaseline,
+        "zero": HistoricalBaseline,
+        "drift": lambda config: HistoricalBaseline(config, drift=True),
+    }
+
+
+@dataclass
+class Backtest:
+    """Everything a walk-forward run produced (plain frames, ready to log or plot).
+
+    Attributes:
+        forecasts: Method name -> quantile frame of every test forecast (all horizons).
+        outcomes: Realized log return per (date, ticker, horizon) of the test forecasts.
+        sigma: Ex-ante EWMA daily vol per (date, ticker) of the test origins.
+        scores: Long frame: method, horizon and :data:`training.metrics.SCORE_COLUMNS`.
+        coverage: Long frame: method, horizon, group, key, coverage, n.
+        blocks: One row per refit: test_start, test_end, calibration_start, fit_seconds.
+        leakage: Method name -> tripwire messages (empty lists when nothing tripped).
+    """
+
+    forecasts: dict[str, pd.DataFrame]
+    outcomes: pd.Series
+    sigma: pd.Series
+    scores: pd.DataFrame
+    coverage: pd.DataFrame
+    blocks: pd.DataFrame
+    leakage: dict[str, list[str]] = field(default_factory=dict)
+
+
+def make_blocks(
+    dates: pd.DatetimeIndex, test_start: pd.Timestamp, test_end: pd.Timestamp, months: int
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Consecutive ``[start, end)`` test blocks of ``months`` calendar months.
+
+    Args:
+        dates: Available trading dates.
+        test_start: First test date (inclusive).
+        test_end: End of testing (exclusive).
+        months: Block length.
+
+    Returns:
+        Blocks that contain at least one trading date.
+    """
+    blocks = []
+    start = pd.Timestamp(test_start)
+    while start < test_end:
+        end = min(start + pd.DateOffset(months=months), pd.Timestamp(test_end))
+        if ((dates >= start) & (dates < end)).any():
+            blocks.append((start, end))
+        start = end
+    return blocks
+
+
+def _online_forecasts(model, name, features, prices, start) -> dict[str, pd.DataFrame]:
+    """Test forecasts of one fitted method; the forecaster is scored both ways."""
+    if isinstance(model, QuantileForecaster):
+        return {
+            f"{name}_cqr": model.predict_online(features, prices, start, adaptive=False),
+            f"{name}_aci": model.predict_online(features, prices, start, adaptive=True),
+        }
+    return {name: model.predict_online(features, prices, start)}
+
+
+def run_backtest(
+    prices: pd.DataFrame,
+    config: TrainingConfig,
+    test_start: str | pd.Timestamp,
+    test_end: str | pd.Timestamp | None = None,
+    methods: Mapping[str, Factory] | None = None,
+    features: pd.DataFrame | None = None,
+) -> Backtest:
+    """Walk forward through ``[test_start, test_end)`` and score every method.
+
+    Args:
+        prices: Long daily price panel (``date``, ``ticker``, ``adj_close``).
+        config: Training settings (refit period, horizons, interval, tripwire).
+        test_start: First test date.
+        test_end: End of testing (exclusive); defaults to after the last price.
+        methods: Name -> factory taking the config; defaults to :func:`default_methods`.
+        features: Precomputed ``build_features(prices)`` (e.g. with an extra column to
+            test the tripwire); computed here when omitted.
+
+    Returns:
+        A :class:`Backtest`.
+    """
+    prices = validate_prices(prices)
+    features = build_features(prices) if features is None else features.sort_index()
+    methods = default_methods() if methods is None else methods
+    start = pd.Timestamp(test_start)
+    end = (
+        prices["date"].max() + pd.Timedelta(days=1) if test_end is None else pd.Timestamp(test_end)
+    )
+    feature_dates = features.index.get_level_values("date")
+    blocks = make_blocks(feature_dates.unique(), start, end, config.refit_months)
+    if not blocks:
+        raise ValueError(f"no feature dates in the test span [{start.date()}, {end.date()})")
+
+    pieces: dict[str, list[pd.DataFrame]] = {}
+    block_rows = []
+    for block_start, block_end in blocks:
+        train_f = features.loc[feature_dates < block_start]
+        train_p = prices.loc[prices["date"] < block_start]
+        # Outcomes are revealed to ACI only on their own dates; nothing past the block is passed.
+        seen_f = features.loc[feature_dates < block_end]
+        seen_p = prices.loc[prices["date"] < block_end]
+        row = {"test_start": block_start, "test_end": block_end}
+        for name, factory in methods.items():
+            began = time.perf_counter()
+            model = factory(config).fit(train_f, train_p)
+            row[f"{name}_fit_seconds"] = time.perf_counter() - began
+            if isinstance(model, QuantileForecaster):
+                row["calibration_start"] = model.calibration_start_
+            for key, frame in _online_forecasts(model, name, seen_f, seen_p, block_start).items():
+                pieces.setdefault(key, []).append(frame)
+        block_rows.append(row)
+
+    forecasts = {name: pd.concat(parts).sort_index() for name, parts in pieces.items()}
+    targets = build_targets(prices, config.max_horizon)
+    outcomes = targets.stack().rename("outcome")
+    outcomes.index = outcomes.index.set_names(["date", "ticker", "horizon"])
+    any_frame = next(iter(forecasts.values()))
+    outcomes = outcomes.reindex(any_frame.index)
+    sigma = features[SIGMA_COLUMN].reindex(any_frame.index.droplevel("horizon").unique())
+
+    scores, coverage, leakage = [], [], {}
+    for name, frame in forecasts.items():
+        s = score_forecasts(frame, outcomes, config)
+        leakage[name] = check_leakage(s, config) if config.tripwire_horizon in s.index else []
+        scores.append(s.assign(method=name).reset_index())
+        c = coverage_breakdown(frame, outcomes, sigma, config)
+        coverage.append(c.assign(method=name))
+    return Backtest(
+        forecasts=forecasts,
+        outcomes=outcomes,
+        sigma=sigma,
+        scores=pd.concat(scores, ignore_index=True).set_index(["method", "horizon"]),
+        coverage=pd.concat(coverage, ignore_index=True),
+        blocks=pd.DataFrame(block_rows),
+        leakage=leakage,
+    )
+
+
+def summarize_backtest(
+    backtest: Backtest, horizons: tuple[int, ...], reference: str
+) -> pd.DataFrame:
+    """The headline table: coverage pooled / worst year / worst ticker, pinball vs a reference.
+
+    Args:
+        backtest: Output of :func:`run_backtest`.
+        horizons: Horizons to report.
+        reference: Method whose pinball loss the others are compared with (e.g.
+            ``"ewma_normal"``); ``pinball_gain`` > 0 means better than it.
+
+    Returns:
+        Frame indexed by (method, horizon) with coverage, worst_year, worst_ticker, width,
+        pinball, pinball_gain, mae_ratio, r2_oos, directional_accuracy, up_rate, rank_ic.
+    """
+    cov = backtest.coverage
+    worst = cov[cov.group.isin(["year", "ticker"])].groupby(["method", "horizon", "group"])
+    worst = (
+        worst["coverage"]
+        .min()
+        .unstack("group")
+        .rename(columns={"year": "worst_year", "ticker": "worst_ticker"})
+    )
+    table = backtest.scores.join(worst)
+    ref = table.xs(reference, level="method")["pinball"]
+    table["pinball_gain"] = (
+        1 - table["pinball"] / ref.reindex(table.index.get_level_values("horizon")).to_numpy()
+    )
+    table = table[table.index.get_level_values("horizon").isin(horizons)]
+    return table.loc[:, list(SUMMARY_COLUMNS)]
