@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import norm
 
+from training.features import MIN_HISTORY_DAYS
 from training.quantiles import prob_gain
+
+# Calendar days that surely hold MIN_HISTORY_DAYS trading days (weekends, holidays, gaps).
+LOOKBACK_DAYS = int(MIN_HISTORY_DAYS * 1.6) + 30
 
 
 class PathPoint(BaseModel):
@@ -109,3 +114,8 @@ def _expected_simple_return(log_quantiles: np.ndarray, levels: list[float]) -> f
         grid_scores < scores[0], below, np.where(grid_scores > scores[-1], above, inside)
     )
     return float(np.mean(np.exp(values)) - 1.0)
+
+
+def suggest_tickers(ticker: str, known: list[str]) -> list[str]:
+    """Up to three known tickers close to ``ticker``, for "unknown ticker" answers."""
+    return difflib.get_close_matches(ticker, known, n=3, cutoff=0.5)

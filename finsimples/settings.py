@@ -117,6 +117,19 @@ class Settings(BaseSettings):
     redis_error_cooldown_seconds: float = Field(
         default=1.0, ge=0, description="Redis is skipped this long after a failure."
     )
+    replica_id: str | None = Field(
+        default=None, description="Named in the X-FinSimples-Replica header; default: host name."
+    )
+    fallback_snapshot_path: Path | None = Field(
+        default=None, description="Fallback answers loaded at start-up; default: the packaged one."
+    )
+    lake_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="How often a replica checks the lake for new data."
+    )
+    fault_injection: bool = Field(
+        default=False,
+        description="Honour the X-FinSimples-Fault-Delay request header (tests and drills only).",
+    )
     warm_tickers: int = Field(
         default=10, ge=0, description="Most requested tickers warmed after a deploy."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,20 +37,51 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+class ServerExitedError(RuntimeError):
+    """The server process ended before it accepted connections."""
+
+
 @contextmanager
 def server_process(
-    command: Sequence[str], port: int, log: Path, *, timeout: float = 30.0
+    command: Sequence[str],
+    port: int,
+    log: Path,
+    *,
+    timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` until the block ends; yields once ``port`` accepts connections."""
+    """Run ``command`` until the block ends; yields once ``port`` accepts connections.
+
+    Args:
+        command: The server's command line.
+        port: The port it listens on.
+        log: File receiving its stdout and stderr.
+        timeout: Seconds to wait for the port.
+        env: The process environment (default: this process's).
+
+    Raises:
+        TimeoutError: The port did not open in time.
+        ServerExitedError: The process ended first (at once, not after the timeout).
+    """
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise ServerExitedError(f"{command[0]} exited with status {process.returncode}")
+        return port_open(port)
+
     with log.open("wb") as out:
-        process = subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            list(command),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+        )
         try:
-            wait_until(
-                lambda: process.poll() is None and port_open(port), timeout, " ".join(command)
-            )
+            wait_until(ready, timeout, " ".join(command))
             yield process
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; log:\n{log.read_text(errors='replace')[-2000:]}") from exc
+        except (TimeoutError, ServerExitedError) as exc:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise type(exc)(f"{exc}; log:\n{tail}") from exc
         finally:
             process.terminate()
             try:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
 from datetime import timedelta
 
-from finsimples.forecast import Forecast, make_forecast
+from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.jobs.common import JobError, load_champion, open_registry
 from finsimples.lake import Lake
 from finsimples.schemas import is_valid_ticker
 from finsimples.settings import Settings
 from training.features import MIN_HISTORY_DAYS, build_features, latest_features
 
-# Calendar days that surely hold MIN_HISTORY_DAYS trading days (weekends, holidays, gaps).
-LOOKBACK_DAYS = int(MIN_HISTORY_DAYS * 1.6) + 30
-
 
 def unknown_ticker_message(ticker: str, known: list[str]) -> str:
     """'unknown ticker X' with the closest known tickers, for the CLI and the API."""
-    close = difflib.get_close_matches(ticker, known, n=3, cutoff=0.5)
+    close = suggest_tickers(ticker, known)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"unknown ticker {ticker!r}{hint}"
 

@@ -25,7 +25,9 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def env_of(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(exclude_none=True)
+    """The lake's settings as the FINSIMPLES_* variables a user would export."""
+    lake_fields = {f for f in Settings.model_fields if f.startswith(("lake_", "s3_"))}
+    values = settings.model_dump(include=lake_fields, exclude_none=True)
     return {
         f"FINSIMPLES_{name.upper()}": str(getattr(value, "get_secret_value", lambda v=value: v)())
         for name, value in values.items()

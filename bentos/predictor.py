@@ -1,0 +1,287 @@
+"""The in-process predictor: the served forecaster plus each ticker's latest features.
+
+At start-up (and whenever the lake commits a new version) it reads every ticker's recent window
+from the lake and runs the very functions training used (``training.features.build_features``
+then ``latest_features``), so serving cannot drift from training; a forecast is then one
+``forecaster.predict`` on that row and ``finsimples.forecast.make_forecast``, as in
+``finsimples.jobs.predict``. No BentoML here: the service, the deploy hook and the tests share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+
+from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
+from finsimples.lake import Lake
+from finsimples.manifest import Manifest
+from training.features import (
+    FEATURE_VERSION,
+    MIN_HISTORY_DAYS,
+    SIGMA_COLUMN,
+    build_features,
+    latest_features,
+)
+from training.forecaster import QuantileForecaster
+
+log = logging.getLogger(__name__)
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+class UnknownTickerError(LookupError):
+    """The lake has no such ticker; carries the closest known ones.
+
+    Attributes:
+        ticker: The ticker asked for.
+        suggestions: Up to three known tickers that look like it.
+    """
+
+    def __init__(self, ticker: str, suggestions: list[str]) -> None:
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown ticker {ticker!r}{hint}")
+        self.ticker = ticker
+        self.suggestions = suggestions
+
+
+class NotForecastableError(LookupError):
+    """The ticker is in the lake but has too little recent history for the features."""
+
+
+class HorizonError(ValueError):
+    """A horizon outside what the served model forecasts."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Who made the numbers: the registry version of the served model and its record.
+
+    Attributes:
+        model_name: Registered model name.
+        version: Registry version, as a string.
+        alias: The alias it was served under (``champion``).
+        run_id: The MLflow run that trained it.
+        watermark: Last price date it was trained on (ISO), the data watermark.
+        feature_version: ``training.features.FEATURE_VERSION`` it was trained with.
+        metrics: The run's metrics (walk-forward coverage, pinball, ... per horizon).
+        tags: The version's tags (training mode, lake version, gate, ...).
+        description: The model card (markdown).
+        source: Where it was loaded from (``bentoml:<tag>`` or ``mlflow:<uri>``).
+    """
+
+    model_name: str
+    version: str
+    alias: str
+    run_id: str
+    watermark: str
+    feature_version: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TickerWindow:
+    """One ticker of the lake: its first and last dates, and whether it can be forecast."""
+
+    ticker: str
+    first_date: date
+    last_date: date
+    forecastable: bool
+
+
+@dataclass
+class _LakeView:
+    """Everything read from one lake version; replaced whole, so readers never see a mix."""
+
+    lake_version: int
+    windows: dict[str, TickerWindow]
+    rows: dict[str, pd.DataFrame]  # each ticker's latest feature row, indexed (date, ticker)
+    last_prices: dict[str, float]
+    quantiles: dict[str, pd.DataFrame] = field(default_factory=dict)  # filled on first use
+
+
+class Predictor:
+    """Forecasts from the served model and the lake's latest windows.
+
+    Args:
+        forecaster: The fitted forecaster of the served model version.
+        info: That version's provenance.
+        lake: The price lake to read windows from.
+
+    Call :meth:`refresh` once before forecasting (``Predictor.load`` does both).
+
+    Raises:
+        ValueError: The model was trained on another feature version than this code builds.
+    """
+
+    def __init__(self, forecaster: QuantileForecaster, info: ModelInfo, lake: Lake) -> None:
+        if forecaster.feature_version_ != FEATURE_VERSION:
+            raise ValueError(
+                f"model version {info.version} was trained on features "
+                f"{forecaster.feature_version_!r}; this code builds {FEATURE_VERSION!r}"
+            )
+        self.forecaster = forecaster
+        self.info = info
+        self.lake = lake
+        self._view = _LakeView(0, {}, {}, {})
+        self._refresh_lock = threading.Lock()
+        # XGBoost boosters are shared by every request thread; one predict at a time keeps
+        # that safe, and results are memoized per ticker, so the lock is rarely contended.
+        self._predict_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, forecaster: QuantileForecaster, info: ModelInfo, lake: Lake) -> Predictor:
+        """A predictor with the lake's current windows already read."""
+        predictor = cls(forecaster, info, lake)
+        predictor.refresh(force=True)
+        return predictor
+
+    @property
+    def max_horizon(self) -> int:
+        """The longest horizon the model forecasts."""
+        return int(self.forecaster.config.max_horizon)
+
+    @property
+    def interval(self) -> float:
+        """Nominal coverage of the headline interval the model was calibrated for."""
+        return float(self.forecaster.config.interval_coverage)
+
+    @property
+    def interval_keys(self) -> tuple[str, str]:
+        """Path-point keys of the interval bounds, e.g. ``("q0.05", "q0.95")``."""
+        low, high = self.forecaster.config.interval_levels
+        return f"q{low:g}", f"q{high:g}"
+
+    @property
+    def lake_version(self) -> int:
+        """The lake version the current windows were read from."""
+        return self._view.lake_version
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the windows when the lake committed a new version since the last read.
+
+        Args:
+            force: Read even if the version did not change.
+
+        Returns:
+            Whether new windows were loaded.
+        """
+        with self._refresh_lock:  # two refreshes at once would read the lake twice
+            manifest = self.lake.manifest()
+            if not force and manifest.version == self._view.lake_version:
+                return False
+            self._view = self._read(manifest)
+        log.info(
+            "predictor: lake version %s, %d tickers forecastable",
+            manifest.version,
+            len(self._view.rows),
+        )
+        return True
+
+    def _read(self, manifest: Manifest) -> _LakeView:
+        stats = manifest.tickers
+        if not stats:
+            return _LakeView(manifest.version, {}, {}, {})
+        as_of = max(s.last for s in stats.values())
+        window = self.lake.read_prices(
+            start=as_of - timedelta(days=LOOKBACK_DAYS), manifest=manifest
+        )
+        try:
+            latest = latest_features(build_features(window))
+        except ValueError:  # not one ticker has MIN_HISTORY_DAYS rows in the window
+            latest = pd.DataFrame()
+        last_rows = window.groupby("ticker", sort=True).tail(1).set_index("ticker")
+        rows: dict[str, pd.DataFrame] = {}
+        for ticker in latest.index.get_level_values("ticker"):
+            row = latest[latest.index.get_level_values("ticker") == ticker]
+            # A feature row dated before the ticker's own last price means a gap in its recent
+            # history: forecasting from it would ignore the newest prices (the predict job's rule).
+            if row.index.get_level_values("date")[0] == last_rows.loc[ticker, "date"]:
+                rows[ticker] = row
+        windows = {
+            ticker: TickerWindow(ticker, s.first, s.last, ticker in rows)
+            for ticker, s in stats.items()
+        }
+        closes = last_rows["adj_close"].astype(float).to_dict()
+        prices = {t: float(closes[t]) for t in rows}
+        return _LakeView(manifest.version, windows, rows, prices)
+
+    def tickers(self) -> list[TickerWindow]:
+        """Every ticker of the lake, sorted, with its first and last dates."""
+        return sorted(self._view.windows.values(), key=lambda w: w.ticker)
+
+    def _row(self, ticker: str, view: _LakeView) -> pd.DataFrame:
+        row = view.rows.get(ticker)
+        if row is not None:
+            return row
+        if ticker in view.windows:
+            raise NotForecastableError(
+                f"{ticker} has too little recent history: forecasts need {MIN_HISTORY_DAYS} "
+                "consecutive trading days"
+            )
+        raise UnknownTickerError(ticker, suggest_tickers(ticker, sorted(view.windows)))
+
+    def check_horizon(self, horizon: int) -> None:
+        """Raise :class:`HorizonError` unless ``1 <= horizon <= max_horizon``."""
+        if not 1 <= horizon <= self.max_horizon:
+            raise HorizonError(f"horizon {horizon} is outside 1..{self.max_horizon} trading days")
+
+    def as_of(self, ticker: str) -> date:
+        """The date of the last price a forecast of ``ticker`` uses (part of cache keys).
+
+        Raises:
+            UnknownTickerError: The lake has no such ticker.
+            NotForecastableError: Too little recent history.
+        """
+        view = self._view
+        return pd.Timestamp(self._row(ticker, view).index.get_level_values("date")[0]).date()
+
+    def forecast(self, ticker: str, horizon: int) -> Forecast:
+        """The forecast of ``ticker`` over ``horizon`` trading days.
+
+        Raises:
+            UnknownTickerError, NotForecastableError, HorizonError: As their names say.
+        """
+        self.check_horizon(horizon)
+        view = self._view
+        row = self._row(ticker, view)
+        quantiles = view.quantiles.get(ticker)
+        if quantiles is None:
+            with self._predict_lock:
+                quantiles = self.forecaster.predict(row)
+            view.quantiles[ticker] = quantiles  # every horizon: later requests skip the model
+        return make_forecast(
+            quantiles,
+            ticker=ticker,
+            last_price=view.last_prices[ticker],
+            horizon=horizon,
+            interval=self.interval,
+        )
+
+    def annual_volatility(self, ticker: str) -> float:
+        """Recent annualized volatility: the feature row's daily EWMA vol times sqrt(252)."""
+        daily = float(self._row(ticker, self._view)[SIGMA_COLUMN].iloc[0])
+        return daily * math.sqrt(TRADING_DAYS_PER_YEAR)
+
+    def recent_coverage(self, horizon: int) -> float | None:
+        """The model's measured coverage at the evaluated horizon closest to ``horizon``.
+
+        Taken from the run's walk-forward metrics (``h{h}_coverage``); None when the run has
+        none (e.g. an incremental update that inherited no backtest).
+        """
+        measured = {}
+        for name, value in self.info.metrics.items():
+            head, _, rest = name.partition("_")
+            if rest == "coverage" and head[1:].isdigit() and 0 <= value <= 1:
+                measured[int(head[1:])] = float(value)
+        if not measured:
+            return None
+        return measured[min(measured, key=lambda h: (abs(h - horizon), h))]

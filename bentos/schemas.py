@@ -1,0 +1,169 @@
+"""What the forecast API takes and returns: the pydantic models behind its OpenAPI spec.
+
+Request fields are declared with their constraints here, so BentoML validates them before any
+code runs and the spec tells clients (and schema fuzzers) exactly what is accepted. The path
+points are ``finsimples.forecast.PathPoint``, the same model the CLI prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finsimples.forecast import PathPoint
+
+MAX_HORIZON_DAYS = 30
+"""Upper bound of the request schema; the served model's own maximum is checked at run time."""
+BATCH_SCHEMA_MAX = 100
+"""Upper bound of a batch in the schema; the configured ``batch_max_tickers`` is checked too."""
+
+Ticker = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9.\-]{1,12}$",
+        description="Ticker as the exchange writes it (PETR4, AAPL, BRK.B); case-insensitive.",
+        examples=["AAPL"],
+    ),
+]
+HorizonDays = Annotated[
+    int,
+    Field(ge=1, le=MAX_HORIZON_DAYS, description="Trading days ahead (1..30).", examples=[5]),
+]
+Locale = Literal["pt-BR", "en"]
+Source = Literal["fresh", "cache", "fallback"]
+
+
+class Provenance(BaseModel):
+    """Where an answer's numbers and text come from, and how fresh it is."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str
+    alias: str
+    run_id: str
+    data_watermark: str = Field(description="last price date the model was trained on")
+    feature_version: str
+    lake_version: int = Field(description="lake version the forecast's prices came from")
+    source: Source = Field(
+        description="fresh: computed now; cache: prediction cache; "
+        "fallback: last good answer, served because the fresh one was late"
+    )
+    stale: bool = Field(description="true for fallback answers")
+    generated_at: dt.datetime = Field(description="when the answer was computed (UTC)")
+    cached_at: dt.datetime | None = Field(
+        default=None, description="when the cached or fallback answer was stored; null if fresh"
+    )
+    narrator: str = Field(description="'<LLM model>/<prompt version>' or 'template'")
+
+
+class Timings(BaseModel):
+    """Milliseconds spent on this request, by step (null: step not run)."""
+
+    total_ms: float
+    cache_ms: float | None = None
+    predict_ms: float | None = None
+    narrate_ms: float | None = None
+
+
+class ForecastAnswer(BaseModel):
+    """A forecast: price path with calibrated quantiles, its narrative and its provenance."""
+
+    ticker: str
+    as_of: dt.date = Field(description="date of the last price used")
+    last_price: float
+    horizon_days: int
+    locale: Locale = Field(description="language of the narrative")
+    interval: float = Field(description="nominal coverage of the outer quantile pair, e.g. 0.9")
+    path: list[PathPoint]
+    narrative: str
+    provenance: Provenance
+    timings: Timings
+
+
+class ApiErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: str = Field(description="machine-readable code, e.g. unknown_ticker")
+    message: str
+    field: str | None = Field(default=None, description="the request field at fault")
+    suggestions: list[str] = Field(default_factory=list)
+    retry_after: float | None = None
+
+
+class BatchItem(BaseModel):
+    """One ticker of a batch: its answer, or its error with the status it would have had."""
+
+    ticker: str
+    status: int
+    answer: ForecastAnswer | None = None
+    error: ApiErrorBody | None = None
+
+
+class BatchAnswer(BaseModel):
+    """The answers of a batch request, in request order."""
+
+    results: list[BatchItem]
+    timings: Timings
+
+
+class TickerOut(BaseModel):
+    """A ticker of the lake."""
+
+    ticker: str
+    first_date: dt.date
+    last_date: dt.date
+    forecastable: bool = Field(description="false when its recent history is too short")
+
+
+class TickersAnswer(BaseModel):
+    """The tickers the API knows."""
+
+    lake_version: int
+    tickers: list[TickerOut]
+
+
+class CoverageRecord(BaseModel):
+    """The model's walk-forward track record at one evaluated horizon."""
+
+    horizon: int
+    nominal: float
+    coverage: float | None = None
+    worst_year: float | None = None
+    worst_ticker: float | None = None
+    width: float | None = None
+    pinball_gain_vs_ewma: float | None = Field(
+        default=None, description="> 0: lower pinball loss than the EWMA-normal baseline"
+    )
+    ewma_normal_coverage: float | None = None
+
+
+class ModelCard(BaseModel):
+    """The served model: version, metrics and coverage track record."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    version: str
+    alias: str
+    run_id: str
+    data_watermark: str
+    feature_version: str
+    loaded_from: str
+    training_mode: str | None
+    max_horizon: int
+    interval: float
+    quantiles: list[float]
+    coverage: list[CoverageRecord]
+    metrics: dict[str, float]
+    description: str
+
+
+class CacheReport(BaseModel):
+    """What an admin cache operation did."""
+
+    model_version: str
+    removed: int = 0
+    warmed: int = 0

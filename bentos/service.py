@@ -1,0 +1,199 @@
+"""The forecast API: a thin BentoML service over ``bentos.engine``.
+
+Endpoints (all under ``/v1/``, behind API keys when configured; health, metrics and docs open):
+
+- ``POST /v1/forecast`` {ticker, horizon_days, locale}: one forecast;
+- ``POST /v1/forecast/batch`` {tickers, horizon_days, locale}: up to ``batch_max_tickers``;
+- ``GET /v1/tickers``, ``GET /v1/model``: the lake's tickers, the served model's card;
+- ``POST /v1/admin/cache/invalidate`` and ``/v1/admin/cache/warm``: the deploy hook's steps.
+
+The model comes from the BentoML model store (``bentos.model_store.import_champion``, packaged
+by ``bentoml build``; for local development run ``python -m bentos.package --prepare`` before
+``bentoml serve``). Settings are read once, here.
+"""
+
+import logging
+import socket
+import time
+from typing import Annotated
+
+import bentoml
+from fastapi import FastAPI
+from pydantic import Field
+from starlette.responses import JSONResponse
+
+from bentos.edge import EdgeMiddleware, EdgePolicy
+
+with bentoml.importing():  # pandas, scipy, xgboost come with these
+    from bentos.engine import Query
+    from bentos.errors import ApiError, api_error, invalid_field
+    from bentos.model_store import BENTO_MODEL_NAME
+    from bentos.schemas import (
+        BATCH_SCHEMA_MAX,
+        BatchAnswer,
+        BatchItem,
+        CacheReport,
+        ForecastAnswer,
+        HorizonDays,
+        Locale,
+        ModelCard,
+        Ticker,
+        TickerOut,
+        TickersAnswer,
+        Timings,
+    )
+
+log = logging.getLogger(__name__)
+
+FORECAST_ROUTE = "/v1/forecast"
+BATCH_ROUTE = "/v1/forecast/batch"
+INVALIDATE_ROUTE = "/v1/admin/cache/invalidate"
+WARM_ROUTE = "/v1/admin/cache/warm"
+FAULT_DELAY_HEADER = "x-finsimples-fault-delay"
+ModelVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9._+\-]{1,64}$")]
+
+info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.service(name="finsimples-forecast", threads=32, traffic={"timeout": 60})
+@bentoml.asgi_app(info_app, path="/v1")
+class ForecastService:
+    """Calibrated price-range forecasts with narratives, cached, within a latency budget."""
+
+    model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+
+    def __init__(self) -> None:
+        from bentos.fallback import DEFAULT_SNAPSHOT
+        from bentos.metrics import service_metrics
+        from bentos.model_store import load_from_store
+        from bentos.wiring import build_runtime
+        from finsimples.settings import Settings
+
+        settings = Settings()
+        self.fault_injection = settings.fault_injection
+        model = load_from_store(self.model)  # resolved by `bentoml serve` before start-up
+        self.runtime = build_runtime(
+            settings,
+            model,
+            replica_id=settings.replica_id or socket.gethostname(),
+            snapshot=settings.fallback_snapshot_path or DEFAULT_SNAPSHOT,
+            metrics=service_metrics(),
+            validated_paths=frozenset({FORECAST_ROUTE, BATCH_ROUTE, INVALIDATE_ROUTE, WARM_ROUTE}),
+        )
+        self.runtime.start_refresher(settings.lake_refresh_seconds)
+        log.info("serving %s v%s", model[1].model_name, model[1].version)
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Release threads and connections."""
+        self.runtime.close()
+
+    def _fault_delay(self, ctx: bentoml.Context) -> float:
+        if not self.fault_injection:
+            return 0.0
+        try:
+            return float(ctx.request.headers.get(FAULT_DELAY_HEADER, 0))
+        except ValueError:
+            return 0.0
+
+    def _reply(self, ctx: bentoml.Context, error: ApiError) -> JSONResponse:
+        ctx.response.status_code = error.status  # BentoML applies the context's status last
+        return JSONResponse(error.body.model_dump(), error.status, headers=error.headers)
+
+    @bentoml.api(route=FORECAST_ROUTE)
+    def forecast(
+        self,
+        ticker: Ticker,
+        horizon_days: HorizonDays = 5,
+        locale: Locale = "pt-BR",
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> ForecastAnswer:
+        """Forecast a ticker's price path over ``horizon_days`` trading days."""
+        started = time.monotonic()
+        query = Query.of(ticker, horizon_days, locale)
+        try:
+            return self.runtime.engine.answer(query, started, fault_delay=self._fault_delay(ctx))
+        except Exception as exc:
+            error = api_error(exc)
+            if error is None:
+                raise
+            return self._reply(ctx, error)  # type: ignore[return-value]
+
+    @bentoml.api(route=BATCH_ROUTE)
+    def forecast_batch(
+        self,
+        tickers: Annotated[list[Ticker], Field(min_length=1, max_length=BATCH_SCHEMA_MAX)],
+        horizon_days: HorizonDays = 5,
+        locale: Locale = "pt-BR",
+        ctx: bentoml.Context = None,  # type: ignore[assignment]
+    ) -> BatchAnswer:
+        """Forecast several tickers at once; each item carries its own status."""
+        started = time.monotonic()
+        limit = self.runtime.settings.batch_max_tickers
+        if len(tickers) > limit:
+            too_many = invalid_field("tickers", f"at most {limit} tickers")
+            return self._reply(ctx, too_many)  # type: ignore[return-value]
+        queries = [Query.of(t, horizon_days, locale) for t in tickers]
+        results = self.runtime.engine.answer_many(queries, started)
+        items = []
+        for query, result in zip(queries, results, strict=True):
+            if not isinstance(result, Exception):
+                items.append(BatchItem(ticker=query.ticker, status=200, answer=result))
+                continue
+            error = api_error(result)
+            if error is None:
+                raise result
+            items.append(BatchItem(ticker=query.ticker, status=error.status, error=error.body))
+        total = round((time.monotonic() - started) * 1000, 3)
+        return BatchAnswer(results=items, timings=Timings(total_ms=total))
+
+    @bentoml.api(route=INVALIDATE_ROUTE)
+    def invalidate_cache(self, model_version: ModelVersion) -> CacheReport:
+        """Drop every cached forecast and narrative of ``model_version``."""
+        removed = self.runtime.invalidate(model_version)
+        return CacheReport(model_version=model_version, removed=removed)
+
+    @bentoml.api(route=WARM_ROUTE)
+    def warm_cache(
+        self,
+        tickers: Annotated[list[Ticker], Field(max_length=BATCH_SCHEMA_MAX)] | None = None,
+        horizons: Annotated[list[HorizonDays], Field(min_length=1, max_length=30)] = [5],  # noqa: B006
+        locales: Annotated[list[Locale], Field(min_length=1)] = ["pt-BR", "en"],  # noqa: B006
+    ) -> CacheReport:
+        """Compute and cache this replica's answers ahead of requests (after a deploy).
+
+        Default tickers: the first ``warm_tickers`` forecastable tickers of the lake.
+        """
+        runtime = self.runtime
+        if tickers is None:
+            known = [w.ticker for w in runtime.predictor.tickers() if w.forecastable]
+            tickers = known[: runtime.settings.warm_tickers]
+        warmed = runtime.engine.warm(tickers, horizons, locales)
+        return CacheReport(model_version=runtime.predictor.info.version, warmed=warmed)
+
+    @info_app.get("/tickers", response_model=TickersAnswer)
+    def list_tickers(self) -> TickersAnswer:
+        """The lake's tickers with their first and last dates."""
+        predictor = self.runtime.predictor
+        tickers = [TickerOut(**vars(window)) for window in predictor.tickers()]
+        return TickersAnswer(lake_version=predictor.lake_version, tickers=tickers)
+
+    @info_app.get("/model", response_model=ModelCard)
+    def describe_model(self) -> ModelCard:
+        """The served model's card: version, metrics, coverage track record."""
+        from bentos.answers import model_card
+
+        return model_card(self.runtime.predictor)
+
+
+def _current_policy() -> EdgePolicy | None:
+    """The running service's edge policy; None until its ``__init__`` has finished."""
+    try:
+        service = bentoml.get_current_service()
+    except Exception:  # BentoMLException "service isn't instantiated yet"
+        return None
+    runtime = getattr(service, "runtime", None)
+    return runtime.policy if runtime is not None else None
+
+
+ForecastService.add_asgi_middleware(EdgeMiddleware, policy=_current_policy)  # type: ignore[attr-defined]

@@ -1,0 +1,88 @@
+"""The narrator inside a real replica, against the fake OpenAI-compatible server.
+
+Each test asks for a ticker and horizon no other test asks for, so the answer is computed (not
+cached) and the narrator really runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from bentos.narrative import PROMPT_VERSION
+from tests.fakes.openai_server import ECHO_PREFIX, RateLimited, ServerError, Slow
+from tests.integration.api.conftest import BUDGET, FAKE_MODEL, KEYS, ApiServer, ApiStack
+
+pytestmark = pytest.mark.integration
+KEY = KEYS["narrator"]
+LLM_NARRATOR = f"{FAKE_MODEL}/{PROMPT_VERSION}"
+SLACK = 0.3  # HTTP and serialization around the budget, on a busy two-core machine
+
+
+def timed_forecast(server: ApiServer, **payload: Any) -> tuple[dict[str, Any], float]:
+    with server.http(KEY) as http:
+        started = time.monotonic()
+        response = http.post("/v1/forecast", json=payload)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    return response.json(), elapsed
+
+
+def test_the_llm_writes_the_narrative(replica_a: ApiServer, api_stack: ApiStack) -> None:
+    seen = len(api_stack.llm.requests)
+    answer, _ = timed_forecast(replica_a, ticker="JPM", horizon_days=21, locale="en")
+    assert answer["provenance"]["narrator"] == LLM_NARRATOR
+    assert answer["narrative"].startswith(ECHO_PREFIX)
+    assert answer["narrative"].endswith("This is a statistical estimate, not investment advice.")
+    request = api_stack.llm.requests[seen]
+    assert request.body["model"] == FAKE_MODEL
+    assert "ticker: JPM" in request.user_message
+    assert "horizon: 21 trading days" in request.user_message
+
+
+def test_429_with_retry_after_is_retried(replica_a: ApiServer, api_stack: ApiStack) -> None:
+    seen = len(api_stack.llm.requests)
+    api_stack.llm.script(RateLimited(retry_after=0.3))
+    answer, elapsed = timed_forecast(replica_a, ticker="JPM", horizon_days=22, locale="en")
+    requests = api_stack.llm.requests[seen:]
+    assert len(requests) == 2
+    assert requests[1].at - requests[0].at >= 0.3  # Retry-After honoured
+    assert answer["provenance"]["narrator"] == LLM_NARRATOR
+    assert elapsed < BUDGET + SLACK
+
+
+def test_500s_end_in_the_template(replica_a: ApiServer, api_stack: ApiStack) -> None:
+    seen = len(api_stack.llm.requests)
+    api_stack.llm.script(ServerError(500), ServerError(502), ServerError(500))
+    answer, elapsed = timed_forecast(replica_a, ticker="JPM", horizon_days=23, locale="pt-BR")
+    assert len(api_stack.llm.requests) - seen == 3  # every attempt, with backoff between
+    assert answer["provenance"]["narrator"] == "template"
+    assert "recomendação de investimento" in answer["narrative"]
+    assert answer["provenance"]["source"] == "fresh"
+    assert elapsed < BUDGET + SLACK
+
+
+def test_a_slow_llm_does_not_pass_the_budget(replica_a: ApiServer, api_stack: ApiStack) -> None:
+    seen = len(api_stack.llm.requests)
+    api_stack.llm.script(Slow(10.0))
+    answer, elapsed = timed_forecast(replica_a, ticker="JPM", horizon_days=24, locale="en")
+    assert len(api_stack.llm.requests) - seen == 1  # no time was left for a retry
+    assert answer["provenance"]["narrator"] == "template"
+    assert answer["provenance"]["source"] == "fresh"  # the numbers were ready: not a fallback
+    assert elapsed < BUDGET + SLACK
+
+
+def test_llm_narratives_are_cached_per_locale(replica_a: ApiServer, api_stack: ApiStack) -> None:
+    first, _ = timed_forecast(replica_a, ticker="JPM", horizon_days=25, locale="en")
+    seen = len(api_stack.llm.requests)
+    # Drop the forecast answer only: the narrative cache must still spare the LLM a call.
+    with redis.Redis.from_url(api_stack.redis.url) as client:
+        for key in client.scan_iter(match="forecast:*:JPM:25:en"):
+            client.delete(key)
+    second, _ = timed_forecast(replica_a, ticker="JPM", horizon_days=25, locale="en")
+    assert second["provenance"]["source"] == "fresh"
+    assert second["narrative"] == first["narrative"]
+    assert len(api_stack.llm.requests) == seen

@@ -1,0 +1,131 @@
+"""The HTTP edge middleware on a small Starlette app: keys, rate limit, 422s, replica header."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from bentos.auth import ApiKeyAuth, hash_api_key
+from bentos.edge import EdgeMiddleware, EdgePolicy, validation_body
+
+KEY = "fs_unit-test-key"
+BENTOML_400 = {
+    "error": "1 validation error for Input",
+    "detail": [{"type": "less_than_equal", "loc": ["horizon_days"], "msg": "too big"}],
+}
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def forecast(request: Request) -> JSONResponse:
+    body = await request.json()
+    if body.get("horizon_days", 5) > 30:  # what BentoML answers a schema violation
+        return JSONResponse(BENTOML_400, status_code=400)
+    return JSONResponse({"ok": True})
+
+
+async def health(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("\n")
+
+
+def client_for(policy: Callable[[], EdgePolicy | None]) -> TestClient:
+    app = Starlette(
+        routes=[
+            Route("/v1/forecast", forecast, methods=["POST"]),
+            Route("/v1/other", forecast, methods=["POST"]),
+            Route("/healthz", health),
+        ]
+    )
+    return TestClient(EdgeMiddleware(app, policy=policy))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def client(clock: FakeClock) -> TestClient:
+    auth = ApiKeyAuth([hash_api_key(KEY)], per_key_rpm=60, burst=2, clock=clock)
+    policy = EdgePolicy(auth, "replica-7", frozenset({"/v1/forecast"}))
+    return client_for(lambda: policy)
+
+
+def test_missing_and_invalid_keys_are_401(client: TestClient) -> None:
+    missing = client.post("/v1/forecast", json={})
+    assert missing.status_code == 401
+    assert missing.json()["error"] == "unauthorized"
+    assert missing.json()["message"].startswith("missing API key")
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert missing.headers["x-finsimples-replica"] == "replica-7"
+    invalid = client.post("/v1/forecast", json={}, headers={"X-API-Key": "fs_wrong"})
+    assert (invalid.status_code, invalid.json()["message"][:15]) == (401, "invalid API key")
+
+
+def test_a_valid_key_passes_as_header_or_bearer(client: TestClient) -> None:
+    assert client.post("/v1/forecast", json={}, headers={"X-API-Key": KEY}).json() == {"ok": True}
+    bearer = client.post("/v1/forecast", json={}, headers={"Authorization": f"Bearer {KEY}"})
+    assert bearer.status_code == 200
+    assert bearer.headers["x-finsimples-replica"] == "replica-7"
+
+
+def test_over_the_rate_is_429_with_retry_after(client: TestClient, clock: FakeClock) -> None:
+    headers = {"X-API-Key": KEY}
+    first = [client.post("/v1/forecast", json={}, headers=headers) for _ in range(2)]
+    assert [r.status_code for r in first] == [200, 200]
+    limited = client.post("/v1/forecast", json={}, headers=headers)
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["retry_after"] == 1
+    clock.now += 1.0  # one token back at 60 per minute
+    assert client.post("/v1/forecast", json={}, headers=headers).status_code == 200
+
+
+def test_health_stays_open(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.headers["x-finsimples-replica"] == "replica-7"
+
+
+def test_validation_400_becomes_422_naming_the_field(client: TestClient) -> None:
+    response = client.post("/v1/forecast", json={"horizon_days": 31}, headers={"X-API-Key": KEY})
+    assert response.status_code == 422
+    body = response.json()
+    assert (body["error"], body["field"]) == ("invalid_request", "horizon_days")
+    assert body["message"] == "horizon_days: too big"
+    assert int(response.headers["content-length"]) == len(response.content)
+    # Only the listed API routes are rewritten.
+    other = client.post("/v1/other", json={"horizon_days": 31}, headers={"X-API-Key": KEY})
+    assert other.status_code == 400
+
+
+def test_auth_off_lets_every_request_through() -> None:
+    client = client_for(lambda: EdgePolicy(None, "r", frozenset()))
+    assert client.post("/v1/forecast", json={}).status_code == 200
+
+
+def test_before_the_service_is_ready_only_open_paths_answer() -> None:
+    client = client_for(lambda: None)
+    starting = client.post("/v1/forecast", json={})
+    assert (starting.status_code, starting.headers["retry-after"]) == (503, "1")
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'{"detail": "x"}'])
+def test_odd_400_bodies_still_give_a_422_body(raw: bytes) -> None:
+    body = validation_body(raw)
+    assert (body["error"], body["field"]) == ("invalid_request", "body")

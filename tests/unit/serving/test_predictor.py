@@ -1,0 +1,128 @@
+"""The predictor: serving features equal training features; refresh, errors, provenance."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bentos.predictor import (
+    HorizonError,
+    NotForecastableError,
+    Predictor,
+    UnknownTickerError,
+)
+from finsimples.ingest import ingest_files
+from finsimples.lake import Lake
+from tests.champion import TICKERS, WATERMARK
+from tests.unit.serving.conftest import INFO
+from training.features import build_features
+from training.forecaster import QuantileForecaster
+
+
+def test_serving_features_equal_training_features(predictor: Predictor) -> None:
+    # The predictor reads a recent window only; the model was trained on the full history.
+    full = build_features(predictor.lake.read_prices())
+    for ticker in TICKERS:
+        trained = full.xs(ticker, level="ticker").iloc[-1]
+        served = predictor._view.rows[ticker].iloc[0]
+        np.testing.assert_allclose(served.to_numpy(), trained.to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_forecast_path(predictor: Predictor) -> None:
+    forecast = predictor.forecast("AAPL", 10)
+    prices = predictor.lake.read_prices(tickers=["AAPL"])
+    assert forecast.as_of == WATERMARK
+    assert forecast.last_price == pytest.approx(prices["adj_close"].iloc[-1])
+    assert [p.day for p in forecast.path] == list(range(1, 11))
+    assert forecast.path[0].date == date(2022, 12, 1)
+    for point in forecast.path:
+        assert point.prices["q0.05"] < point.prices["q0.5"] < point.prices["q0.95"]
+    assert forecast.interval == 0.9
+    # Longer horizons, wider ranges; one model call serves every horizon of a ticker.
+    width = lambda p: p.prices["q0.95"] - p.prices["q0.05"]  # noqa: E731
+    assert width(forecast.path[-1]) > width(predictor.forecast("AAPL", 1).path[-1])
+    assert set(predictor._view.quantiles) == {"AAPL"}
+
+
+def test_unknown_ticker_carries_suggestions(predictor: Predictor) -> None:
+    with pytest.raises(UnknownTickerError) as caught:
+        predictor.forecast("KOO", 5)
+    assert caught.value.suggestions == ["KO"]
+    assert str(caught.value) == "unknown ticker 'KOO'; did you mean KO?"
+    with pytest.raises(UnknownTickerError, match=r"^unknown ticker 'ZZZZZZ'$"):
+        predictor.as_of("ZZZZZZ")
+
+
+@pytest.mark.parametrize("horizon", [0, 31, -1])
+def test_horizon_outside_the_model(predictor: Predictor, horizon: int) -> None:
+    with pytest.raises(HorizonError, match=rf"horizon {horizon} is outside 1\.\.30"):
+        predictor.forecast("KO", horizon)
+
+
+def test_tickers_list_every_window(predictor: Predictor) -> None:
+    windows = predictor.tickers()
+    assert [w.ticker for w in windows] == sorted(TICKERS)
+    assert all(w.forecastable and w.last_date == WATERMARK for w in windows)
+    assert windows[0].first_date == date(2017, 1, 3)
+
+
+def test_refresh_reads_a_new_lake_version(
+    small_forecaster: QuantileForecaster, lake_copy: Lake, lake_dir: Path
+) -> None:
+    predictor = Predictor.load(small_forecaster, INFO, lake_copy)
+    assert predictor.refresh() is False  # same version: nothing read
+    before = predictor.forecast("KO", 5)
+    ingest_files(lake_copy, [lake_dir.parent / "prices.csv"], next_day=True)
+    assert predictor.refresh() is True
+    after = predictor.forecast("KO", 5)
+    assert (before.as_of, after.as_of) == (WATERMARK, date(2022, 12, 1))
+    assert predictor.lake_version == lake_copy.manifest().version
+
+
+def test_short_history_is_not_forecastable(
+    small_forecaster: QuantileForecaster, lake_copy: Lake, tmp_path: Path
+) -> None:
+    days = pd.bdate_range(end="2022-11-30", periods=60)
+    new = pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": np.linspace(10, 12, 60)})
+    new.to_csv(tmp_path / "NEWCO.csv", index=False)
+    ingest_files(lake_copy, [tmp_path / "NEWCO.csv"], ticker="NEWCO")
+    predictor = Predictor.load(small_forecaster, INFO, lake_copy)
+    assert {w.ticker: w.forecastable for w in predictor.tickers()}["NEWCO"] is False
+    with pytest.raises(NotForecastableError, match="NEWCO has too little recent history"):
+        predictor.forecast("NEWCO", 5)
+    assert predictor.forecast("KO", 5).ticker == "KO"  # the others are unaffected
+
+
+def test_a_model_of_other_features_is_refused(
+    small_forecaster: QuantileForecaster, lake_copy: Lake
+) -> None:
+    other = copy.copy(small_forecaster)
+    other.feature_version_ = "1999.1"
+    with pytest.raises(ValueError, match=r"trained on features '1999\.1'"):
+        Predictor(other, INFO, lake_copy)
+
+
+def test_recent_coverage_uses_the_nearest_evaluated_horizon(predictor: Predictor) -> None:
+    assert predictor.recent_coverage(1) == 0.89
+    assert predictor.recent_coverage(2) == 0.89  # nearer to 1 than to 5
+    assert predictor.recent_coverage(4) == 0.9
+    assert predictor.recent_coverage(30) == 0.9
+    bare = Predictor(predictor.forecaster, replace(INFO, metrics={}), predictor.lake)
+    assert bare.recent_coverage(5) is None
+
+
+def test_an_empty_lake_serves_nothing(small_forecaster: QuantileForecaster, tmp_path: Path) -> None:
+    from finsimples.settings import Settings
+
+    predictor = Predictor.load(
+        small_forecaster, INFO, Lake.from_settings(Settings(lake_uri=str(tmp_path / "empty")))
+    )
+    assert predictor.tickers() == []
+    with pytest.raises(UnknownTickerError):
+        predictor.forecast("KO", 5)
