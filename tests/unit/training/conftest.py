@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SAMPLE_CSV = Path("/work/shared/data/sp500_prices.csv.gz")
+SAMPLE_CSV = Path(__file__).parent / "data" / "sp500_4tickers_2009_2016.csv.gz"
+"""AAPL, AMD, JNJ, XOM adjusted closes 2009-2016, cut from the bundled S&P sample."""
 
 
 def melt_wide_prices(wide: pd.DataFrame) -> pd.DataFrame:
@@ -21,19 +22,9 @@ def melt_wide_prices(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def sample_prices() -> pd.DataFrame:
-    """The whole bundled sample (20 tickers, 1990-2022) as a long frame."""
-    if not SAMPLE_CSV.exists():
-        pytest.skip(f"bundled sample {SAMPLE_CSV} not present")
+def small_prices() -> pd.DataFrame:
+    """Four real tickers, 2009-2016: enough for a quick fit with a one-year calibration window."""
     return melt_wide_prices(pd.read_csv(SAMPLE_CSV, parse_dates=["Date"]))
-
-
-@pytest.fixture(scope="session")
-def small_prices(sample_prices: pd.DataFrame) -> pd.DataFrame:
-    """Four tickers, 2009-2016: enough for a quick fit with a one-year calibration window."""
-    keep = sample_prices["ticker"].isin(["AAPL", "JNJ", "XOM", "AMD"])
-    span = (sample_prices["date"] >= "2009-01-01") & (sample_prices["date"] < "2017-01-01")
-    return sample_prices.loc[keep & span].reset_index(drop=True)
 
 
 def random_prices(

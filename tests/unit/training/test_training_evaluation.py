@@ -15,7 +15,7 @@ from training.forecaster import QuantileForecaster
 from training.targets import build_targets
 
 CONFIG = TrainingConfig(
-    booster=BoosterParams(n_estimators=20, min_child_weight=50),
+    booster=BoosterParams(n_estimators=20, min_child_weight=50, n_jobs=1),
     calibration_days=252,
     min_train_days=252,
 )

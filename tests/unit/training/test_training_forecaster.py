@@ -13,7 +13,7 @@ from training.features import SIGMA_COLUMN, build_features, latest_features
 from training.forecaster import QuantileForecaster
 
 CONFIG = TrainingConfig(
-    booster=BoosterParams(n_estimators=20, min_child_weight=50),
+    booster=BoosterParams(n_estimators=20, min_child_weight=50, n_jobs=1),
     calibration_days=252,
     min_train_days=252,
     update_rounds=5,
