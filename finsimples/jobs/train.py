@@ -69,7 +69,10 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
 
     figures: dict[str, Figure] = {}
     report("building features")
-    features = build_features(prices)
+    try:
+        features = build_features(prices)
+    except ValueError as exc:  # e.g. too little history: the core names what is missing
+        raise JobError(f"cannot train on the lake at {lake.uri}: {exc}") from exc
     if mode == "incremental":
         if champion is None:
             raise JobError("no champion to update: run `finsimples train --full` first")
@@ -89,7 +92,10 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
         metrics = flatten_summary(summary, f"model_{config.calibration}")
         metrics_source = f"walk-forward, last {settings.gate_test_years} years"
         report("fitting on all data")
-        forecaster = QuantileForecaster(config).fit(features, prices)
+        try:
+            forecaster = QuantileForecaster(config).fit(features, prices)
+        except ValueError as exc:
+            raise JobError(f"cannot train on the lake at {lake.uri}: {exc}") from exc
 
     verdict = evaluate_gate(metrics, champion.metrics if champion else None, settings.gate)
     record = TrainingRecord(
@@ -140,7 +146,10 @@ def _gate_backtest(
     last = prices["date"].max()
     start = pd.Timestamp(year=last.year - settings.gate_test_years + 1, month=1, day=1)
     methods = {k: v for k, v in default_methods().items() if k in ("model", "ewma_normal", "zero")}
-    backtest = run_backtest(prices, config, start, methods=methods, features=features)
+    try:
+        backtest = run_backtest(prices, config, start, methods=methods, features=features)
+    except ValueError as exc:  # too little history before the gate's test years
+        raise JobError(f"cannot run the gate backtest from {start.date()}: {exc}") from exc
     tripped = backtest.leakage.get(f"model_{config.calibration}", [])
     if tripped:
         raise LeakageError("leakage tripwire: " + "; ".join(tripped))

@@ -133,3 +133,12 @@ def test_empty_lake_and_missing_champion_are_explained(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path / "empty", training=SMALL)
     with pytest.raises(JobError, match="is empty: run `finsimples ingest PATH` first"):
         train(settings, "full")
+
+
+def test_too_little_history_is_explained(tmp_path: Path, sample_wide: pd.DataFrame) -> None:
+    path = tmp_path / "short.csv"
+    sample_wide.loc[sample_wide["Date"] >= "2022-06-01", ["Date", "KO"]].to_csv(path, index=False)
+    settings = Settings(state_dir=tmp_path / "short", training=SMALL)
+    ingest_files(Lake.from_settings(settings), [path])
+    with pytest.raises(JobError, match="too little price history"):
+        train(settings, "full")
