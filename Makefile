@@ -7,8 +7,10 @@ BIN   := $(VENV)/bin
 # uv from PATH, else the copy `pip install uv` puts in this Python (run as `python3 -m uv`).
 UV    ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAMPLE := data/sp500_prices.csv.gz
+# XGBoost's OpenMP threads spin while waiting; on a busy 2-core box that slows training badly.
+export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup demo test test-slow lint format bench system-deps clean
+.PHONY: help setup demo stop test test-slow lint format bench system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,11 +24,20 @@ $(BIN)/python: uv.lock pyproject.toml
 
 setup: $(BIN)/python ## create the venv from the lock file (uv installed with pip when missing)
 
-demo: setup ## ingest the bundled sample into the lake and show it
+demo: setup ## ingest the sample, train + register + promote a model, serve the API, fetch a forecast
 	$(BIN)/finsimples ingest --until 2022-12-20 $(SAMPLE)
 	$(BIN)/finsimples ingest --next-day $(SAMPLE)
-	$(BIN)/finsimples ingest $(SAMPLE)
 	$(BIN)/finsimples lake info
+	$(BIN)/finsimples train --full
+	$(BIN)/finsimples ingest $(SAMPLE)
+	$(BIN)/finsimples train --incremental
+	$(BIN)/finsimples models list
+	$(BIN)/finsimples predict AAPL --horizon 10
+	./deploy/serve-local.sh
+
+stop: ## stop the API server `make demo` started
+	@if [ -f .finsimples/serve.pid ]; then kill $$(cat .finsimples/serve.pid) 2>/dev/null || true; \
+	  rm -f .finsimples/serve.pid; echo stopped; else echo "no server running"; fi
 
 system-deps: ## install redis-server, nginx, prometheus with apt-get when missing
 	./deploy/install-system-deps.sh
@@ -48,6 +59,7 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
+	$(BIN)/python -m benchmarks.bench_training --backtest
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
 	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis

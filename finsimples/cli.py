@@ -256,13 +256,14 @@ def models_list() -> None:
     table = Table(
         "version", "aliases", "mode", "watermark", "h1 coverage", "h1 pinball vs EWMA", "gate"
     )
+    aliases = registry.aliases()
     for version in registry.versions():
         run = registry.client.get_run(version.run_id) if version.run_id else None
         metrics = run.data.metrics if run else {}
         gain = metrics.get("h1_pinball_gain")
         table.add_row(
-            version.version,
-            ", ".join(version.aliases),
+            str(version.version),
+            ", ".join(aliases.get(str(version.version), [])),
             version.tags.get("training_mode", ""),
             version.tags.get("watermark", ""),
             f"{metrics['h1_coverage']:.3f}" if "h1_coverage" in metrics else "",

@@ -69,6 +69,17 @@ class ModelRegistry:
         found = self.client.search_model_versions(f"name = '{self.model_name}'")
         return sorted(found, key=lambda v: int(v.version), reverse=True)
 
+    def aliases(self) -> dict[str, list[str]]:
+        """Version -> its aliases (version searches do not return them in every store)."""
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException:
+            return {}
+        by_version: dict[str, list[str]] = {}
+        for alias, version in model.aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        return by_version
+
     def get(self, version: str) -> ModelVersion:
         """A version by number.
 
