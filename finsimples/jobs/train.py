@@ -11,9 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from finsimples.jobs.common import (
-    Champion,
     JobError,
-    load_champion,
+    load_version,
     open_registry,
     read_training_prices,
 )
@@ -64,7 +63,8 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
     registry = open_registry(settings)
     manifest = lake.manifest()
     prices = read_training_prices(lake)
-    champion = load_champion(registry) if registry.champion() is not None else None
+    current = registry.champion()
+    champion = load_version(registry, current) if current is not None else None
     config = settings.training
 
     figures: dict[str, Figure] = {}
@@ -155,6 +155,3 @@ def _gate_backtest(
         raise LeakageError("leakage tripwire: " + "; ".join(tripped))
     summary = summarize_backtest(backtest, tuple(config.eval_horizons), "ewma_normal")
     return summary, backtest_figures(backtest, prices, config)
-
-
-__all__ = ["Champion", "TrainOutcome", "train"]
