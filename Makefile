@@ -59,6 +59,7 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
+	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_training --backtest
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
