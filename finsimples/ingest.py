@@ -204,16 +204,37 @@ def ingest_files(
         frames.append(read_price_file(path, ticker=ticker, date_format=date_format, today=today))
         if on_file:
             on_file(path)
+    return ingest_frames(
+        lake, frames, source=", ".join(p.name for p in paths), until=until, next_day=next_day
+    )
+
+
+def ingest_frames(
+    lake: Lake,
+    frames: Sequence[pd.DataFrame],
+    *,
+    source: str,
+    until: date | None = None,
+    next_day: bool = False,
+) -> IngestReport:
+    """Merge validated files (:func:`read_price_file` output) into the lake in one commit.
+
+    Args:
+        lake: where the rows go.
+        frames: one per file; when two hold the same (ticker, date), the later one wins.
+        source: recorded in the lake's commit (the file names).
+        until: replay: only rows dated on or before this day.
+        next_day: replay: only the next trading day after the lake's data.
+    """
     frame = pd.concat(frames, ignore_index=True).drop_duplicates(list(KEY_COLUMNS), keep="last")
     if until is not None:
         frame = select_until(frame, until)
     if next_day:
         frame = select_next_day(frame, lake.watermarks())
-    source = ", ".join(p.name for p in paths)
     result = lake.write_prices(frame, source=source)
     compacted = lake.compact() if result.version else None
     return IngestReport(
-        files=len(paths),
+        files=len(frames),
         rows=len(frame),
         write=result,
         first_date=frame["date"].min().date() if len(frame) else None,

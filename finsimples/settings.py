@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitoring.config import DriftConfig
 from registry.gate import GatePolicy
 from training.config import TrainingConfig
 
@@ -134,6 +135,48 @@ class Settings(BaseSettings):
         default=10, ge=0, description="Most requested tickers warmed after a deploy."
     )
 
+    # --- flows: the daily schedule, the drop location, drift checks -------------------------
+    drop_uri: str | None = Field(
+        default=None,
+        description="Where new price files arrive for the ingest flow: a local folder or "
+        "s3://bucket/prefix. Processed files move to processed/, bad ones to quarantine/. "
+        "Default: <state_dir>/incoming.",
+    )
+    full_refit_every: int = Field(
+        default=20,
+        ge=1,
+        description="The retrain flow refits from scratch (gated on a walk-forward) once the "
+        "champion is this many incremental updates away from its last full fit.",
+    )
+    daily_cron: str = Field(
+        default="30 18 * * 1-5",
+        description="When the daily flow (ingest, retrain, deploy hook) runs: weekdays after "
+        "the B3 close.",
+    )
+    drift_cron: str = Field(default="0 20 * * 1-5", description="When the drift flow runs.")
+    schedule_timezone: str = Field(
+        default="America/Sao_Paulo", description="Time zone of the flow schedules."
+    )
+    flow_io_retries: int = Field(
+        default=3, ge=0, description="Retries of a flow's I/O tasks (S3, MLflow, Redis)."
+    )
+    flow_io_backoff_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="First retry delay of an I/O task; it doubles at each retry.",
+    )
+    drift: DriftConfig = Field(
+        default=DriftConfig(),
+        description="Drift check windows and thresholds (FINSIMPLES_DRIFT__<FIELD>).",
+    )
+    drift_triggers_retrain: bool = Field(
+        default=True,
+        description="When the scheduled drift flow detects drift, it runs a full retrain.",
+    )
+    monitoring_experiment_name: str = Field(
+        default="finsimples-monitoring", description="One MLflow run per drift check."
+    )
+
     # --- the narrator ----------------------------------------------------------------------------
     openai_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama)."
@@ -153,14 +196,15 @@ class Settings(BaseSettings):
     llm_max_concurrency: int = Field(default=8, ge=1, description="Narrator worker threads.")
     narrative_cache_ttl_seconds: float = Field(default=86_400.0, gt=0)
 
-    @field_validator("lake_uri")
+    @field_validator("lake_uri", "drop_uri")
     @classmethod
-    def _lake_uri_scheme(cls, value: str | None) -> str | None:
+    def _storage_uri_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         if "://" in value and not value.startswith(("s3://", "file://")):
             raise ValueError(
-                f"lake_uri {value!r}: expected a local folder, file://PATH or s3://BUCKET/PREFIX"
+                f"{info.field_name} {value!r}: expected a local folder, file://PATH or "
+                "s3://BUCKET/PREFIX"
             )
         return value
 
@@ -168,6 +212,11 @@ class Settings(BaseSettings):
     def resolved_lake_uri(self) -> str:
         """The lake location with the default applied."""
         return self.lake_uri or str(self.state_dir / "lake")
+
+    @property
+    def resolved_drop_uri(self) -> str:
+        """The drop location with the default applied."""
+        return self.drop_uri or str(self.state_dir / "incoming")
 
     @property
     def reports_dir(self) -> Path:

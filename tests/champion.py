@@ -16,6 +16,7 @@ import pandas as pd
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from registry.gate import GatePolicy
 from training.config import BoosterParams, TrainingConfig
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
@@ -27,6 +28,15 @@ SMALL = TrainingConfig(
     calibration_days=252,
     booster=BoosterParams(n_estimators=20, max_depth=2, n_jobs=1),
     eval_horizons=(1, 5),
+)
+# A lenient gate so the small model passes: tests of the training loop are about the mechanism.
+LENIENT = GatePolicy(
+    coverage_tolerance=0.1,
+    min_worst_year_coverage=0.5,
+    min_worst_ticker_coverage=0.5,
+    max_pinball_vs_ewma=1.2,
+    max_pinball_vs_champion=1.2,
+    max_mae_ratio=1.2,
 )
 # What a walk-forward would have logged (names as registry.metrics writes them).
 METRICS = {

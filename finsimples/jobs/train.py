@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -16,6 +15,7 @@ from finsimples.jobs.common import (
     open_registry,
     read_training_prices,
 )
+from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from registry.figures import backtest_figures
@@ -28,7 +28,6 @@ from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
 from training.metrics import LeakageError
 
-Mode = Literal["full", "incremental"]
 Step = Callable[[str], None]
 
 
@@ -126,9 +125,11 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
     logged = log_candidate(
         record, experiment=settings.experiment_name, model_name=settings.model_name
     )
-    registry.client.set_model_version_tag(
-        settings.model_name, logged.version, "gate", verdict.summary()
-    )
+    updates = 0
+    if mode == "incremental" and champion is not None:
+        updates = updates_since_full(champion.version.tags) + 1
+    for key, value in {"gate": verdict.summary(), UPDATES_TAG: str(updates)}.items():
+        registry.client.set_model_version_tag(settings.model_name, logged.version, key, value)
     if verdict.passed:
         registry.promote(logged.version, reason=f"gate passed ({mode} training)")
         message = f"version {logged.version} is the new champion (gate passed)"

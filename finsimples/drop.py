@@ -1,0 +1,92 @@
+"""The drop location: where new price files arrive before the ingest flow takes them in.
+
+A local folder or an S3 prefix (``s3://bucket/incoming``). Files at its top level are pending;
+once ingested a file moves to ``processed/``, and a file that fails validation moves to
+``quarantine/`` beside a ``.error.txt`` that holds the validation message. Moved names get a UTC
+time stamp in front, so a feed that sends ``prices.csv`` every day keeps every day's file.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from finsimples.settings import Settings
+from finsimples.storage import Location, open_location
+
+PRICE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+PROCESSED_DIR = "processed"
+QUARANTINE_DIR = "quarantine"
+
+
+class DropZone:
+    """Pending price files at a drop location, and where they go once handled."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DropZone:
+        """The drop location of the settings (default: ``<state_dir>/incoming``)."""
+        return cls(open_location(settings.resolved_drop_uri, settings))
+
+    @property
+    def uri(self) -> str:
+        """Where the drop location is, as configured."""
+        return self.location.uri
+
+    def pending(self) -> list[str]:
+        """Names of the price files waiting at the top level, oldest name first.
+
+        Hidden files, partial uploads (``.tmp-*``) and other suffixes are left alone.
+        """
+        fs = self.location.filesystem
+        if self.location.is_local:
+            fs.create_dir(self.location.root, recursive=True)
+        selector = pafs.FileSelector(self.location.root, recursive=False, allow_not_found=True)
+        names = [
+            info.base_name for info in fs.get_file_info(selector) if info.type == pafs.FileType.File
+        ]
+        return sorted(n for n in names if not n.startswith(".") and _is_price_file(n))
+
+    def fetch(self, name: str, folder: Path) -> Path:
+        """Copy pending file ``name`` into local ``folder`` (same name: it may carry the ticker)."""
+        target = folder / name
+        target.write_bytes(self.location.read_bytes(self.location.path(name)))
+        return target
+
+    def put(self, name: str, data: bytes) -> str:
+        """Drop a file (the replay feed, tests); readers never see it half-written."""
+        path = self.location.path(name)
+        self.location.write_bytes(path, data)
+        return path
+
+    def mark_processed(self, name: str, *, now: datetime | None = None) -> str:
+        """Move an ingested file to ``processed/``; its new path."""
+        return self._move(name, PROCESSED_DIR, now)
+
+    def quarantine(self, name: str, error: str, *, now: datetime | None = None) -> str:
+        """Move a rejected file to ``quarantine/`` with its error beside it; its new path."""
+        target = self._move(name, QUARANTINE_DIR, now)
+        self.location.write_bytes(f"{target}.error.txt", error.encode() + b"\n")
+        return target
+
+    def handled(self, folder: str) -> list[str]:
+        """Names in ``processed/`` or ``quarantine/`` (error notes left out)."""
+        paths = self.location.list_files(folder)
+        return [p.rsplit("/", 1)[-1] for p in paths if not p.endswith(".error.txt")]
+
+    def _move(self, name: str, folder: str, now: datetime | None) -> str:
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.location.path(folder, f"{stamp}-{name}")
+        fs = self.location.filesystem
+        if self.location.is_local:
+            fs.create_dir(self.location.path(folder), recursive=True)
+        fs.move(self.location.path(name), target)
+        return target
+
+
+def _is_price_file(name: str) -> bool:
+    return name.lower().endswith(PRICE_SUFFIXES)
