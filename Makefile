@@ -9,6 +9,8 @@ UV    ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 SAMPLE := data/sp500_prices.csv.gz
 # XGBoost's OpenMP threads spin while waiting; on a busy 2-core box that slows training badly.
 export OMP_WAIT_POLICY ?= PASSIVE
+# Prefect's temporary local server (flows run without PREFECT_API_URL) reports nothing home.
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: help setup demo stop test test-slow lint format bench system-deps clean
 
@@ -24,13 +26,13 @@ $(BIN)/python: uv.lock pyproject.toml
 
 setup: $(BIN)/python ## create the venv from the lock file (uv installed with pip when missing)
 
-demo: setup ## ingest the sample, train + register + promote a model, serve the API, fetch a forecast
+demo: setup ## ingest the sample, train + promote a model, replay a day through the daily flow, serve the API, fetch a forecast
 	$(BIN)/finsimples ingest --until 2022-12-20 $(SAMPLE)
 	$(BIN)/finsimples ingest --next-day $(SAMPLE)
 	$(BIN)/finsimples lake info
 	$(BIN)/finsimples train --full
-	$(BIN)/finsimples ingest $(SAMPLE)
-	$(BIN)/finsimples train --incremental
+	$(BIN)/finsimples feed next-day $(SAMPLE)
+	$(BIN)/finsimples flows run daily
 	$(BIN)/finsimples models list
 	$(BIN)/finsimples predict AAPL --horizon 10
 	./deploy/serve-local.sh
@@ -61,6 +63,7 @@ bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_training --backtest
+	$(BIN)/python -m benchmarks.bench_flows
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
 	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis

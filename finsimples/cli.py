@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -364,3 +365,88 @@ def predict(
             f"{point.prob_gain:.0%}",
         )
     out.print(table)
+
+
+# --- flows and the replay feed ------------------------------------------------------------------
+
+flows_app = typer.Typer(help="Prefect flows: run one now, or serve them on their schedules.")
+app.add_typer(flows_app, name="flows")
+feed_app = typer.Typer(help="Replay a price file into the drop location, a day at a time.")
+app.add_typer(feed_app, name="feed")
+
+FLOW_NAMES = ("daily", "ingest", "retrain", "deploy-hook", "drift")
+
+
+@flows_app.command("run")
+def flows_run(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(FLOW_NAMES)}."),
+    full: bool = typer.Option(False, "--full", help="daily, retrain: refit from scratch."),
+    version: str | None = typer.Option(
+        None, help="deploy-hook: the version deployed (default: the champion)."
+    ),
+    previous: str | None = typer.Option(None, help="deploy-hook: the version it replaced."),
+    no_retrain: bool = typer.Option(
+        False, "--no-retrain", help="drift: never start a retrain, even on drift."
+    ),
+) -> None:
+    """Run one flow now, in this process (set PREFECT_API_URL to log it to a Prefect server)."""
+    if name not in FLOW_NAMES:
+        raise _fail(f"unknown flow {name!r}: expected one of {', '.join(FLOW_NAMES)}")
+    from flows.deployments import FLOWS
+
+    settings = Settings()
+    arguments: dict[str, object] = {}
+    if name in ("daily", "retrain"):
+        arguments["full"] = full
+    elif name == "drift" and no_retrain:
+        arguments["trigger_retrain"] = False
+    elif name == "deploy-hook":
+        if version is None:
+            from finsimples.jobs.common import open_registry
+
+            champion = open_registry(settings).champion()
+            if champion is None:
+                raise _fail("no champion to deploy: run `finsimples train --full` first")
+            version = str(champion.version)
+        arguments |= {"new_version": version, "old_version": previous}
+    try:
+        summary: Any = FLOWS[name](**arguments)
+    except Exception as exc:  # the flow's state and traceback are in its logs
+        raise _fail(f"flow {name} failed: {exc}") from exc
+    out.print(summary.message, highlight=False)
+
+
+@flows_app.command("serve")
+def flows_serve() -> None:
+    """Serve every flow as a deployment; daily and drift run on their cron schedules."""
+    from flows.deployments import serve
+
+    settings = Settings()
+    out.print(
+        f"daily: {settings.daily_cron}, drift: {settings.drift_cron} "
+        f"({settings.schedule_timezone}); Ctrl-C stops",
+        highlight=False,
+    )
+    serve(settings)
+
+
+@feed_app.command("next-day")
+def feed_next_day(
+    source: Path = typer.Argument(
+        Path("data/sp500_prices.csv.gz"), help="The price file to replay (default: the sample)."
+    ),
+) -> None:
+    """Drop the next trading day of SOURCE (after the lake's data) as a file for the ingest flow."""
+    from finsimples.drop import DropZone
+    from finsimples.replay import next_day_file
+
+    settings = Settings()
+    try:
+        day = next_day_file(source, Lake.from_settings(settings))
+    except IngestError as exc:
+        raise _fail(str(exc)) from exc
+    if day is None:
+        out.print(f"the lake already holds every day of {source}")
+        return
+    path = DropZone.from_settings(settings).put(day.name, day.data)
+    out.print(f"{day.day}: {day.rows} rows -> {path}", highlight=False)

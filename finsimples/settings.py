@@ -145,8 +145,8 @@ class Settings(BaseSettings):
     full_refit_every: int = Field(
         default=20,
         ge=1,
-        description="The retrain flow refits from scratch (gated on a walk-forward) once the "
-        "champion is this many incremental updates away from its last full fit.",
+        description="Every Nth retrain refits from scratch (gated on a walk-forward); the ones "
+        "between update the champion incrementally. 1: always full.",
     )
     daily_cron: str = Field(
         default="30 18 * * 1-5",

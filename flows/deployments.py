@@ -1,0 +1,48 @@
+"""The flows as Prefect deployments: the daily and drift schedules, the rest on demand.
+
+``finsimples flows serve`` serves them from this process (``prefect.serve``: no work pool
+needed, the local way). ``prefect.yaml`` describes the same deployments for work pools: a process
+pool locally, a Kubernetes pool in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import prefect
+from prefect import Flow
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from finsimples.settings import Settings
+from flows.daily import daily_flow
+from flows.deploy_hook import deploy_hook_flow
+from flows.drift import drift_flow
+from flows.ingest import ingest_flow
+from flows.retrain import retrain_flow
+
+FLOWS: dict[str, Flow[Any, Any]] = {
+    "daily": daily_flow,
+    "ingest": ingest_flow,
+    "retrain": retrain_flow,
+    "deploy-hook": deploy_hook_flow,
+    "drift": drift_flow,
+}
+"""Every flow by the name ``finsimples flows run NAME`` and the deployments use."""
+
+
+def deployments(settings: Settings) -> list[RunnerDeployment]:
+    """One deployment per flow; ``daily`` and ``drift`` on the settings' cron schedules."""
+    schedules: dict[str, str] = {"daily": settings.daily_cron, "drift": settings.drift_cron}
+    made = []
+    for name, flow in FLOWS.items():
+        cron = schedules.get(name)
+        timed = [Cron(cron, timezone=settings.schedule_timezone)] if cron else None
+        deployment = flow.to_deployment(name=name, schedules=timed, tags=["finsimples"])
+        made.append(cast(RunnerDeployment, deployment))  # sync call: not a coroutine
+    return made
+
+
+def serve(settings: Settings) -> None:
+    """Serve every deployment from this process until interrupted (runs their schedules)."""
+    prefect.serve(*deployments(settings))

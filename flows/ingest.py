@@ -1,0 +1,114 @@
+"""The ingest flow: new price files in the drop location -> the lake.
+
+Every pending file is fetched and validated on its own; the valid ones are merged into the lake
+in one commit (``finsimples.ingest.ingest_frames``) and only then moved to ``processed/``. A file
+that fails validation goes to ``quarantine/`` with its error, and the others proceed. Should the
+flow die between the commit and the moves, the next run ingests the same files again, which
+changes nothing (ingest is idempotent), and moves them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger
+
+from finsimples.drop import DropZone
+from finsimples.ingest import IngestError, IngestReport, ingest_frames, read_price_file
+from finsimples.lake import Lake
+from finsimples.settings import Settings
+from flows.io import compute_task, io_task, with_retries
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one run of the ingest flow did."""
+
+    processed: list[str] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    report: IngestReport | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for logs and the CLI."""
+        if not self.processed and not self.quarantined:
+            return "no new files"
+        parts = [f"{len(self.processed)} file(s) ingested"]
+        if self.report is not None:
+            parts.append(self.report.summary())
+        if self.quarantined:
+            parts.append(f"{len(self.quarantined)} quarantined: {', '.join(self.quarantined)}")
+        return "; ".join(parts)
+
+
+@io_task
+def list_pending(drop: DropZone) -> list[str]:
+    """Names of the files waiting in the drop location."""
+    return drop.pending()
+
+
+@io_task
+def fetch(drop: DropZone, name: str, folder: Path) -> Path:
+    """A local copy of one pending file."""
+    return drop.fetch(name, folder)
+
+
+@compute_task
+def validate(path: Path) -> pd.DataFrame:
+    """Lake rows of one file, or an ``IngestError`` naming the file, row, column and value."""
+    return read_price_file(path)
+
+
+@io_task
+def write_lake(lake: Lake, frames: list[pd.DataFrame], source: str) -> IngestReport:
+    """Merge the valid files into the lake in one atomic commit."""
+    return ingest_frames(lake, frames, source=source)
+
+
+@io_task
+def mark_processed(drop: DropZone, name: str) -> str:
+    """Move an ingested file to ``processed/``."""
+    return drop.mark_processed(name)
+
+
+@io_task
+def quarantine(drop: DropZone, name: str, error: str) -> str:
+    """Move a rejected file to ``quarantine/`` beside its error."""
+    return drop.quarantine(name, error)
+
+
+@flow(name="ingest")
+def ingest_flow() -> IngestSummary:
+    """Take the drop location's new price files into the lake; quarantine the bad ones."""
+    settings = Settings()
+    log = get_run_logger()
+    drop = DropZone.from_settings(settings)
+    lake = Lake.from_settings(settings)
+    names = with_retries(list_pending, settings)(drop)
+    if not names:
+        log.info("no new files at %s", drop.uri)
+        return IngestSummary()
+    valid: dict[str, pd.DataFrame] = {}
+    rejected: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="finsimples-ingest-") as folder:
+        for name in names:
+            path = with_retries(fetch, settings)(drop, name, Path(folder))
+            try:
+                valid[name] = validate(path)
+            except IngestError as exc:
+                log.warning("quarantining %s: %s", name, exc)
+                rejected[name] = str(exc)
+    report = None
+    if valid:
+        report = with_retries(write_lake, settings)(lake, list(valid.values()), ", ".join(valid))
+        log.info("lake at %s: %s", lake.uri, report.summary())
+    for name in valid:
+        with_retries(mark_processed, settings)(drop, name)
+    for name, error in rejected.items():
+        with_retries(quarantine, settings)(drop, name, error)
+    summary = IngestSummary(processed=list(valid), quarantined=rejected, report=report)
+    log.info("ingest: %s", summary.message)
+    return summary

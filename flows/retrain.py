@@ -1,0 +1,82 @@
+"""The retrain flow: new data in the lake -> candidate -> gate -> champion or not -> deploy hook.
+
+It reads the champion's watermark first: with nothing newer in the lake it ends as "nothing to
+do". Otherwise it updates the champion incrementally, or refits from scratch on the configured
+cadence (``finsimples.jobs.plan``). The train job logs and registers the candidate and runs the
+gate; only a promotion moves ``@champion``, and it is the job's last registry write, so a failure
+anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow, get_run_logger
+
+from finsimples.jobs.common import open_registry
+from finsimples.jobs.plan import RetrainPlan, plan_retrain
+from finsimples.jobs.train import TrainOutcome, train
+from finsimples.lake import Lake
+from finsimples.settings import Settings
+from flows.deploy_hook import DeployRecord, deploy_hook_flow
+from flows.io import compute_task, io_task, with_retries
+
+
+@dataclass(frozen=True)
+class RetrainSummary:
+    """What one run of the retrain flow did."""
+
+    plan: RetrainPlan
+    outcome: TrainOutcome | None = None
+    deploy: DeployRecord | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for logs and the CLI."""
+        if self.outcome is None:
+            return f"nothing to do: {self.plan.reason}"
+        return f"{self.outcome.mode} retrain ({self.plan.reason}): {self.outcome.message}"
+
+
+@io_task
+def read_plan(settings: Settings, force_full: bool) -> RetrainPlan:
+    """The lake's last date and the champion's tags -> what to train (lake and MLflow reads)."""
+    marks = Lake.from_settings(settings).watermarks()
+    champion = open_registry(settings).champion()
+    return plan_retrain(
+        max(marks.values()) if marks else None,
+        str(champion.version) if champion else None,
+        dict(champion.tags) if champion else {},
+        full_refit_every=settings.full_refit_every,
+        force_full=force_full,
+    )
+
+
+@compute_task
+def train_candidate(settings: Settings, plan: RetrainPlan) -> TrainOutcome:
+    """Train, log, register and gate a candidate (minutes of compute: never retried)."""
+    if plan.mode is None:
+        raise ValueError(f"nothing to train: {plan.reason}")
+    return train(settings, plan.mode, step=get_run_logger().info)
+
+
+@flow(name="retrain")
+def retrain_flow(full: bool = False) -> RetrainSummary:
+    """Retrain on the lake's new data; promote through the gate; on promotion, the deploy hook.
+
+    Args:
+        full: refit from scratch even if an incremental update would do.
+    """
+    settings = Settings()
+    log = get_run_logger()
+    plan = with_retries(read_plan, settings)(settings, full)
+    if plan.mode is None:
+        log.info("nothing to do: %s", plan.reason)
+        return RetrainSummary(plan)
+    log.info("%s retrain: %s", plan.mode, plan.reason)
+    outcome = train_candidate(settings, plan)
+    log.info(outcome.message)
+    deploy = None
+    if outcome.promoted and outcome.version is not None:
+        deploy = deploy_hook_flow(new_version=outcome.version, old_version=plan.champion)
+    return RetrainSummary(plan, outcome, deploy)
