@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from finsimples.ingest import read_price_file, select_next_day
 from finsimples.lake import Lake
 
@@ -36,6 +38,6 @@ def next_day_file(source: Path, lake: Lake) -> DayFile | None:
         return None
     day = rows["date"].max().date()
     wide = rows.pivot(index="date", columns="ticker", values="adj_close")
-    wide.index = wide.index.strftime("%Y-%m-%d")
+    wide.index = pd.DatetimeIndex(wide.index).strftime("%Y-%m-%d")
     data = wide.rename_axis("Date").rename_axis(None, axis=1).to_csv().encode()
     return DayFile(name=f"prices-{day.isoformat()}.csv", day=day, rows=len(rows), data=data)
