@@ -93,9 +93,14 @@ def make_world(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     sample_wide: pd.DataFrame,
+    *,
+    until: date = START,
     **overrides: object,
 ) -> World:
-    """Flow settings for ``tmp_path`` (small model, lenient gate, quick retries) and the lake."""
+    """Flow settings for ``tmp_path`` (small model, lenient gate, quick retries); the lake.
+
+    The lake gets the six tickers from 2005 to ``until``.
+    """
     subset = sample_wide.loc[sample_wide["Date"] >= "2005-01-01", ["Date", *TICKERS]]
     sample = tmp_path / "sample.csv"
     subset.to_csv(sample, index=False)
@@ -113,5 +118,5 @@ def make_world(
     }
     settings = flow_environment(monkeypatch, **values)
     world = World(settings, sample)
-    ingest_files(world.lake, [sample], until=START)
+    ingest_files(world.lake, [sample], until=until)
     return world
