@@ -5,24 +5,32 @@ reads a stale answer; ``invalidate(model_version)`` only frees memory after a de
 JSON-serializable dicts, stored as JSON in both backends so they behave the same (no aliasing of
 mutable dicts in memory). A Redis outage degrades to a miss / no-op and is counted, never raised:
 the cache is an accelerator, the forecast must still be answered within its latency budget.
+
+The cache also counts answered requests per ticker (``record_request``, ``popular``): the
+deploy hook warms the most requested tickers. Redis keeps one sorted set for every replica.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import cachetools
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
+
+from bentos.counters import Counters
 
 log = logging.getLogger(__name__)
 
@@ -34,39 +42,10 @@ KEY_PREFIXES = (FORECAST_PREFIX, NARRATIVE_PREFIX)
 # No glob characters (* ? [ ] \) and no ':' in key parts: SCAN MATCH patterns built from a
 # version need no escaping, and one part can never spill into the next.
 _KEY_PART = re.compile(r"^[A-Za-z0-9._/+\-]+$")
-
-
-class Counters:
-    """Thread-safe named integer counters, meant to be exported as Prometheus counters.
-
-    Args:
-        names: The counter names; every one starts at 0.
-        on_increment: Called as ``on_increment(name, amount)`` after each increment, e.g. to
-            increment a Prometheus counter as well.
-    """
-
-    def __init__(
-        self, names: Iterable[str], on_increment: Callable[[str, int], None] | None = None
-    ) -> None:
-        self._values = dict.fromkeys(names, 0)
-        self._lock = threading.Lock()
-        self._on_increment = on_increment
-
-    def incr(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to counter ``name`` (KeyError for an unknown name)."""
-        with self._lock:
-            self._values[name] += amount
-        if self._on_increment is not None:
-            self._on_increment(name, amount)
-
-    def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self._values[name]
-
-    def snapshot(self) -> dict[str, int]:
-        """A copy of every counter's current value."""
-        with self._lock:
-            return dict(self._values)
+POPULAR_KEY = "finsimples:popular"
+"""Redis sorted set: answered requests per ticker, summed over every replica (ZINCRBY)."""
+POPULAR_FLUSH_SECONDS = 1.0
+"""A replica's request counts wait in memory this long before one pipelined write to Redis."""
 
 
 CACHE_COUNTERS = ("hits", "misses", "errors", "skipped", "sets", "invalidated")
@@ -134,6 +113,14 @@ class PredictionCache(Protocol):
         """Remove every key of ``model_version``; the number removed."""
         ...
 
+    def record_request(self, ticker: str) -> None:
+        """Count one answered request for ``ticker`` (cheap; never raises on an outage)."""
+        ...
+
+    def popular(self, count: int) -> list[str]:
+        """The ``count`` most requested tickers, most requested first (fewer if fewer known)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -164,6 +151,7 @@ class MemoryCache:
             maxsize=max_entries, ttu=lambda _key, entry, now: now + entry[1], timer=timer
         )
         self._lock = threading.Lock()  # cachetools caches are not thread-safe
+        self._requests: Counter[str] = Counter()
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The value under ``key``, or None when absent or expired."""
@@ -198,6 +186,16 @@ class MemoryCache:
                 del self._data[key]
         self.counters.incr("invalidated", len(doomed))
         return len(doomed)
+
+    def record_request(self, ticker: str) -> None:
+        """Count one answered request for ``ticker`` (this process only)."""
+        with self._lock:
+            self._requests[ticker] += 1
+
+    def popular(self, count: int) -> list[str]:
+        """This process's ``count`` most requested tickers, most requested first."""
+        with self._lock:
+            return [ticker for ticker, _ in self._requests.most_common(count)]
 
     def close(self) -> None:
         """Nothing to release."""
@@ -241,6 +239,11 @@ class RedisCache:
             socket_connect_timeout=connect_timeout,
             retry=Retry(NoBackoff(), 1),
         )
+        self._pending: Counter[str] = Counter()  # request counts not yet in Redis
+        self._pending_lock = threading.Lock()
+        self._flush_scheduled = False
+        self._closing = threading.Event()
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix="popular")
 
     def _usable(self) -> bool:
         if time.monotonic() < self._down_until:
@@ -315,8 +318,65 @@ class RedisCache:
         self.counters.incr("invalidated", removed)
         return removed
 
+    def record_request(self, ticker: str) -> None:
+        """Count one answered request for ``ticker`` in :data:`POPULAR_KEY`.
+
+        Counts wait in memory; a worker thread sends what gathered over
+        :data:`POPULAR_FLUSH_SECONDS` in one pipelined write (ZINCRBY per ticker), so a request
+        never waits on Redis for it. During an outage they keep waiting (one entry per ticker).
+        """
+        with self._pending_lock:
+            self._pending[ticker] += 1
+            if self._flush_scheduled or self._closing.is_set():
+                return
+            self._flush_scheduled = True
+        with contextlib.suppress(RuntimeError):  # closed meanwhile: close() sends the counts
+            self._flusher.submit(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._closing.wait(POPULAR_FLUSH_SECONDS)  # close() cuts the wait short
+        with self._pending_lock:
+            self._flush_scheduled = False
+        self._flush_requests()
+
+    def _flush_requests(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, Counter()
+        if not pending:
+            return
+        if self._usable():
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for ticker, count in pending.items():
+                    pipe.zincrby(POPULAR_KEY, count, ticker)
+                pipe.execute()
+                return
+            except (RedisError, OSError) as exc:
+                self._failed("zincrby", exc)
+        with self._pending_lock:
+            self._pending.update(pending)  # sent with the next flush
+
+    def popular(self, count: int) -> list[str]:
+        """The ``count`` most requested tickers over every replica; [] when Redis is unavailable.
+
+        Tried even during the error cooldown, like :meth:`invalidate`: deploys call it, not
+        requests.
+        """
+        self._flush_requests()
+        if count <= 0:
+            return []
+        try:
+            found = self._client.zrevrange(POPULAR_KEY, 0, count - 1)
+        except (RedisError, OSError) as exc:
+            self._failed("zrevrange", exc)
+            return []
+        return [ticker.decode() for ticker in cast(list[bytes], found)]
+
     def close(self) -> None:
-        """Close the connection pool."""
+        """Send the request counts still waiting, then close the connection pool."""
+        self._closing.set()
+        self._flusher.shutdown(wait=True)
+        self._flush_requests()
         self._client.close()
 
 

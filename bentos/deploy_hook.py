@@ -2,8 +2,9 @@
 
 ``invalidate_and_warm`` needs no running service: a Prefect flow (or the deploy command) calls
 it with the settings after the new replicas are up. It loads the new version from the registry,
-computes answers for the popular tickers exactly as a replica would (``bentos.wiring``) and
-writes them to the shared Redis cache. Keys carry the model version, so even without the
+computes answers for the most requested tickers (counted by the replicas in Redis, see
+``PredictionCache.popular``) exactly as a replica would (``bentos.wiring``) and writes them to
+the shared Redis cache. Keys carry the model version, so even without the
 invalidation no replica would read an old answer: invalidating only frees memory at once.
 """
 
@@ -41,7 +42,7 @@ def invalidate_and_warm(
     settings: Settings,
     old_version: str | None,
     new_version: str,
-    tickers: Iterable[str],
+    tickers: Iterable[str] | None = None,
     *,
     horizons: Iterable[int] = WARM_HORIZONS,
     locales: Iterable[str] = LOCALES,
@@ -52,7 +53,8 @@ def invalidate_and_warm(
         settings: The settings of the deployed service (Redis, lake, registry, narrator).
         old_version: The registry version being replaced (None on a first deploy).
         new_version: The registry version now served.
-        tickers: Tickers to warm (the most requested ones; ``settings.warm_tickers`` of them).
+        tickers: Tickers to warm; None: the ``settings.warm_tickers`` most requested ones,
+            topped up with the lake's tickers when fewer were requested.
         horizons: Horizons to warm.
         locales: Narrative locales to warm.
 
@@ -80,6 +82,9 @@ def invalidate_and_warm(
         removed = 0
         if old_version and old_version != new_version:
             removed = runtime.invalidate(old_version)
+        if tickers is None:
+            tickers = runtime.engine.popular_tickers(settings.warm_tickers)
+            log.info("deploy cache step: warming the most requested tickers %s", tickers)
         warmed = runtime.engine.warm(tickers, horizons, locales)
     finally:
         runtime.close()

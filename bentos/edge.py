@@ -5,6 +5,7 @@ or throttled (429 + Retry-After) before any work is done; health, metrics and do
 open. BentoML answers a request body that fails validation with 400; input errors of this API
 are 422 naming the field, so the edge rewrites those answers. Every response carries the
 replica id, so a client (or the load test) sees which replica answered behind the balancer.
+It also completes the generated OpenAPI spec with the error answers (``bentos.openapi``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bentos.auth import ApiKeyAuth, AuthStatus, api_key_from_headers
 
 REPLICA_HEADER = "x-finsimples-replica"
 PROTECTED_PREFIX = "/v1/"
+SPEC_PATH = "/docs.json"  # BentoML's OpenAPI document
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -87,11 +89,18 @@ class EdgeMiddleware:
             service instance, which exists only after the middleware stack (BentoML builds it
             first). Returns None while the service is starting: requests then pass unchecked
             only to paths that are open anyway, others get 503.
+        openapi: Completes the OpenAPI document served at :data:`SPEC_PATH` (None: as is).
     """
 
-    def __init__(self, app: Any, policy: Callable[[], EdgePolicy | None]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        policy: Callable[[], EdgePolicy | None],
+        openapi: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
+        self.openapi = openapi
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +119,9 @@ class EdgeMiddleware:
                 status, body, headers = refused
                 await self._send(send, status, body, headers, replica)
                 return
+        if path == SPEC_PATH and self.openapi is not None:
+            await self.app(scope, receive, _Responder(send, replica, spec=self.openapi))
+            return
         rewrite = (
             policy is not None and scope.get("method") == "POST" and path in policy.validated_paths
         )
@@ -149,17 +161,25 @@ class EdgeMiddleware:
 
 
 class _Responder:
-    """Adds the replica header; buffers and rewrites a 400 into a 422 when asked."""
+    """Adds the replica header; buffers and rewrites a 400 into a 422, or the spec, when asked."""
 
-    def __init__(self, send: Send, replica: tuple[bytes, bytes], rewrite: bool) -> None:
-        self.send, self.replica, self.rewrite = send, replica, rewrite
+    def __init__(
+        self,
+        send: Send,
+        replica: tuple[bytes, bytes],
+        rewrite: bool = False,
+        spec: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.send, self.replica, self.rewrite, self.spec = send, replica, rewrite, spec
         self.held: Message | None = None
         self.chunks: list[bytes] = []
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message.get("headers", []), self.replica]}
-            if self.rewrite and message["status"] == 400:
+            if (self.rewrite and message["status"] == 400) or (
+                self.spec is not None and message["status"] == 200
+            ):
                 self.held = message
                 return
             await self.send(message)
@@ -167,7 +187,12 @@ class _Responder:
             self.chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            start, payload = _json_response(422, validation_body(b"".join(self.chunks)))
+            original = b"".join(self.chunks)
+            if self.spec is not None:
+                status, body = 200, self.spec(json.loads(original))
+            else:
+                status, body = 422, validation_body(original)
+            start, payload = _json_response(status, body)
             kept = [(k, v) for k, v in self.held["headers"] if k.lower() not in _REPLACED]
             start["headers"] = [*kept, *[(k, v) for k, v in start["headers"]]]
             await self.send(start)

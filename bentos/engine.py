@@ -9,6 +9,11 @@
    narrator then gets what is left of the budget (it falls back to its template by itself);
 4. a predictor that misses the deadline or fails: the last good answer from the fallback store,
    marked stale; none there: :class:`AnswerUnavailableError` (the API's 503 with Retry-After).
+
+Each answered request is counted per ticker in the cache (``popular`` then tells the deploy
+hook which tickers to warm); warm-up answers are not counted. A fresh answer whose narrative
+is the template standing in for a failed LLM is cached for ``template_fallback_ttl`` only, so
+the LLM's text replaces it soon.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from bentos.answers import facts_for, fresh_answer, stored_answer
-from bentos.cache import Counters, PredictionCache, forecast_key
+from bentos.cache import PredictionCache, forecast_key
+from bentos.counters import Counters
 from bentos.fallback import FallbackStore
 from bentos.narrative import LOCALES, Narrator
 from bentos.predictor import Predictor
@@ -39,6 +45,8 @@ ENGINE_COUNTERS = (
 )
 RETURN_MARGIN_SECONDS = 0.05
 """Kept from the budget to serialize and send the answer."""
+TEMPLATE_FALLBACK_TTL_SECONDS = 30.0
+"""Cache lifetime of an answer whose narrative is the template standing in for the LLM."""
 
 
 class AnswerUnavailableError(RuntimeError):
@@ -83,7 +91,9 @@ class ForecastEngine:
         workers: Threads running the predictor (a stuck prediction holds one until it ends).
         batch_workers: Batch items answered at once; as many as a batch may hold, so no item
             waits for another's narration and starts after the shared deadline.
-        on_increment: Passed to :class:`~bentos.cache.Counters` (Prometheus export).
+        on_increment: Passed to :class:`~bentos.counters.Counters` (Prometheus export).
+        template_fallback_ttl: Cache lifetime (seconds) of answers whose narrative is the
+            template standing in for a failed LLM (others get the cache's TTL).
     """
 
     def __init__(
@@ -97,10 +107,12 @@ class ForecastEngine:
         workers: int = 8,
         batch_workers: int = 20,
         on_increment: Callable[[str, int], None] | None = None,
+        template_fallback_ttl: float = TEMPLATE_FALLBACK_TTL_SECONDS,
     ) -> None:
         self.predictor, self.narrator = predictor, narrator
         self.cache, self.fallback = cache, fallback
         self.budget_seconds = budget_seconds
+        self.template_fallback_ttl = template_fallback_ttl
         self.counters = Counters(ENGINE_COUNTERS, on_increment)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="predictor")
         self._batch_pool = ThreadPoolExecutor(batch_workers, thread_name_prefix="batch")
@@ -123,6 +135,11 @@ class ForecastEngine:
             UnknownTickerError, NotForecastableError, HorizonError: Bad input (404, 404, 422).
             AnswerUnavailableError: Nothing to answer within the budget (503).
         """
+        answer = self._answer(query, started, fault_delay)
+        self.cache.record_request(query.ticker)
+        return answer
+
+    def _answer(self, query: Query, started: float | None, fault_delay: float) -> ForecastAnswer:
         started = time.monotonic() if started is None else started
         deadline = self.deadline(started)
         self.predictor.check_horizon(query.horizon_days)
@@ -158,7 +175,7 @@ class ForecastEngine:
         narrate_ms = _ms(time.monotonic() - t0)
         answer = fresh_answer(self.predictor, forecast, narrative, query.locale)
         stored = answer.model_dump(mode="json")
-        self.cache.set(key, stored)
+        self.cache.set(key, stored, self.template_fallback_ttl if narrative.fallback else None)
         self.fallback.remember(stored)
         self.counters.incr("fresh")
         timings = Timings(
@@ -226,13 +243,25 @@ class ForecastEngine:
         for ticker in tickers:
             for horizon in horizons:
                 for locale in locales:
-                    try:
-                        answer = self.answer(Query.of(ticker, horizon, locale))
+                    try:  # not counted as a request: warming must not make a ticker popular
+                        answer = self._answer(Query.of(ticker, horizon, locale), None, 0.0)
                     except (LookupError, ValueError, AnswerUnavailableError) as exc:
                         log.warning("warm-up skipped %s h=%s %s: %s", ticker, horizon, locale, exc)
                         continue
                     warmed += answer.provenance.source == "fresh"
         return warmed
+
+    def popular_tickers(self, count: int) -> list[str]:
+        """The ``count`` most requested forecastable tickers, most requested first.
+
+        Topped up with the lake's forecastable tickers (alphabetical) when fewer have been
+        requested, or when the cache cannot tell (Redis down): the tickers a deploy warms.
+        """
+        forecastable = [w.ticker for w in self.predictor.tickers() if w.forecastable]
+        known = set(forecastable)
+        chosen = [ticker for ticker in self.cache.popular(count) if ticker in known]
+        chosen += [ticker for ticker in forecastable if ticker not in chosen]
+        return chosen[: max(0, count)]
 
     def close(self) -> None:
         """Stop the worker threads without waiting for stuck predictions."""

@@ -32,7 +32,7 @@ Hook = Callable[[str, int], None]
 
 @dataclass(frozen=True)
 class ServiceMetrics:
-    """The metric objects, and hooks that feed them from :class:`~bentos.cache.Counters`."""
+    """The metric objects, and hooks that feed them from :class:`~bentos.counters.Counters`."""
 
     cache_events: Any
     answers: Any

@@ -5,6 +5,10 @@ watermark, metrics, model card) out of MLflow into a BentoML model, so ``bentoml
 packages it and a replica starts without reaching MLflow. Serving then reads the pickle directly
 (no MLflow import, no pyfunc wrapper: less memory, faster start).
 
+The service module imports :data:`BENTO_MODEL_NAME` from here in BentoML's supervisor process
+too, so everything beyond ``bentoml`` is imported inside the functions (pandas and XGBoost come
+with ``bentos.predictor`` and ``training``).
+
 ``bentoml serve`` resolves the service's declared model before it starts, so the model must be
 in the store even for local development: run ``python -m bentos.package --prepare`` first.
 """
@@ -23,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from bentos.predictor import ModelInfo
-from finsimples.settings import Settings
-
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
+    from bentos.predictor import ModelInfo
+    from finsimples.settings import Settings
     from registry.promotion import ModelRegistry
     from training.forecaster import QuantileForecaster
 
@@ -53,6 +56,8 @@ def model_info(
     version: ModelVersion, metrics: dict[str, float], model_name: str, alias: str, source: str
 ) -> ModelInfo:
     """A :class:`ModelInfo` from an MLflow model version and its run's metrics."""
+    from bentos.predictor import ModelInfo
+
     tags = {str(k): str(v) for k, v in (version.tags or {}).items()}
     return ModelInfo(
         model_name=model_name,
@@ -161,6 +166,8 @@ def _unpickle(path: Path) -> QuantileForecaster:
 
 def load_from_store(model: bentoml.Model) -> tuple[QuantileForecaster, ModelInfo]:
     """The forecaster and record of a model imported by :func:`import_champion`."""
+    from bentos.predictor import ModelInfo
+
     path = Path(model.path)
     record: dict[str, Any] = json.loads((path / INFO_FILE).read_text())
     record["source"] = f"bentoml:{model.tag}"

@@ -6,6 +6,7 @@ LLM narrator (``bentos.narrator``) sends the same facts with :data:`SYSTEM_PROMP
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -110,10 +111,16 @@ class ForecastFacts:
 
 @dataclass(frozen=True)
 class Narrative:
-    """A narrative and who wrote it: ``"{llm model}/{PROMPT_VERSION}"`` or ``"template"``."""
+    """A narrative and who wrote it: ``"{llm model}/{PROMPT_VERSION}"`` or ``"template"``.
+
+    ``fallback``: the template wrote it because the LLM could not (failure, quota, deadline);
+    such answers are cached briefly, so the LLM's text replaces them soon. It says how long to
+    keep the text, not what it is, so equality ignores it.
+    """
 
     text: str
     narrator: str
+    fallback: bool = dataclasses.field(default=False, compare=False)
 
 
 class Narrator(Protocol):

@@ -8,8 +8,9 @@ end in the deterministic :class:`TemplateNarrator` text.
 Caching: LLM narratives go into the prediction cache (``bentos.cache``) under
 ``narrative:{model_version}:{as_of}:{ticker}:{horizon}:{locale}`` (the horizon is part of the
 key because the text quotes horizon-specific numbers), so ``invalidate(model_version)`` drops
-them with the forecasts. Template texts are not cached: rendering one costs microseconds, and
-not caching them lets the LLM write the text on the next request once it is reachable again.
+them with the forecasts. Template texts are not cached here (rendering one costs microseconds);
+one standing in for the LLM is marked ``Narrative.fallback``, and the engine caches the answer
+holding it for a short while only, so the LLM writes the text once it is reachable again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from dataclasses import asdict
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from bentos.cache import Counters, PredictionCache, narrative_key
+from bentos.cache import PredictionCache, narrative_key
+from bentos.counters import Counters
 from bentos.narrative import (
     PROMPT_VERSION,
     ForecastFacts,
@@ -75,7 +77,7 @@ class LLMNarrator:
         cache_ttl: Time to live of a cached narrative, in seconds.
         max_concurrency: Threads running HTTP requests.
         rng: Random source for the jitter (seeded in tests).
-        on_increment: Passed to :class:`~bentos.cache.Counters`.
+        on_increment: Passed to :class:`~bentos.counters.Counters`.
     """
 
     def __init__(
@@ -126,7 +128,9 @@ class LLMNarrator:
             log.exception("narrator failed; the template answers")
         if narrative is None:
             self.counters.incr("template_fallbacks")
-            return self.template.narrate(facts)
+            # Without a key the template is the narrator; with one, it stands in for the LLM.
+            text = self.template.render(facts)
+            return Narrative(text, self.template.name, fallback=self._client is not None)
         return narrative
 
     def _llm_narrative(self, facts: ForecastFacts, deadline: float) -> Narrative | None:

@@ -5,6 +5,10 @@ from the lake and runs the very functions training used (``training.features.bui
 then ``latest_features``), so serving cannot drift from training; a forecast is then one
 ``forecaster.predict`` on that row and ``finsimples.forecast.make_forecast``, as in
 ``finsimples.jobs.predict``. No BentoML here: the service, the deploy hook and the tests share it.
+
+The request path touches no pandas: a ticker's as-of date and volatility are read off its row
+once per lake version, and its whole path (every horizon) is computed on its first request and
+then cut per horizon (``Forecast.up_to``), which gives the numbers ``make_forecast`` would.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class _LakeView:
     windows: dict[str, TickerWindow]
     rows: dict[str, pd.DataFrame]  # each ticker's latest feature row, indexed (date, ticker)
     last_prices: dict[str, float]
-    quantiles: dict[str, pd.DataFrame] = field(default_factory=dict)  # filled on first use
+    as_of: dict[str, date] = field(default_factory=dict)  # each row's date
+    daily_vol: dict[str, float] = field(default_factory=dict)  # each row's SIGMA_COLUMN
+    forecasts: dict[str, Forecast] = field(default_factory=dict)  # whole paths, on first use
 
 
 class Predictor:
@@ -212,7 +218,11 @@ class Predictor:
         }
         closes = last_rows["adj_close"].astype(float).to_dict()
         prices = {t: float(closes[t]) for t in rows}
-        return _LakeView(manifest.version, windows, rows, prices)
+        dates = {
+            t: pd.Timestamp(row.index.get_level_values("date")[0]).date() for t, row in rows.items()
+        }
+        vols = {t: float(row[SIGMA_COLUMN].iloc[0]) for t, row in rows.items()}
+        return _LakeView(manifest.version, windows, rows, prices, dates, vols)
 
     def tickers(self) -> list[TickerWindow]:
         """Every ticker of the lake, sorted, with its first and last dates."""
@@ -220,14 +230,19 @@ class Predictor:
 
     def _row(self, ticker: str, view: _LakeView) -> pd.DataFrame:
         row = view.rows.get(ticker)
-        if row is not None:
-            return row
+        if row is None:
+            raise self._not_served(ticker, view)
+        return row
+
+    @staticmethod
+    def _not_served(ticker: str, view: _LakeView) -> LookupError:
+        """Why ``ticker`` cannot be forecast: too little history, or not in the lake."""
         if ticker in view.windows:
-            raise NotForecastableError(
+            return NotForecastableError(
                 f"{ticker} has too little recent history: forecasts need {MIN_HISTORY_DAYS} "
                 "consecutive trading days"
             )
-        raise UnknownTickerError(ticker, suggest_tickers(ticker, sorted(view.windows)))
+        return UnknownTickerError(ticker, suggest_tickers(ticker, sorted(view.windows)))
 
     def check_horizon(self, horizon: int) -> None:
         """Raise :class:`HorizonError` unless ``1 <= horizon <= max_horizon``."""
@@ -242,7 +257,10 @@ class Predictor:
             NotForecastableError: Too little recent history.
         """
         view = self._view
-        return pd.Timestamp(self._row(ticker, view).index.get_level_values("date")[0]).date()
+        found = view.as_of.get(ticker)
+        if found is None:
+            raise self._not_served(ticker, view)
+        return found
 
     def forecast(self, ticker: str, horizon: int) -> Forecast:
         """The forecast of ``ticker`` over ``horizon`` trading days.
@@ -252,23 +270,27 @@ class Predictor:
         """
         self.check_horizon(horizon)
         view = self._view
-        row = self._row(ticker, view)
-        quantiles = view.quantiles.get(ticker)
-        if quantiles is None:
+        whole = view.forecasts.get(ticker)
+        if whole is None:
+            row = self._row(ticker, view)
             with self._predict_lock:
                 quantiles = self.forecaster.predict(row)
-            view.quantiles[ticker] = quantiles  # every horizon: later requests skip the model
-        return make_forecast(
-            quantiles,
-            ticker=ticker,
-            last_price=view.last_prices[ticker],
-            horizon=horizon,
-            interval=self.interval,
-        )
+            whole = make_forecast(
+                quantiles,
+                ticker=ticker,
+                last_price=view.last_prices[ticker],
+                horizon=self.max_horizon,
+                interval=self.interval,
+            )
+            view.forecasts[ticker] = whole  # every horizon: later requests skip the model
+        return whole.up_to(horizon)
 
     def annual_volatility(self, ticker: str) -> float:
         """Recent annualized volatility: the feature row's daily EWMA vol times sqrt(252)."""
-        daily = float(self._row(ticker, self._view)[SIGMA_COLUMN].iloc[0])
+        view = self._view
+        daily = view.daily_vol.get(ticker)
+        if daily is None:
+            raise self._not_served(ticker, view)
         return daily * math.sqrt(TRADING_DAYS_PER_YEAR)
 
     def recent_coverage(self, horizon: int) -> float | None:

@@ -93,6 +93,20 @@ class ApiErrorBody(BaseModel):
     retry_after: float | None = None
 
 
+class FieldError(BaseModel):
+    """One field that failed validation."""
+
+    field: str = Field(description="dotted path of the field, e.g. horizon_days or tickers.0")
+    message: str
+    type: str = Field(description="pydantic's error type, e.g. less_than_equal")
+
+
+class ValidationErrorBody(ApiErrorBody):
+    """A 422: the first failing field in ``field`` and ``message``, every one in ``fields``."""
+
+    fields: list[FieldError] = Field(default_factory=list)
+
+
 class BatchItem(BaseModel):
     """One ticker of a batch: its answer, or its error with the status it would have had."""
 

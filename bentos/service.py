@@ -10,12 +10,22 @@ Endpoints (all under ``/v1/``, behind API keys when configured; health, metrics 
 The model comes from the BentoML model store (``bentos.model_store.import_champion``, packaged
 by ``bentoml build``; for local development run ``python -m bentos.package --prepare`` before
 ``bentoml serve``). Settings are read once, here.
+
+Memory: ``bentoml serve`` imports this module in its supervisor process too, which only needs
+the service's definition (routes, schemas, model tag). So the module imports nothing heavy:
+pandas, XGBoost, scipy, redis and openai come with ``bentos.wiring``, ``bentos.engine`` and
+``bentos.errors``, imported in ``__init__`` and the methods, i.e. in the worker only
+(``tests/unit/serving/test_service_imports.py`` checks it). After start-up the worker moves
+everything it allocated out of the garbage collector's reach (``gc.freeze``), so a full
+collection no longer walks the hundreds of thousands of start-up objects while requests wait.
 """
 
+import functools
+import gc
 import logging
 import socket
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import bentoml
 from fastapi import FastAPI
@@ -23,25 +33,25 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from bentos.edge import EdgeMiddleware, EdgePolicy
+from bentos.model_store import BENTO_MODEL_NAME
+from bentos.openapi import document_errors
+from bentos.schemas import (
+    BATCH_SCHEMA_MAX,
+    BatchAnswer,
+    BatchItem,
+    CacheReport,
+    ForecastAnswer,
+    HorizonDays,
+    Locale,
+    ModelCard,
+    Ticker,
+    TickerOut,
+    TickersAnswer,
+    Timings,
+)
 
-with bentoml.importing():  # pandas, scipy, xgboost come with these
-    from bentos.engine import Query
-    from bentos.errors import ApiError, api_error, invalid_field
-    from bentos.model_store import BENTO_MODEL_NAME
-    from bentos.schemas import (
-        BATCH_SCHEMA_MAX,
-        BatchAnswer,
-        BatchItem,
-        CacheReport,
-        ForecastAnswer,
-        HorizonDays,
-        Locale,
-        ModelCard,
-        Ticker,
-        TickerOut,
-        TickersAnswer,
-        Timings,
-    )
+if TYPE_CHECKING:
+    from bentos.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +92,10 @@ class ForecastService:
         )
         self.runtime.start_refresher(settings.lake_refresh_seconds)
         log.info("serving %s v%s", model[1].model_name, model[1].version)
+        # Start-up objects (modules, the model, the lake's windows) live as long as the worker:
+        # out of the collector's generations, they cost no time in full collections.
+        gc.collect()
+        gc.freeze()
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -96,7 +110,7 @@ class ForecastService:
         except ValueError:
             return 0.0
 
-    def _reply(self, ctx: bentoml.Context, error: ApiError) -> JSONResponse:
+    def _reply(self, ctx: bentoml.Context, error: "ApiError") -> JSONResponse:
         ctx.response.status_code = error.status  # BentoML applies the context's status last
         return JSONResponse(error.body.model_dump(), error.status, headers=error.headers)
 
@@ -109,6 +123,9 @@ class ForecastService:
         ctx: bentoml.Context = None,  # type: ignore[assignment]
     ) -> ForecastAnswer:
         """Forecast a ticker's price path over ``horizon_days`` trading days."""
+        from bentos.engine import Query
+        from bentos.errors import api_error
+
         started = time.monotonic()
         query = Query.of(ticker, horizon_days, locale)
         try:
@@ -128,6 +145,9 @@ class ForecastService:
         ctx: bentoml.Context = None,  # type: ignore[assignment]
     ) -> BatchAnswer:
         """Forecast several tickers at once; each item carries its own status."""
+        from bentos.engine import Query
+        from bentos.errors import api_error, invalid_field
+
         started = time.monotonic()
         limit = self.runtime.settings.batch_max_tickers
         if len(tickers) > limit:
@@ -162,12 +182,12 @@ class ForecastService:
     ) -> CacheReport:
         """Compute and cache this replica's answers ahead of requests (after a deploy).
 
-        Default tickers: the first ``warm_tickers`` forecastable tickers of the lake.
+        Default tickers: the ``warm_tickers`` most requested ones (counted in the cache: over
+        every replica with Redis), topped up with the lake's when fewer were requested.
         """
         runtime = self.runtime
         if tickers is None:
-            known = [w.ticker for w in runtime.predictor.tickers() if w.forecastable]
-            tickers = known[: runtime.settings.warm_tickers]
+            tickers = runtime.engine.popular_tickers(runtime.settings.warm_tickers)
         warmed = runtime.engine.warm(tickers, horizons, locales)
         return CacheReport(model_version=runtime.predictor.info.version, warmed=warmed)
 
@@ -196,4 +216,18 @@ def _current_policy() -> EdgePolicy | None:
     return runtime.policy if runtime is not None else None
 
 
-ForecastService.add_asgi_middleware(EdgeMiddleware, policy=_current_policy)  # type: ignore[attr-defined]
+# What each route answers besides 200, for the OpenAPI spec (see bentos.openapi).
+ROUTE_ERRORS = {
+    ("post", FORECAST_ROUTE): (401, 404, 422, 429, 503),
+    ("post", BATCH_ROUTE): (401, 422, 429, 503),  # a batch item carries its own 404/503
+    ("post", INVALIDATE_ROUTE): (401, 422, 429, 503),
+    ("post", WARM_ROUTE): (401, 422, 429, 503),
+    ("get", "/v1/tickers"): (401, 429, 503),
+    ("get", "/v1/model"): (401, 429, 503),
+}
+
+ForecastService.add_asgi_middleware(  # type: ignore[attr-defined]
+    EdgeMiddleware,
+    policy=_current_policy,
+    openapi=functools.partial(document_errors, routes=ROUTE_ERRORS),
+)

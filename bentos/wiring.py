@@ -141,6 +141,7 @@ def build_runtime(
         budget_seconds=budget_seconds or settings.latency_budget_seconds,
         batch_workers=settings.batch_max_tickers,
         on_increment=metrics.engine_hook() if metrics else None,
+        template_fallback_ttl=settings.template_fallback_ttl_seconds,
     )
     auth = None
     if settings.api_key_hashes:

@@ -8,6 +8,8 @@ state=${FINSIMPLES_STATE_DIR:-.finsimples}
 port=${PORT:-3000}
 export BENTOML_HOME=${BENTOML_HOME:-$state/bentoml}
 export BENTOML_DO_NOT_TRACK=true
+# XGBoost's OpenMP threads sleep between predictions instead of spinning (as in bentofile.yaml).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 pidfile=$state/serve.pid
 log=$state/serve.log
 

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     )
     llm_max_concurrency: int = Field(default=8, ge=1, description="Narrator worker threads.")
     narrative_cache_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    template_fallback_ttl_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An answer whose narrative is the template standing in for a failed LLM "
+        "call is cached this long, so the LLM's text replaces it soon.",
+    )
 
     @field_validator("lake_uri", "drop_uri")
     @classmethod

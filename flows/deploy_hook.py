@@ -51,9 +51,8 @@ class DeployRecord:
 
 @io_task
 def refresh_cache(settings: Settings, old: str | None, new: str) -> DeployCacheReport:
-    """Invalidate the old version's cached answers and warm the new one's (Redis)."""
-    tickers = sorted(Lake.from_settings(settings).watermarks())[: settings.warm_tickers]
-    return invalidate_and_warm(settings, old, new, tickers)
+    """Invalidate the old version's cached answers; warm the new one's for the popular tickers."""
+    return invalidate_and_warm(settings, old, new)
 
 
 @io_task

@@ -181,6 +181,13 @@ def test_openapi_spec_lists_every_endpoint(replica_a: ApiServer) -> None:
     schemas = json.dumps(spec)
     assert '"maximum": 30' in schemas
     assert "pt-BR" in schemas
+    # The error answers BentoML cannot declare, added by the edge (bentos.openapi).
+    forecast = paths["/v1/forecast"]["post"]["responses"]
+    assert {"200", "401", "404", "422", "429", "503"} <= set(forecast)
+    assert "400" not in forecast  # the edge answers schema violations with 422
+    assert "Retry-After" in forecast["503"]["headers"]
+    assert "429" in paths["/v1/tickers"]["get"]["responses"]
+    assert "ValidationErrorBody" in spec["components"]["schemas"]
 
 
 def test_auth_off_replica_answers_without_a_key(replica_b: ApiServer) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import redis
 
+from bentos.engine import TEMPLATE_FALLBACK_TTL_SECONDS
 from bentos.narrative import PROMPT_VERSION
+from tests.champion import WATERMARK
 from tests.fakes.openai_server import ECHO_PREFIX, RateLimited, ServerError, Slow
 from tests.integration.api.conftest import BUDGET, FAKE_MODEL, KEYS, ApiServer, ApiStack
 
@@ -41,6 +43,9 @@ def test_the_llm_writes_the_narrative(replica_a: ApiServer, api_stack: ApiStack)
     assert request.body["model"] == FAKE_MODEL
     assert "ticker: JPM" in request.user_message
     assert "horizon: 21 trading days" in request.user_message
+    key = f"forecast:{api_stack.v1}:{WATERMARK.isoformat()}:JPM:21:en"
+    with redis.Redis.from_url(api_stack.redis.url) as client:
+        assert client.pttl(key) > TEMPLATE_FALLBACK_TTL_SECONDS * 1000  # the cache's own TTL
 
 
 def test_429_with_retry_after_is_retried(replica_a: ApiServer, api_stack: ApiStack) -> None:
@@ -63,6 +68,10 @@ def test_500s_end_in_the_template(replica_a: ApiServer, api_stack: ApiStack) -> 
     assert "recomendação de investimento" in answer["narrative"]
     assert answer["provenance"]["source"] == "fresh"
     assert elapsed < BUDGET + SLACK
+    # Cached briefly only: the LLM writes the text of a request half a minute later.
+    key = f"forecast:{api_stack.v1}:{WATERMARK.isoformat()}:JPM:23:pt-BR"
+    with redis.Redis.from_url(api_stack.redis.url) as client:
+        assert 0 < client.pttl(key) <= TEMPLATE_FALLBACK_TTL_SECONDS * 1000
 
 
 def test_a_slow_llm_does_not_pass_the_budget(replica_a: ApiServer, api_stack: ApiStack) -> None:

@@ -69,6 +69,9 @@ def test_bentoml_build_from_a_clean_checkout(built: Built, model_registry: Regis
     assert bento.name in built.tag_output
     info = yaml.safe_load((bento / "bento.yaml").read_text())
     assert info["service"] == "bentos.service:ForecastService"
+    assert {"name": "OMP_WAIT_POLICY", "value": "PASSIVE"}.items() <= next(
+        env for env in info["envs"] if env["name"] == "OMP_WAIT_POLICY"
+    ).items()
     (model,) = info["services"][0]["models"]  # pinned: the store's latest at build time
     assert model["tag"].startswith(f"finsimples-forecaster:v{model_registry.v2}-")
     src = bento / "src"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import redis
 
+from bentos.cache import POPULAR_KEY
 from finsimples.jobs.plan import UPDATES_TAG
 from flows.daily import daily_flow
 from flows.retrain import retrain_flow
@@ -37,6 +38,7 @@ def test_five_replayed_days_run_ingest_retrain_gate_and_deploy_hook(
     assert first.deploy.old_version is None
     assert first.deploy.warmed == 3 * 2  # warm_tickers x locales at the default horizon
 
+    cache.zincrby(POPULAR_KEY, 5, "XOM")  # as the replicas count requests: XOM is asked most
     expected_modes = ["incremental", "incremental", "full", "incremental", "incremental"]
     for day, mode in enumerate(expected_modes, start=1):
         before = world.registry.champion()
@@ -67,7 +69,8 @@ def test_five_replayed_days_run_ingest_retrain_gate_and_deploy_hook(
         assert deploy.old_version == str(before.version)
         assert (deploy.removed, deploy.warmed) == (6, 6), deploy.message
         assert _keys_of(cache, str(before.version)) == []
-        assert len(_keys_of(cache, outcome.version)) >= 6
+        warmed = {key.split(b":")[3] for key in _keys_of(cache, outcome.version)}
+        assert warmed == {b"XOM", b"AAPL", b"JNJ"}  # the most requested, then the lake's first
         assert champion.tags["drift_detected"] in ("true", "false")
         record = json.loads(world.lake.location.read_bytes(deploy.record_path))
         assert record["new_version"] == outcome.version

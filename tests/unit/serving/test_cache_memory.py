@@ -8,13 +8,13 @@ from datetime import date
 import pytest
 
 from bentos.cache import (
-    Counters,
     MemoryCache,
     RedisCache,
     forecast_key,
     make_cache,
     narrative_key,
 )
+from bentos.counters import Counters
 
 
 class FakeClock:
@@ -104,3 +104,14 @@ def test_make_cache_picks_the_backend() -> None:
     assert cache.get("forecast:1:x") is None  # refused connection: a counted miss
     assert cache.counters["errors"] == 1
     cache.close()
+
+
+def test_requests_are_counted_per_ticker() -> None:
+    cache = MemoryCache()
+    for ticker in ["KO", "AAPL", "KO", "XOM", "KO", "AAPL"]:
+        cache.record_request(ticker)
+    assert cache.popular(2) == ["KO", "AAPL"]
+    assert cache.popular(10) == ["KO", "AAPL", "XOM"]
+    assert cache.popular(0) == []
+    cache.invalidate("1")  # popularity is about tickers, not model versions
+    assert cache.popular(1) == ["KO"]

@@ -129,3 +129,37 @@ def test_before_the_service_is_ready_only_open_paths_answer() -> None:
 def test_odd_400_bodies_still_give_a_422_body(raw: bytes) -> None:
     body = validation_body(raw)
     assert (body["error"], body["field"]) == ("invalid_request", "body")
+
+
+def test_the_openapi_spec_gets_the_error_answers() -> None:
+    from bentos.openapi import document_errors
+
+    generated = {
+        "paths": {
+            "/v1/forecast": {"post": {"responses": {"200": {}, "400": {}, "404": {}, "500": {}}}},
+            "/v1/tickers": {"get": {"responses": {"200": {}}}},
+        },
+        "components": {"schemas": {"InvalidArgument": {}}},
+    }
+
+    async def spec(request: Request) -> JSONResponse:
+        return JSONResponse(generated)
+
+    routes = {("post", "/v1/forecast"): (404, 422, 503), ("get", "/v1/absent"): (401,)}
+    app = Starlette(routes=[Route("/docs.json", spec)])
+    client = TestClient(
+        EdgeMiddleware(app, policy=lambda: None, openapi=lambda s: document_errors(s, routes))
+    )
+    response = client.get("/docs.json")
+    assert response.status_code == 200
+    document = response.json()
+    answers = document["paths"]["/v1/forecast"]["post"]["responses"]
+    assert sorted(answers) == ["200", "404", "422", "500", "503"]  # BentoML's 400 is a 422 here
+    assert answers["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationErrorBody"
+    }
+    assert "Retry-After" in answers["503"]["headers"]
+    schemas = document["components"]["schemas"]
+    assert {"ApiErrorBody", "ValidationErrorBody", "FieldError", "InvalidArgument"} <= set(schemas)
+    assert document["paths"]["/v1/tickers"]["get"]["responses"] == {"200": {}}
+    assert int(response.headers["content-length"]) == len(response.content)

@@ -141,3 +141,51 @@ def test_warm_up_fills_the_cache_once(engine: ForecastEngine) -> None:
     assert engine.warm(["KO", "AAPL", "NOPE"], horizons=[1, 5], locales=["en"]) == 4
     assert engine.warm(["KO"], horizons=[1, 5], locales=["en"]) == 0  # already cached
     assert engine.answer(Query.of("AAPL", 1, "en")).provenance.source == "cache"
+
+
+class FallbackNarrator:
+    """The template standing in for an LLM that failed, as LLMNarrator marks it."""
+
+    def narrate(self, facts: ForecastFacts, deadline: float) -> Narrative:
+        return Narrative(TemplateNarrator().render(facts), "template", fallback=True)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_answered_tickers_are_counted_warm_ups_are_not(engine: ForecastEngine) -> None:
+    engine.warm(["WMT", "JPM"], horizons=[1], locales=["en"])
+    for query in [Query.of("KO", 1), Query.of("AAPL", 2), Query.of("ko", 3)]:
+        engine.answer(query)
+    engine.answer_many([Query.of("XOM", 1), Query.of("NOPE", 1)])  # unknown: not counted
+    with pytest.raises(UnknownTickerError):
+        engine.answer(Query.of("KOO", 5))
+    assert engine.cache.popular(10) == ["KO", "AAPL", "XOM"]
+    # Topped up with the lake's forecastable tickers, alphabetically; cut at the count.
+    assert engine.popular_tickers(5) == ["KO", "AAPL", "XOM", "JNJ", "JPM"]
+    assert engine.popular_tickers(2) == ["KO", "AAPL"]
+    assert engine.popular_tickers(0) == []
+
+
+def test_template_fallback_answers_are_cached_briefly(predictor: Predictor) -> None:
+    clock = FakeClock()
+    cache = MemoryCache(ttl=300, timer=clock)
+    engine = ForecastEngine(
+        predictor, FallbackNarrator(), cache, FallbackStore(), template_fallback_ttl=30
+    )
+    assert engine.answer(Query.of("KO", 5, "en")).provenance.narrator == "template"
+    clock.now = 29.0
+    assert engine.answer(Query.of("KO", 5, "en")).provenance.source == "cache"
+    clock.now = 31.0  # the LLM gets another chance
+    assert engine.answer(Query.of("KO", 5, "en")).provenance.source == "fresh"
+    plain = ForecastEngine(predictor, TemplateNarrator(), cache, FallbackStore())
+    plain.answer(Query.of("KO", 6, "en"))  # no LLM configured: the template is the narrator
+    clock.now = 300.0
+    assert plain.answer(Query.of("KO", 6, "en")).provenance.source == "cache"
+    engine.close()
+    plain.close()

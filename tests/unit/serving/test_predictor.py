@@ -47,7 +47,7 @@ def test_forecast_path(predictor: Predictor) -> None:
     # Longer horizons, wider ranges; one model call serves every horizon of a ticker.
     width = lambda p: p.prices["q0.95"] - p.prices["q0.05"]  # noqa: E731
     assert width(forecast.path[-1]) > width(predictor.forecast("AAPL", 1).path[-1])
-    assert set(predictor._view.quantiles) == {"AAPL"}
+    assert set(predictor._view.forecasts) == {"AAPL"}
 
 
 def test_unknown_ticker_carries_suggestions(predictor: Predictor) -> None:

@@ -130,3 +130,13 @@ def test_llm_narrator_without_key_writes_the_template() -> None:
         assert narrator.narrate(FACTS, deadline=0.0) == TemplateNarrator().narrate(FACTS)
         assert narrator.counters["template_fallbacks"] == 1
         assert narrator.counters["calls"] == 0
+
+
+def test_the_template_standing_in_for_the_llm_is_marked() -> None:
+    # A configured LLM that cannot answer in time: the template stands in, marked as such.
+    with LLMNarrator(api_key="sk-test", base_url="http://127.0.0.1:1/v1") as narrator:
+        narrative = narrator.narrate(FACTS, deadline=0.0)
+    assert (narrative.narrator, narrative.fallback) == ("template", True)
+    assert narrative.text == TemplateNarrator().render(FACTS)
+    with LLMNarrator(api_key=None) as narrator:  # no LLM: the template is the narrator
+        assert narrator.narrate(FACTS, deadline=0.0).fallback is False
