@@ -218,12 +218,24 @@ def backtest(
     start: datetime | None = typer.Option(
         None, formats=["%Y-%m-%d"], help="First test date (default: settings.backtest_start)."
     ),
+    update_months: int | None = typer.Option(
+        None,
+        min=1,
+        help="Also update the model incrementally every N months between the yearly refits "
+        "(what `train --incremental` does), to compare with refits alone.",
+    ),
 ) -> None:
-    """Walk-forward backtest of the model vs the baselines: prints the table, writes plots."""
+    """Walk-forward backtest of the model vs the baselines: prints the table, writes plots.
+
+    Exits with status 1 when the leakage tripwire fires (results too good to be true).
+    """
     from finsimples.jobs.backtest import run
     from finsimples.jobs.common import JobError
 
     settings = Settings()
+    if update_months is not None:
+        training = settings.training.model_copy(update={"update_months": update_months})
+        settings = settings.model_copy(update={"training": training})
     with _steps() as progress:
         task = progress.add_task("walk-forward backtest", total=None)
         try:
@@ -234,18 +246,21 @@ def backtest(
             )
         except JobError as exc:
             raise _fail(str(exc)) from exc
-    table = Table(
-        title=f"walk-forward {result.span}, refit every {settings.training.refit_months} months",
-        title_justify="left",
-    )
+    updates = settings.training.update_months
+    title = f"walk-forward {result.span}, refit every {settings.training.refit_months} months"
+    if updates:
+        title += f", incremental update every {updates}"
+    table = Table(title=title, title_justify="left")
     for column in result.table.columns:
         table.add_column(str(column), justify="left" if column == "method" else "right")
     for row in result.table.itertuples(index=False):
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
     out.print(table)
-    for line in result.leakage:
-        out.print(f"[bold red]leakage tripwire:[/] {line}")
     out.print(f"report and plots: {result.report_dir}")
+    if result.leakage:
+        for line in result.leakage:
+            err.print(f"[bold red]leakage tripwire:[/] {line}", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @models_app.command("list")

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         ge=1,
         description="A full training run is gated on a walk-forward over this many last years.",
     )
+    gate_recent_days: int = Field(
+        default=126,
+        ge=21,
+        description="An incremental candidate and its champion are scored on this many latest "
+        "trading days (those with known outcomes) for the gate.",
+    )
     backtest_start: date = Field(
         default=date(2016, 1, 1), description="First test date of `finsimples backtest`."
     )

@@ -5,6 +5,12 @@ horizon ``h``, ``h{h}_coverage`` (pooled empirical coverage of the headline inte
 ``h{h}_coverage_worst_year``, ``h{h}_coverage_worst_ticker``, ``h{h}_pinball`` and
 ``h{h}_pinball_ewma_normal`` (the EWMA-normal baseline on the same test rows) and
 ``h{h}_mae_ratio`` (the median's MAE over the zero forecast's).
+
+An incremental candidate keeps its champion's method, so it carries the walk-forward metrics
+of the champion's last full refit; what the update itself changed is judged on the latest days
+with known outcomes, scored for the candidate and the champion on the same rows
+(``h{h}_recent_pinball`` / ``h{h}_recent_coverage``, the champion's with a ``_champion``
+suffix; see ``training.evaluation.score_recent``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,18 @@ class GatePolicy(BaseModel):
     )
     max_mae_ratio: float = Field(
         1.0, gt=0, description="the median's MAE / the zero forecast's: no worse than zero"
+    )
+    max_recent_pinball_vs_champion: float = Field(
+        1.01,
+        gt=0,
+        description="incremental candidate: its pinball on the latest days with known outcomes "
+        "/ the champion's on the same rows must not exceed this",
+    )
+    recent_coverage_slack: float = Field(
+        0.02,
+        ge=0,
+        description="incremental candidate: its coverage on the latest days may be at most this "
+        "much further from nominal than the champion's on the same rows",
     )
 
 
@@ -77,6 +95,7 @@ def evaluate_gate(
     for h in policy.horizons:
         names = {key: f"h{h}_{key}" for key in GATED_METRICS}
         missing = sorted(name for name in names.values() if name not in candidate)
+        reasons += _recent_reasons(candidate, h, policy)
         if missing:
             reasons.append(f"h={h}: not evaluated ({', '.join(missing)})")
             continue
@@ -112,3 +131,29 @@ def evaluate_gate(
                 f"h={h}: pinball {m['pinball']:.6f} worse than the champion's {float(best):.6f}"
             )
     return GateVerdict(passed=not reasons, reasons=tuple(reasons))
+
+
+def _recent_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
+    """What blocks an incremental candidate on the latest days (nothing when not scored)."""
+    names = [
+        f"h{h}_recent_{key}{who}" for key in ("pinball", "coverage") for who in ("", "_champion")
+    ]
+    if not any(name in candidate for name in names):
+        return []
+    missing = [name for name in names if name not in candidate]
+    if missing:
+        return [f"h={h}: recent window not evaluated ({', '.join(missing)})"]
+    pinball, champion_pinball, coverage, champion_coverage = (float(candidate[n]) for n in names)
+    reasons = []
+    if pinball > champion_pinball * policy.max_recent_pinball_vs_champion:
+        reasons.append(
+            f"h={h}: pinball on the latest days {pinball:.6f} worse than the champion's "
+            f"{champion_pinball:.6f} on the same rows"
+        )
+    miss, champion_miss = (abs(c - policy.nominal_coverage) for c in (coverage, champion_coverage))
+    if miss > champion_miss + policy.recent_coverage_slack:
+        reasons.append(
+            f"h={h}: coverage on the latest days {coverage:.3f} further from "
+            f"{policy.nominal_coverage:.2f} than the champion's {champion_coverage:.3f}"
+        )
+    return reasons

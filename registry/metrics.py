@@ -35,6 +35,29 @@ def flatten_summary(summary: pd.DataFrame, model_method: str) -> dict[str, float
     return metrics
 
 
+def flatten_recent(
+    scores: pd.DataFrame, horizons: tuple[int, ...], candidate: str = "candidate"
+) -> dict[str, float]:
+    """Flat ``h{h}_recent_<name>[_<method>]`` metrics from ``training.evaluation.score_recent``.
+
+    Args:
+        scores: Scores indexed by (method, horizon).
+        horizons: Horizons to keep.
+        candidate: The method whose metrics get no suffix; the others are suffixed with their
+            name (``h1_recent_pinball_champion``).
+    """
+    metrics: dict[str, float] = {}
+    for (method, horizon), row in scores.iterrows():  # type: ignore[misc]
+        if horizon not in horizons:
+            continue
+        suffix = "" if method == candidate else f"_{method}"
+        for column in ("pinball", "coverage", "width", "n"):
+            value = float(row[column])
+            if math.isfinite(value):
+                metrics[f"h{horizon}_recent_{column}{suffix}"] = value
+    return metrics
+
+
 def baseline_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The baselines' pinball and coverage: tagged on each version for a quick comparison."""
     return {

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
@@ -96,3 +97,22 @@ def register_champion(settings: Settings, lake: Lake, forecaster: QuantileForeca
     )
     registry.promote(logged.version, reason="serving tests", actor="tests")
     return str(logged.version)
+
+
+class BiasedForecaster(QuantileForecaster):
+    """A broken model: every raw quantile pushed up by one volatility unit."""
+
+    def _raw(self, features: pd.DataFrame):  # type: ignore[no-untyped-def]
+        return super()._raw(features) + 1.0
+
+
+def break_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``QuantileForecaster.update`` return a :class:`BiasedForecaster` (a broken update)."""
+    real_update = QuantileForecaster.update
+
+    def broken_update(self, features, prices):  # type: ignore[no-untyped-def]
+        updated = real_update(self, features, prices)
+        updated.__class__ = BiasedForecaster
+        return updated
+
+    monkeypatch.setattr(QuantileForecaster, "update", broken_update)

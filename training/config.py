@@ -76,6 +76,12 @@ class TrainingConfig(BaseModel):
 
     # --- walk-forward evaluation ------------------------------------------------------------------
     refit_months: int = Field(12, ge=1, description="months between full refits in a backtest")
+    update_months: int | None = Field(
+        None,
+        ge=1,
+        description="months between incremental updates inside each refit block of a backtest "
+        "(None: full refits only); measures what `train --incremental` does between refits",
+    )
     eval_horizons: tuple[int, ...] = (1, 5, 10, 21, 30)
 
     # --- leakage tripwire (results this good at h=1 are a bug, not an edge) -----------------------

@@ -4,7 +4,12 @@ Expanding window with a full refit every ``refit_months``. For a test block star
 ``s``, every method is fitted on features and prices dated before ``s`` only, so each
 training label ends before ``s`` (a purge of at least h trading days at horizon h); the
 forecaster's calibration window is the end of that training data, never the test block.
-Nothing is tuned on the test blocks.
+With ``update_months``, the forecaster is also updated incrementally (``QuantileForecaster.update``,
+what ``train --incremental`` does) at the start of every ``update_months`` inside a block, on
+the data known then. Nothing is tuned on the test blocks.
+
+:func:`score_recent` scores fitted forecasters side by side on the latest dates whose outcomes
+are known: the check an incremental candidate gets against its champion.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ class Backtest:
         sigma: Ex-ante EWMA daily vol per (date, ticker) of the test origins.
         scores: Long frame: method, horizon and :data:`training.metrics.SCORE_COLUMNS`.
         coverage: Long frame: method, horizon, group, key, coverage, n.
-        blocks: One row per refit: test_start, test_end, calibration_start, fit_seconds.
+        blocks: One row per refit: test_start, test_end, calibration_start, fit_seconds,
+            updates (incremental updates inside the block).
         leakage: Method name -> tripwire messages (empty lists when nothing tripped).
     """
 
@@ -97,6 +103,19 @@ def _online_forecasts(model, name, features, prices, start) -> dict[str, pd.Data
     return {name: model.predict_online(features, prices, start)}
 
 
+def _update_steps(
+    model: object,
+    dates: pd.DatetimeIndex,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    config: TrainingConfig,
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The ``[start, end)`` spans a block's model serves between incremental updates."""
+    if config.update_months is None or not isinstance(model, QuantileForecaster):
+        return [(start, end)]
+    return make_blocks(dates, start, end, config.update_months)
+
+
 def run_backtest(
     prices: pd.DataFrame,
     config: TrainingConfig,
@@ -109,7 +128,7 @@ def run_backtest(
 
     Args:
         prices: Long daily price panel (``date``, ``ticker``, ``adj_close``).
-        config: Training settings (refit period, horizons, interval, tripwire).
+        config: Training settings (refit and update periods, horizons, interval, tripwire).
         test_start: First test date.
         test_end: End of testing (exclusive); defaults to after the last price.
         methods: Name -> factory taking the config; defaults to :func:`default_methods`.
@@ -136,18 +155,29 @@ def run_backtest(
     for block_start, block_end in blocks:
         train_f = features.loc[feature_dates < block_start]
         train_p = prices.loc[prices["date"] < block_start]
-        # Outcomes are revealed to ACI only on their own dates; nothing past the block is passed.
-        seen_f = features.loc[feature_dates < block_end]
-        seen_p = prices.loc[prices["date"] < block_end]
-        row = {"test_start": block_start, "test_end": block_end}
+        row: dict[str, object] = {"test_start": block_start, "test_end": block_end}
         for name, factory in methods.items():
             began = time.perf_counter()
             model = factory(config).fit(train_f, train_p)
             row[f"{name}_fit_seconds"] = time.perf_counter() - began
+            steps = _update_steps(model, feature_dates.unique(), block_start, block_end, config)
             if isinstance(model, QuantileForecaster):
                 row["calibration_start"] = model.calibration_start_
-            for key, frame in _online_forecasts(model, name, seen_f, seen_p, block_start).items():
-                pieces.setdefault(key, []).append(frame)
+                row["updates"] = len(steps) - 1
+            for i, (step_start, step_end) in enumerate(steps):
+                if i > 0:  # an incremental update on what is known at the step's start
+                    assert isinstance(model, QuantileForecaster)
+                    model.update(
+                        features.loc[feature_dates < step_start],
+                        prices.loc[prices["date"] < step_start],
+                    )
+                # Outcomes are revealed to ACI only on their own dates; nothing past the step.
+                seen_f = features.loc[feature_dates < step_end]
+                seen_p = prices.loc[prices["date"] < step_end]
+                for key, frame in _online_forecasts(
+                    model, name, seen_f, seen_p, step_start
+                ).items():
+                    pieces.setdefault(key, []).append(frame)
         block_rows.append(row)
 
     forecasts = {name: pd.concat(parts).sort_index() for name, parts in pieces.items()}
@@ -206,3 +236,46 @@ def summarize_backtest(
     )
     table = table[table.index.get_level_values("horizon").isin(horizons)]
     return table.loc[:, list(SUMMARY_COLUMNS)]
+
+
+def score_recent(
+    models: Mapping[str, QuantileForecaster],
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    config: TrainingConfig,
+    days: int,
+) -> pd.DataFrame:
+    """Score fitted forecasters on the same rows: the last ``days`` feature dates with outcomes.
+
+    Each model forecasts as it would have been served (``predict_online``: ACI replayed with
+    outcomes revealed on their own dates). At horizon h only origins whose h-day outcome is
+    known count, so long horizons have fewer rows. The boosters of an updated model were fitted
+    on labels ending before its calibration window, so on these rows only the calibration (a
+    few numbers per level) has seen the outcomes.
+
+    Args:
+        models: Name -> fitted forecaster (e.g. ``candidate`` and ``champion``).
+        features: ``build_features(prices)`` through the last date.
+        prices: The price panel the features come from.
+        config: Gives the headline interval and the horizons.
+        days: How many of the latest feature dates to score.
+
+    Returns:
+        Frame indexed by (method, horizon) with :data:`training.metrics.SCORE_COLUMNS`.
+
+    Raises:
+        ValueError: fewer than ``days`` feature dates.
+    """
+    features = features.sort_index()
+    dates = features.index.get_level_values("date").unique().sort_values()
+    if len(dates) < days:
+        raise ValueError(f"recent scoring needs {days} feature dates, got {len(dates)}")
+    start = dates[-days]
+    outcomes = build_targets(prices, config.max_horizon).stack().rename("outcome")
+    outcomes.index = outcomes.index.set_names(["date", "ticker", "horizon"])
+    scores = []
+    for name, model in models.items():
+        frame = model.predict_online(features, prices, start)
+        scored = score_forecasts(frame, outcomes.reindex(frame.index), config)
+        scores.append(scored.assign(method=name).reset_index())
+    return pd.concat(scores, ignore_index=True).set_index(["method", "horizon"])

@@ -31,7 +31,8 @@ def run(
 ) -> BacktestResult:
     """Walk forward from ``start`` (default ``settings.backtest_start``) to the lake's end.
 
-    Writes ``summary.csv``, ``coverage.csv`` and the plots to ``<reports_dir>/backtest-<date>``.
+    Writes ``summary.csv``, ``coverage.csv`` and the plots to ``<reports_dir>/backtest-<date>``
+    (``backtest-<date>-update<N>m`` with ``settings.training.update_months``).
 
     Raises:
         JobError: empty lake, or no data after ``start``.
@@ -51,7 +52,8 @@ def run(
     summary = summarize_backtest(backtest, tuple(config.eval_horizons), "ewma_normal")
 
     report("writing the report")
-    out = settings.reports_dir / f"backtest-{last.date()}"
+    suffix = f"-update{config.update_months}m" if config.update_months else ""
+    out = settings.reports_dir / f"backtest-{last.date()}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv")
     backtest.coverage.to_csv(out / "coverage.csv", index=False)

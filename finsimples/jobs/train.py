@@ -20,10 +20,15 @@ from finsimples.lake import Lake
 from finsimples.settings import Settings
 from registry.figures import backtest_figures
 from registry.gate import GateVerdict, evaluate_gate
-from registry.metrics import flatten_summary
+from registry.metrics import flatten_recent, flatten_summary
 from registry.model_card import render_model_card
 from registry.tracking import TrainingRecord, log_candidate
-from training.evaluation import default_methods, run_backtest, summarize_backtest
+from training.evaluation import (
+    default_methods,
+    run_backtest,
+    score_recent,
+    summarize_backtest,
+)
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
 from training.metrics import LeakageError
@@ -82,8 +87,15 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
             )
         report("updating the champion incrementally")
         forecaster = copy.deepcopy(champion.forecaster).update(features, prices)
-        metrics = dict(champion.metrics)
-        metrics_source = f"inherited from v{champion.version.version} (same method, newer data)"
+        report(f"scoring candidate and champion on the last {settings.gate_recent_days} days")
+        metrics = _inherited(champion.metrics) | _recent_metrics(
+            forecaster, champion.forecaster, features, prices, settings
+        )
+        metrics_source = (
+            f"walk-forward inherited from v{champion.version.version} (same method, newer "
+            f"data); h*_recent_*: candidate vs champion on the last {settings.gate_recent_days}"
+            " days"
+        )
         summary = None
     else:
         report(f"walk-forward backtest of the last {settings.gate_test_years} years")
@@ -137,6 +149,29 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
         registry.set_challenger(logged.version)
         message = f"version {logged.version} registered as challenger, {verdict.summary()}"
     return TrainOutcome(mode, logged.version, verdict, verdict.passed, metrics, message)
+
+
+def _inherited(metrics: dict[str, float]) -> dict[str, float]:
+    """The champion's walk-forward metrics, without its own recent-window scores."""
+    return {name: value for name, value in metrics.items() if "_recent_" not in name}
+
+
+def _recent_metrics(
+    candidate: QuantileForecaster,
+    champion: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    settings: Settings,
+) -> dict[str, float]:
+    """Candidate and champion scored on the same latest days (``h{h}_recent_*`` metrics)."""
+    models = {"candidate": candidate, "champion": champion}
+    try:
+        scores = score_recent(
+            models, features, prices, settings.training, settings.gate_recent_days
+        )
+    except ValueError as exc:
+        raise JobError(f"cannot score the incremental candidate: {exc}") from exc
+    return flatten_recent(scores, tuple(settings.training.eval_horizons))
 
 
 def _gate_backtest(

@@ -13,7 +13,7 @@ from bentos.cache import POPULAR_KEY
 from finsimples.jobs.plan import UPDATES_TAG
 from flows.daily import daily_flow
 from flows.retrain import retrain_flow
-from tests.champion import fit_small, register_champion
+from tests.champion import break_updates, fit_small, register_champion
 from tests.integration.flows.conftest import make_world
 
 pytestmark = pytest.mark.integration
@@ -98,3 +98,27 @@ def test_a_day_without_new_data_changes_nothing(
     assert "nothing new since 2022-11-21" in summary.retrain.message
     assert world.lake.manifest().version == lake_version
     assert [str(v.version) for v in world.registry.versions()] == [version]
+
+
+def test_a_day_whose_candidate_fails_the_gate_deploys_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame
+) -> None:
+    world = make_world(monkeypatch, tmp_path, sample_wide)
+    version = register_champion(world.settings, world.lake, fit_small(world.lake))
+    break_updates(monkeypatch)
+    world.drop_next_day()
+
+    summary = daily_flow()
+
+    outcome = summary.retrain.outcome
+    assert outcome is not None
+    assert outcome.mode == "incremental"
+    assert not outcome.promoted
+    assert outcome.verdict is not None
+    assert any("h=1: pinball on the latest days" in r for r in outcome.verdict.reasons), (
+        outcome.message
+    )
+    assert summary.retrain.deploy is None
+    assert str(world.registry.champion().version) == version  # type: ignore[union-attr]
+    challenger = world.registry.version_by_alias("challenger")
+    assert str(challenger.version) == outcome.version  # type: ignore[union-attr]

@@ -66,3 +66,54 @@ def test_missing_metrics_block_the_candidate() -> None:
 def test_thresholds_come_from_the_policy() -> None:
     lenient = GatePolicy(horizons=(1,), coverage_tolerance=0.05, max_mae_ratio=1.02)
     assert evaluate_gate(metrics(coverage=0.86, mae_ratio=1.01), None, lenient).passed
+
+
+def recent(**overrides: float) -> dict[str, float]:
+    """An incremental candidate: inherited walk-forward metrics plus the recent-window scores."""
+    scores = {
+        "recent_pinball": 0.0100,
+        "recent_pinball_champion": 0.0100,
+        "recent_coverage": 0.89,
+        "recent_coverage_champion": 0.88,
+    } | overrides
+    return metrics() | {f"h{h}_{key}": value for h in (1, 5) for key, value in scores.items()}
+
+
+def test_an_incremental_candidate_no_worse_than_its_champion_on_recent_days_passes() -> None:
+    assert evaluate_gate(recent(), metrics(), POLICY).passed
+    # 1% worse pinball is inside the default tolerance (1.01); a lower recent coverage than
+    # the champion's is fine while it is no further from nominal than the slack allows.
+    assert evaluate_gate(recent(recent_pinball=0.0101), metrics(), POLICY).passed
+    assert evaluate_gate(recent(recent_coverage=0.87), metrics(), POLICY).passed
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        (
+            {"recent_pinball": 0.0102},
+            "h=1: pinball on the latest days 0.010200 worse than the champion's 0.010000 on "
+            "the same rows",
+        ),
+        (
+            {"recent_coverage": 0.83},
+            "h=1: coverage on the latest days 0.830 further from 0.90 than the champion's 0.880",
+        ),
+        (
+            {"recent_coverage": 0.99, "recent_coverage_champion": 0.90},
+            "h=1: coverage on the latest days 0.990 further from 0.90 than the champion's 0.900",
+        ),
+    ],
+)
+def test_an_incremental_candidate_worse_on_recent_days_is_blocked(
+    override: dict, reason: str
+) -> None:
+    verdict = evaluate_gate(recent(**override), metrics(), POLICY)
+    assert not verdict.passed
+    assert reason in verdict.reasons
+
+
+def test_half_scored_recent_window_blocks() -> None:
+    candidate = {k: v for k, v in recent().items() if k != "h5_recent_coverage_champion"}
+    verdict = evaluate_gate(candidate, metrics(), POLICY)
+    assert verdict.reasons == ("h=5: recent window not evaluated (h5_recent_coverage_champion)",)

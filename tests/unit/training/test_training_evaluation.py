@@ -9,7 +9,7 @@ import pytest
 
 from training.baselines import EwmaNormalBaseline
 from training.config import BoosterParams, TrainingConfig
-from training.evaluation import make_blocks, run_backtest, summarize_backtest
+from training.evaluation import make_blocks, run_backtest, score_recent, summarize_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
 from training.targets import build_targets
@@ -89,6 +89,53 @@ def test_tripwire_flags_a_model_that_sees_the_future(small_prices):
         assert "directional_accuracy" in reasons
     da = result.scores.loc[("model_aci", 1), "directional_accuracy"]
     assert da > 0.8
+
+
+class SpyForecaster(QuantileForecaster):
+    """The forecaster, recording the last date of everything each update was given."""
+
+    updates: ClassVar[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
+
+    def update(self, features, prices):
+        SpyForecaster.updates.append(
+            (features.index.get_level_values("date").max(), prices.date.max())
+        )
+        return super().update(features, prices)
+
+
+def test_incremental_updates_between_refits_see_only_the_past(small_prices):
+    SpyForecaster.updates = []
+    config = CONFIG.model_copy(update={"refit_months": 6, "update_months": 2})
+    result = run_backtest(
+        small_prices, config, "2015-01-01", "2016-01-01", methods={"model": SpyForecaster}
+    )
+    # Each 6-month block: a refit, then updates at the start of months 3 and 5.
+    assert list(result.blocks.updates) == [2, 2]
+    starts = ["2015-03-01", "2015-05-01", "2015-09-01", "2015-11-01"]
+    assert len(SpyForecaster.updates) == len(starts)
+    for (feature_end, price_end), start in zip(SpyForecaster.updates, starts, strict=True):
+        assert feature_end < pd.Timestamp(start)
+        assert price_end < pd.Timestamp(start)
+    # every test date is forecast exactly once, by the model as updated at that time
+    aci = result.forecasts["model_aci"]
+    assert not aci.index.duplicated().any()
+    dates = aci.index.get_level_values("date")
+    assert dates.min() >= pd.Timestamp("2015-01-01")
+    assert dates.max() < pd.Timestamp("2016-01-01")
+    assert result.scores.loc[("model_aci", 1), "coverage"] == pytest.approx(0.9, abs=0.06)
+
+
+def test_recent_scores_compare_models_on_the_same_rows(small_prices):
+    features = build_features(small_prices)
+    model = QuantileForecaster(CONFIG).fit(features, small_prices)
+    scores = score_recent({"a": model, "b": model}, features, small_prices, CONFIG, days=126)
+    a, b = scores.xs("a", level="method"), scores.xs("b", level="method")
+    pd.testing.assert_frame_equal(a, b)
+    # at horizon h the last h dates have no outcome yet: 126 - h origins per ticker
+    assert a.loc[1, "n"] == 4 * 125
+    assert a.loc[30, "n"] == 4 * 96
+    with pytest.raises(ValueError, match="recent scoring needs 5000 feature dates"):
+        score_recent({"a": model}, features, small_prices, CONFIG, days=5000)
 
 
 def test_empty_test_span_is_rejected(small_prices):
