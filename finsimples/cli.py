@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from finsimples.ingest import IngestError, ingest_files
@@ -59,12 +59,23 @@ def ingest(
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task("reading files", total=len(paths))
+        # The bar moves by bytes read (files differ in size by orders of magnitude); once
+        # every file is read and validated, the merge and the commit follow.
+        sizes = {path: path.stat().st_size if path.is_file() else 0 for path in paths}
+        task = progress.add_task("reading and validating", total=max(1, sum(sizes.values())))
+        read = set()
+
+        def file_read(path: Path) -> None:
+            read.add(path)
+            progress.advance(task, sizes.get(path, 0))
+            if len(read) == len(sizes):
+                progress.update(task, description="merging into the lake")
+
         try:
             report = ingest_files(
                 lake,
@@ -73,7 +84,7 @@ def ingest(
                 until=until.date() if until else None,
                 next_day=next_day,
                 date_format=date_format,
-                on_file=lambda _: progress.advance(task),
+                on_file=file_read,
             )
         except IngestError as exc:
             raise _fail(str(exc)) from exc
