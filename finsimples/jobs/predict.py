@@ -36,6 +36,8 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
         raise JobError(f"horizon {horizon} is outside 1..{max_h} trading days")
     lake = Lake.from_settings(settings)
     watermarks = lake.watermarks()
+    if not watermarks:
+        raise JobError(f"the lake at {lake.uri} is empty: run `finsimples ingest PATH` first")
     if ticker not in watermarks:
         raise JobError(unknown_ticker_message(ticker, sorted(watermarks)))
     champion = load_champion(open_registry(settings))

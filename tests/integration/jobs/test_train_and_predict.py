@@ -15,6 +15,7 @@ from finsimples.jobs.train import train
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from tests.champion import LENIENT, SMALL, TICKERS, break_updates
+from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 # Six sample tickers from 2005, a small model (tests.champion.SMALL), a one-year gate backtest
@@ -59,6 +60,27 @@ def test_train_registers_promotes_and_predicts(settings: Settings) -> None:
     width = lambda p: p.prices["q0.95"] - p.prices["q0.05"]  # noqa: E731
     assert width(last) > width(first)  # ranges widen with the horizon
     assert 0 < first.prob_gain < 1
+
+
+def test_train_and_predict_against_an_mlflow_server_process(
+    settings: Settings,
+    mlflow_server: str,  # noqa: F811  (fixture)
+) -> None:
+    remote = settings.model_copy(update={"mlflow_tracking_uri": mlflow_server})
+    outcome = train(remote, "full")
+    assert outcome.promoted, outcome.message
+    registry = open_registry(remote)
+    champion = registry.champion()
+    assert champion is not None
+    assert str(champion.version) == outcome.version
+    run = registry.client.get_run(champion.run_id)
+    assert run.inputs.dataset_inputs[0].dataset.name == "prices@lake-v1"
+    artifacts = {a.path for a in registry.client.list_artifacts(champion.run_id)}
+    assert "model_card.md" in artifacts, artifacts
+    # the model comes back from the server's artifact store
+    forecast, version = predict(remote, "KO", 5)
+    assert version == outcome.version
+    assert len(forecast.path) == 5
 
 
 def test_gate_blocks_a_candidate_no_better_than_the_champion(settings: Settings) -> None:
@@ -136,10 +158,15 @@ def test_bad_predict_inputs(settings: Settings, ticker: str, horizon: int, messa
         predict(settings, ticker, horizon)
 
 
-def test_empty_lake_and_missing_champion_are_explained(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "empty", training=SMALL)
+def test_empty_lake_and_missing_champion_are_explained(tmp_path: Path, settings: Settings) -> None:
+    empty = Settings(state_dir=tmp_path / "empty", training=SMALL)
     with pytest.raises(JobError, match="is empty: run `finsimples ingest PATH` first"):
-        train(settings, "full")
+        train(empty, "full")
+    with pytest.raises(JobError, match="is empty: run `finsimples ingest PATH` first"):
+        predict(empty, "AAPL", 5)
+    # a lake, but nothing trained yet
+    with pytest.raises(JobError, match="has no champion yet: run `finsimples train --full`"):
+        predict(settings, "AAPL", 5)
 
 
 def test_too_little_history_is_explained(tmp_path: Path, sample_wide: pd.DataFrame) -> None:
@@ -149,3 +176,17 @@ def test_too_little_history_is_explained(tmp_path: Path, sample_wide: pd.DataFra
     ingest_files(Lake.from_settings(settings), [path])
     with pytest.raises(JobError, match="too little price history"):
         train(settings, "full")
+
+
+def test_predicting_a_ticker_with_too_little_history_is_explained(
+    settings: Settings, tmp_path: Path
+) -> None:
+    train(settings, "full")
+    path = tmp_path / "NEWCO.csv"  # listed three weeks before the lake's last day
+    days = pd.bdate_range("2022-11-10", "2022-11-30")
+    pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": 10.0, "Volume": 1000}).to_csv(
+        path, index=False
+    )
+    ingest_files(Lake.from_settings(settings), [path])
+    with pytest.raises(JobError, match=f"NEWCO has {len(days)} recent prices; forecasts need"):
+        predict(settings, "NEWCO", 5)
