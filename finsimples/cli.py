@@ -260,13 +260,14 @@ def backtest(
     updates = settings.training.update_months
     title = f"walk-forward {result.span}, refit every {settings.training.refit_months} months"
     if updates:
-        title += f", incremental update every {updates}"
+        title += f", incremental update every {updates} months"
     table = Table(title=title, title_justify="left")
     for column in result.table.columns:
         table.add_column(str(column), justify="left" if column == "method" else "right")
     for row in result.table.itertuples(index=False):
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    out.print(table)
+    # 13 columns: piped into a file or a log, don't squeeze them into 80 characters.
+    (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
     out.print(f"report and plots: {result.report_dir}")
     if result.leakage:
         for line in result.leakage:

@@ -77,3 +77,40 @@ def test_cli_against_the_s3_api_server(s3_endpoint: str) -> None:
     info = json.loads(run("lake", "info", "--json", env=env).stdout)
     assert info["uri"].startswith("s3://")
     assert info["rows"] == 5
+
+
+def test_the_data_scientists_loop(tmp_path: Path, sample_wide) -> None:  # type: ignore[no-untyped-def]
+    """train, models list, promote (guarded), rollback, backtest: as users run them."""
+    from tests.champion import LENIENT, SMALL, TICKERS
+
+    prices = tmp_path / "prices.csv"
+    sample_wide.loc[sample_wide["Date"] >= "2008-01-01", ["Date", *TICKERS]].to_csv(
+        prices, index=False
+    )
+    env = {
+        "FINSIMPLES_STATE_DIR": str(tmp_path / "state"),
+        "FINSIMPLES_TRAINING": SMALL.model_dump_json(),
+        "FINSIMPLES_GATE": LENIENT.model_dump_json(),
+        "FINSIMPLES_GATE_TEST_YEARS": "1",
+    }
+    assert run("ingest", "--until", "2022-11-30", str(prices), env=env).returncode == 0
+    trained = run("train", "--full", env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert "version 1 is the new champion (gate passed)" in trained.stdout
+    listed = run("models", "list", env=env).stdout
+    assert "champion" in listed
+    assert "2022-11-30" in listed
+
+    refused = run("promote", "1", env=env)
+    assert refused.returncode == 1
+    assert "pass --force and --reason TEXT" in refused.stderr
+    alone = run("rollback", env=env)
+    assert alone.returncode == 1
+    assert "no earlier champion to roll back to" in alone.stderr
+
+    backtest = run("backtest", "--start", "2022-01-01", "--update-months", "3", env=env)
+    assert backtest.returncode == 0, backtest.stderr
+    assert "incremental update every 3 months" in backtest.stdout
+    assert "model_aci" in backtest.stdout
+    report = tmp_path / "state" / "reports" / "backtest-2022-11-30-update3m"
+    assert (report / "summary.csv").is_file()
