@@ -15,6 +15,7 @@ from prefect.client.schemas.objects import TaskRun
 
 from finsimples.drop import QUARANTINE_DIR
 from finsimples.ingest import ingest_files
+from finsimples.jobs import train as train_job
 from flows.deploy_hook import deploy_hook_flow
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
@@ -129,6 +130,37 @@ def test_mlflow_down_during_retrain_promotes_nothing(
 
     assert state.is_failed()
     assert _task_runs(state)["read_plan"].run_count == 3
+    proxy.start()
+    assert str(world.registry.champion().version) == champion  # type: ignore[union-attr]
+    assert [str(v.version) for v in world.registry.versions()] == [champion]
+
+
+@pytest.mark.parametrize("proxy", ["mlflow_server"], indirect=True)
+def test_mlflow_lost_after_the_fit_promotes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, proxy: TcpProxy
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    world = make_world(
+        monkeypatch,
+        tmp_path,
+        sample_wide,
+        mlflow_tracking_uri=proxy.url,
+        model_name=f"flows-{uuid.uuid4().hex[:8]}",
+    )
+    champion = register_champion(world.settings, world.lake, fit_small(world.lake))
+    ingest_files(world.lake, [world.sample], next_day=True)
+    real_log = train_job.log_candidate
+
+    def cut_then_log(*args, **kwargs):  # the candidate is fitted: MLflow goes away now
+        proxy.cut()
+        return real_log(*args, **kwargs)
+
+    monkeypatch.setattr(train_job, "log_candidate", cut_then_log)
+    state = retrain_flow(return_state=True)
+
+    assert state.is_failed()
+    assert _task_runs(state)["train_candidate"].run_count == 1  # compute: not retried
     proxy.start()
     assert str(world.registry.champion().version) == champion  # type: ignore[union-attr]
     assert [str(v.version) for v in world.registry.versions()] == [champion]
