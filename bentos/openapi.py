@@ -5,7 +5,10 @@ for every route (400, 404 and 500, with its own error schemas); ``@bentoml.api``
 declare others. The edge middleware (``bentos.edge``) passes the generated spec through
 :func:`document_errors`, which puts in what each route really answers: 401, 404, 422, 429 and
 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``ValidationErrorBody``) and their
-headers. ``bentoml build`` still writes BentoML's own spec into the bento's ``apis/``.
+headers. It also marks a request body with required fields as required: BentoML leaves every
+body optional, so by its spec a request without one is valid, yet it gets a 422. Limits set at
+run time (a batch's ``batch_max_tickers``) go in with :func:`limit_items`. ``bentoml build``
+still writes BentoML's own spec into the bento's ``apis/``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ def document_errors(
 ) -> dict[str, Any]:
     """Add the error answers of ``routes`` to a generated spec (in place; also returned).
 
+    A route's request body with required fields is marked required, since a request without
+    one gets a 422.
+
     Args:
         spec: The OpenAPI document BentoML generated.
         routes: ``(method, path)`` to the statuses it answers besides 200, e.g.
@@ -71,6 +77,7 @@ def document_errors(
         operation = spec.get("paths", {}).get(path, {}).get(method)
         if operation is None:
             continue
+        _require_body(operation)
         responses = operation.setdefault("responses", {})
         for generic in _GENERIC:
             responses.pop(generic, None)
@@ -83,3 +90,25 @@ def document_errors(
             if headers:
                 responses[str(status)]["headers"] = headers
     return spec
+
+
+def _require_body(operation: dict[str, Any]) -> None:
+    """Mark the operation's request body required when its schema has required fields."""
+    body = operation.get("requestBody")
+    if body is None:
+        return
+    if any(media.get("schema", {}).get("required") for media in body.get("content", {}).values()):
+        body["required"] = True
+
+
+def limit_items(spec: dict[str, Any], method: str, path: str, field: str, limit: int) -> None:
+    """Lower ``maxItems`` of a request body's array ``field`` to a limit configured at run time.
+
+    The type hints give the schema a fixed upper bound; a replica's settings may accept fewer
+    items, and a longer list gets a 422, so the spec it serves states that limit.
+    """
+    operation = spec.get("paths", {}).get(path, {}).get(method) or {}
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        items = media.get("schema", {}).get("properties", {}).get(field)
+        if items is not None:
+            items["maxItems"] = min(items.get("maxItems", limit), limit)

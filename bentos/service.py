@@ -20,12 +20,11 @@ everything it allocated out of the garbage collector's reach (``gc.freeze``), so
 collection no longer walks the hundreds of thousands of start-up objects while requests wait.
 """
 
-import functools
 import gc
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
 from fastapi import FastAPI
@@ -34,7 +33,7 @@ from starlette.responses import JSONResponse
 
 from bentos.edge import EdgeMiddleware, EdgePolicy
 from bentos.model_store import BENTO_MODEL_NAME
-from bentos.openapi import document_errors
+from bentos.openapi import document_errors, limit_items
 from bentos.schemas import (
     BATCH_SCHEMA_MAX,
     BatchAnswer,
@@ -52,6 +51,7 @@ from bentos.schemas import (
 
 if TYPE_CHECKING:
     from bentos.errors import ApiError
+    from bentos.wiring import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class ForecastService:
         self,
         tickers: Annotated[list[Ticker], Field(max_length=BATCH_SCHEMA_MAX)] | None = None,
         horizons: Annotated[list[HorizonDays], Field(min_length=1, max_length=30)] = [5],  # noqa: B006
-        locales: Annotated[list[Locale], Field(min_length=1)] = ["pt-BR", "en"],  # noqa: B006
+        locales: Annotated[list[Locale], Field(min_length=1, max_length=2)] = ["pt-BR", "en"],  # noqa: B006
     ) -> CacheReport:
         """Compute and cache this replica's answers ahead of requests (after a deploy).
 
@@ -206,13 +206,18 @@ class ForecastService:
         return model_card(self.runtime.predictor)
 
 
-def _current_policy() -> EdgePolicy | None:
-    """The running service's edge policy; None until its ``__init__`` has finished."""
+def _current_runtime() -> "Runtime | None":
+    """The running service's runtime; None until its ``__init__`` has finished."""
     try:
         service = bentoml.get_current_service()
     except Exception:  # BentoMLException "service isn't instantiated yet"
         return None
-    runtime = getattr(service, "runtime", None)
+    return getattr(service, "runtime", None)
+
+
+def _current_policy() -> EdgePolicy | None:
+    """The running service's edge policy; None until its ``__init__`` has finished."""
+    runtime = _current_runtime()
     return runtime.policy if runtime is not None else None
 
 
@@ -226,8 +231,19 @@ ROUTE_ERRORS = {
     ("get", "/v1/model"): (401, 429, 503),
 }
 
+
+def _served_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The generated spec with the error answers and this replica's batch limit."""
+    document_errors(spec, ROUTE_ERRORS)
+    runtime = _current_runtime()
+    if runtime is not None:
+        limit = runtime.settings.batch_max_tickers
+        limit_items(spec, "post", BATCH_ROUTE, "tickers", limit)
+    return spec
+
+
 ForecastService.add_asgi_middleware(  # type: ignore[attr-defined]
     EdgeMiddleware,
     policy=_current_policy,
-    openapi=functools.partial(document_errors, routes=ROUTE_ERRORS),
+    openapi=_served_spec,
 )

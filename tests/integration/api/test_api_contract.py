@@ -190,6 +190,22 @@ def test_openapi_spec_lists_every_endpoint(replica_a: ApiServer) -> None:
     assert "ValidationErrorBody" in spec["components"]["schemas"]
 
 
+def test_openapi_spec_states_what_the_replica_accepts(replica_a: ApiServer) -> None:
+    # Found by the schema fuzzer (test_api_fuzz.py): by BentoML's spec a request without a body
+    # was valid, and a batch of up to 100 tickers; both got a 422.
+    with replica_a.http() as http:
+        paths = http.get("/docs.json").json()["paths"]
+    with replica_a.http(KEY) as http:
+        no_body = http.post("/v1/forecast", headers={"content-type": "application/json"})
+    assert paths["/v1/forecast"]["post"]["requestBody"]["required"] is True
+    assert no_body.status_code == 422
+    assert "required" not in paths["/v1/admin/cache/warm"]["post"]["requestBody"]  # all defaults
+    batch = paths["/v1/forecast/batch"]["post"]["requestBody"]
+    tickers = batch["content"]["application/json"]["schema"]["properties"]["tickers"]
+    assert batch["required"] is True
+    assert tickers["maxItems"] == 3  # FINSIMPLES_BATCH_MAX_TICKERS of the test stack
+
+
 def test_auth_off_replica_answers_without_a_key(replica_b: ApiServer) -> None:
     with replica_b.http() as http:
         response = http.post("/v1/forecast", json={"ticker": "XOM", "horizon_days": 1})

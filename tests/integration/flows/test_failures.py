@@ -22,7 +22,7 @@ from flows.retrain import retrain_flow
 from tests.champion import fit_small, register_champion
 from tests.conftest import S3_KEY
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.integration.flows.conftest import SMALL_DRIFT, make_world
+from tests.integration.flows.conftest import SMALL_DRIFT, World, make_world
 
 pytestmark = pytest.mark.integration
 
@@ -109,10 +109,10 @@ def test_s3_down_during_ingest_fails_after_retries_and_leaves_the_lake_unchanged
     assert world.last_date() == dropped.day
 
 
-@pytest.mark.parametrize("proxy", ["mlflow_server"], indirect=True)
-def test_mlflow_down_during_retrain_promotes_nothing(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, proxy: TcpProxy
-) -> None:
+def _champion_behind(
+    proxy: TcpProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame
+) -> tuple[World, str]:
+    """A world whose MLflow server is reached through ``proxy``, a champion, and a new day."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     world = make_world(
@@ -124,6 +124,14 @@ def test_mlflow_down_during_retrain_promotes_nothing(
     )
     champion = register_champion(world.settings, world.lake, fit_small(world.lake))
     ingest_files(world.lake, [world.sample], next_day=True)
+    return world, champion
+
+
+@pytest.mark.parametrize("proxy", ["mlflow_server"], indirect=True)
+def test_mlflow_down_during_retrain_promotes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, proxy: TcpProxy
+) -> None:
+    world, champion = _champion_behind(proxy, monkeypatch, tmp_path, sample_wide)
 
     proxy.cut()
     state = retrain_flow(return_state=True)
@@ -139,17 +147,7 @@ def test_mlflow_down_during_retrain_promotes_nothing(
 def test_mlflow_lost_after_the_fit_promotes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, proxy: TcpProxy
 ) -> None:
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    world = make_world(
-        monkeypatch,
-        tmp_path,
-        sample_wide,
-        mlflow_tracking_uri=proxy.url,
-        model_name=f"flows-{uuid.uuid4().hex[:8]}",
-    )
-    champion = register_champion(world.settings, world.lake, fit_small(world.lake))
-    ingest_files(world.lake, [world.sample], next_day=True)
+    world, champion = _champion_behind(proxy, monkeypatch, tmp_path, sample_wide)
     real_log = train_job.log_candidate
 
     def cut_then_log(*args, **kwargs):  # the candidate is fitted: MLflow goes away now
