@@ -1,4 +1,5 @@
-"""Training benchmark on the bundled sample: features, a full fit, an incremental update.
+"""Training benchmark on the bundled sample: features, a full fit, an incremental update and
+the incremental gate's scoring (candidate and champion on the latest days).
 
 The peer is the full refit itself: the incremental update after one new trading day is measured
 in the same run, on the same data, and reported as a ratio. ``--backtest`` adds the full
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.config import TrainingConfig
-from training.evaluation import run_backtest
+from training.evaluation import run_backtest, score_recent
 from training.features import build_features
 from training.forecaster import QuantileForecaster
 
@@ -48,8 +49,13 @@ def main() -> int:
 
     features = build_features(prices)
     start = time.perf_counter()
-    copy.deepcopy(model).update(features, prices)
+    updated = copy.deepcopy(model).update(features, prices)
     update_seconds = time.perf_counter() - start
+
+    recent_days = 126  # Settings.gate_recent_days
+    start = time.perf_counter()
+    score_recent({"candidate": updated, "champion": model}, features, prices, config, recent_days)
+    scoring_seconds = time.perf_counter() - start
 
     rows = len(features_before)
     print(f"sample: {prices['ticker'].nunique()} tickers, {prices['date'].nunique():,} days")
@@ -57,6 +63,7 @@ def main() -> int:
     print(f"  full fit (5 anchors x 5 quantiles):       {fit_seconds:7.1f} s")
     print(f"  incremental update after one new day:     {update_seconds:7.1f} s")
     print(f"  ratio full fit / update:                  {fit_seconds / update_seconds:7.1f}x")
+    print(f"  gate scoring, 2 models x {recent_days} days:         {scoring_seconds:7.1f} s")
     if args.backtest:
         start = time.perf_counter()
         run_backtest(prices, config, "2016-01-01")
