@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.servers import port_open, wait_until
+from tests.servers import port_open, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 180.0
@@ -42,12 +42,7 @@ def _stop_tree(process: subprocess.Popen[bytes]) -> None:
         family = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         family = []
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
     for child in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.terminate()

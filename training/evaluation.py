@@ -271,7 +271,9 @@ def score_recent(
     if len(dates) < days:
         raise ValueError(f"recent scoring needs {days} feature dates, got {len(dates)}")
     start = dates[-days]
-    outcomes = build_targets(prices, config.max_horizon).stack().rename("outcome")
+    # Outcomes of origins from ``start`` on need only prices from ``start`` on.
+    recent = prices.loc[pd.to_datetime(prices["date"]) >= start]
+    outcomes = build_targets(recent, config.max_horizon).stack().rename("outcome")
     outcomes.index = outcomes.index.set_names(["date", "ticker", "horizon"])
     scores = []
     for name, model in models.items():
