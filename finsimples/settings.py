@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from deploy.config import StackConfig
 from monitoring.config import DriftConfig
 from registry.gate import GatePolicy
 from training.config import TrainingConfig
@@ -139,6 +140,12 @@ class Settings(BaseSettings):
     )
     warm_tickers: int = Field(
         default=10, ge=0, description="Most requested tickers warmed after a deploy."
+    )
+
+    # --- the stack: replicas behind NGINX, ports, timeouts, autoscaling --------------------------
+    stack: StackConfig = Field(
+        default=StackConfig(),
+        description="The 3-replica topology (FINSIMPLES_STACK__<FIELD>; see deploy/config.py).",
     )
 
     # --- flows: the daily schedule, the drop location, drift checks -------------------------
