@@ -2,6 +2,10 @@
 
 A leaked settings file or environment then reveals no usable key. Keys are long random tokens,
 so an unsalted fast hash is enough (there is nothing to brute-force, unlike passwords).
+
+The rate is taken from an injected limiter keyed by the key's hash: with Redis, a
+``bentos.shared_limits.SharedRateLimiter`` holds one budget per key for every replica; without,
+an in-process ``KeyedRateLimiter`` holds this replica's.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bentos.ratelimit import KeyedRateLimiter
+from bentos.ratelimit import KeyedLimiter, KeyedRateLimiter
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 KEY_PREFIX = "fs_"
@@ -85,22 +89,29 @@ class ApiKeyAuth:
 
     Args:
         hashes: SHA-256 hex digests of the valid keys (see :func:`hash_api_key`).
-        per_key_rpm: Requests per minute allowed to each key.
-        burst: Requests a key may send at once (default: one minute's worth).
-        clock: Monotonic clock, injectable for tests.
+        per_key_rpm: Requests per minute allowed to each key, by an in-process limiter; give
+            this or ``limiter``.
+        burst: Requests a key may send at once (default: one minute's worth); in-process only.
+        clock: Monotonic clock, injectable for tests; in-process only.
+        limiter: Takes one request from a key's budget, keyed by the key's SHA-256 hex (e.g. a
+            ``SharedRateLimiter`` on Redis, so the limit holds across replicas).
 
     Raises:
         ValueError: A hash is not 64 hex digits (names its position, not its value).
+        TypeError: Neither or both of ``per_key_rpm`` and ``limiter`` are given.
     """
 
     def __init__(
         self,
         hashes: Iterable[str],
-        per_key_rpm: float,
+        per_key_rpm: float | None = None,
         *,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        limiter: KeyedLimiter | None = None,
     ) -> None:
+        if (per_key_rpm is None) == (limiter is None):
+            raise TypeError("ApiKeyAuth: give per_key_rpm or limiter (exactly one)")
         normalized = []
         for position, digest in enumerate(hashes):
             digest = digest.strip().lower()
@@ -111,7 +122,10 @@ class ApiKeyAuth:
                 )
             normalized.append(digest.encode("ascii"))
         self._hashes = tuple(normalized)
-        self._limiter = KeyedRateLimiter(per_key_rpm, burst, clock=clock)
+        if limiter is None:
+            assert per_key_rpm is not None  # checked above
+            limiter = KeyedRateLimiter(per_key_rpm, burst, clock=clock)
+        self._limiter = limiter
 
     def _match(self, digest: bytes) -> bool:
         # Compare against every hash without stopping at the first match, with compare_digest,

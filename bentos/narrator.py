@@ -11,6 +11,9 @@ key because the text quotes horizon-specific numbers), so ``invalidate(model_ver
 them with the forecasts. Template texts are not cached here (rendering one costs microseconds);
 one standing in for the LLM is marked ``Narrative.fallback``, and the engine caches the answer
 holding it for a short while only, so the LLM writes the text once it is reachable again.
+
+Quota: each HTTP request (retries included) first takes a token from the injected limiter; with
+Redis, ``bentos.shared_limits.SharedRateLimiter`` makes it one quota for every replica.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from bentos.narrative import (
     build_messages,
     disclaimer,
 )
-from bentos.ratelimit import TokenBucket, backoff_delay, parse_retry_after
+from bentos.ratelimit import RateLimiter, TokenBucket, backoff_delay, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ NARRATOR_COUNTERS = (
     "calls",  # HTTP requests sent to the LLM, retries included
     "retries",  # requests after the first of a narration
     "failures",  # requests that failed (status, timeout, connection, empty answer)
-    "rate_limited",  # narrations the local rate limiter sent to the template
+    "rate_limited",  # narrations the quota limiter sent to the template
     "deadline_fallbacks",  # narrations the deadline sent to the template
     "template_fallbacks",  # narrations the template wrote, for any reason (no key included)
 )
@@ -65,7 +68,8 @@ class LLMNarrator:
         api_key: The endpoint's key; None or empty: every narrative comes from the template.
         base_url: OpenAI-compatible base URL (``.../v1``); None: OpenAI.
         model: Chat model name.
-        requests_per_minute: Client-side quota; beyond it the template answers at once.
+        requests_per_minute: Client-side quota of an in-process limiter, used when ``limiter``
+            is None; beyond it the template answers at once.
         request_timeout: Longest single HTTP request, in seconds (further cut by the deadline).
         max_attempts: HTTP requests per narration, retries included.
         backoff_base: Wait before the first retry (seconds, before jitter) when the server gives
@@ -78,6 +82,8 @@ class LLMNarrator:
         max_concurrency: Threads running HTTP requests.
         rng: Random source for the jitter (seeded in tests).
         on_increment: Passed to :class:`~bentos.counters.Counters`.
+        limiter: The quota, one token per HTTP request (e.g. a ``SharedRateLimiter`` for every
+            replica); None: a :class:`~bentos.ratelimit.TokenBucket` of ``requests_per_minute``.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class LLMNarrator:
         max_concurrency: int = 8,
         rng: random.Random | None = None,
         on_increment: Callable[[str, int], None] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = f"{model}/{PROMPT_VERSION}"
         self.model, self.request_timeout, self.max_attempts = model, request_timeout, max_attempts
@@ -104,7 +111,7 @@ class LLMNarrator:
         self.min_attempt_seconds = min_attempt_seconds
         self.cache, self.cache_ttl = cache, cache_ttl
         self.template = TemplateNarrator()
-        self.limiter = TokenBucket(requests_per_minute)
+        self.limiter = limiter if limiter is not None else TokenBucket(requests_per_minute)
         self.counters = Counters(NARRATOR_COUNTERS, on_increment)
         self._rng = rng or random.Random()
         self._blocked_until = 0.0  # set by a 429's Retry-After, shared by every narration

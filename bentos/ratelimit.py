@@ -4,6 +4,11 @@ One :class:`TokenBucket` limits the narrator's calls to the LLM quota (client si
 before the provider answers 429); :class:`KeyedRateLimiter` keeps one bucket per API key. Both
 answer at once (never block): a denied caller gets ``retry_after`` seconds and decides itself
 whether waiting fits its deadline.
+
+These buckets live in one process: with N replicas each limit would be N times the setting. With
+Redis configured, ``bentos.shared_limits.SharedRateLimiter`` keeps one limit for every replica
+behind the same interfaces (:class:`RateLimiter`, :class:`KeyedLimiter`), and falls back to these
+buckets, holding the replica's share, while Redis is down.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,22 @@ class Decision:
 
     allowed: bool
     retry_after: float = 0.0
+
+
+class RateLimiter(Protocol):
+    """One budget (the LLM quota): :class:`TokenBucket` or a shared limiter."""
+
+    def try_acquire(self) -> Decision:
+        """Take one request from the budget, or say how long to wait; never blocks."""
+        ...
+
+
+class KeyedLimiter(Protocol):
+    """One budget per key (API keys): :class:`KeyedRateLimiter` or a shared limiter."""
+
+    def try_acquire(self, key: str) -> Decision:
+        """Take one request from ``key``'s budget, or say how long to wait; never blocks."""
+        ...
 
 
 class TokenBucket:

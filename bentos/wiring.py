@@ -1,7 +1,13 @@
-"""Build the serving objects from the settings: caches, narrator, predictor, engine, edge.
+"""Build the serving objects from the settings: caches, limits, narrator, predictor, engine, edge.
 
 The service's ``__init__`` and the deploy hook both call these, so a warmed cache entry is
 exactly what a replica would have written.
+
+With ``redis_url`` set, everything the replicas must agree on goes through that Redis: the
+forecast and narrative caches, the most requested tickers (``bentos.cache``), each API key's
+rate and the LLM quota (``bentos.shared_limits``). While Redis is down, each replica holds
+``1 / settings.stack.replicas`` of each limit, the topology's replica count that the stack
+gives every replica (``FINSIMPLES_STACK__REPLICAS``), so one number says how many there are.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from bentos.fallback import FallbackStore
 from bentos.metrics import Hook, ServiceMetrics
 from bentos.narrator import LLMNarrator
 from bentos.predictor import ModelInfo, Predictor
+from bentos.ratelimit import KeyedLimiter, KeyedRateLimiter, RateLimiter, TokenBucket
+from bentos.shared_limits import SharedRateLimiter
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from training.forecaster import QuantileForecaster
@@ -41,10 +49,60 @@ def make_settings_cache(settings: Settings, on_increment: Hook | None = None) ->
     return make_cache(settings.redis_url, settings.cache_ttl_seconds, **options)
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """A replica's rate limits: each API key's requests and the LLM quota."""
+
+    api_keys: KeyedLimiter
+    llm: RateLimiter
+
+    def close(self) -> None:
+        """Close the Redis connections of the shared limits."""
+        for limiter in (self.api_keys, self.llm):
+            if isinstance(limiter, SharedRateLimiter):
+                limiter.close()
+
+
+def make_rate_limits(settings: Settings) -> RateLimits:
+    """The limits of the settings: shared by every replica through Redis, or this replica's own.
+
+    With ``redis_url``, each limit is a :class:`~bentos.shared_limits.SharedRateLimiter` with its
+    own small Redis client (the cache's short timeouts and error cooldown), falling back to
+    ``1 / stack.replicas`` of the limit while Redis is down. Without, in-process buckets.
+    """
+    if not settings.redis_url:
+        return RateLimits(
+            KeyedRateLimiter(settings.api_key_rpm, settings.api_key_burst),
+            TokenBucket(settings.llm_requests_per_minute),
+        )
+    options: dict[str, Any] = {
+        "replicas": settings.stack.replicas,
+        "socket_timeout": settings.redis_socket_timeout,
+        "connect_timeout": settings.redis_connect_timeout,
+        "error_cooldown": settings.redis_error_cooldown_seconds,
+    }
+    url = settings.redis_url
+    return RateLimits(
+        SharedRateLimiter(url, "apikey", settings.api_key_rpm, settings.api_key_burst, **options),
+        SharedRateLimiter(url, "llm", settings.llm_requests_per_minute, **options),
+    )
+
+
 def make_narrator(
-    settings: Settings, cache: PredictionCache | None, on_increment: Hook | None = None
+    settings: Settings,
+    cache: PredictionCache | None,
+    on_increment: Hook | None = None,
+    limiter: RateLimiter | None = None,
 ) -> LLMNarrator:
-    """The LLM narrator of the settings; with no API key it always uses the template."""
+    """The LLM narrator of the settings; with no API key it always uses the template.
+
+    Args:
+        settings: The one settings object.
+        cache: Where LLM narratives are kept (None: nowhere).
+        on_increment: The narrator's counter hook (metrics).
+        limiter: The LLM quota (e.g. :attr:`RateLimits.llm`); None: an in-process bucket of
+            ``llm_requests_per_minute``.
+    """
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return LLMNarrator(
         api_key=key,
@@ -60,6 +118,7 @@ def make_narrator(
         cache_ttl=settings.narrative_cache_ttl_seconds,
         max_concurrency=settings.llm_max_concurrency,
         on_increment=on_increment,
+        limiter=limiter,
     )
 
 
@@ -74,6 +133,7 @@ class Runtime:
     caches: tuple[PredictionCache, PredictionCache]
     policy: EdgePolicy
     metrics: ServiceMetrics | None = None
+    limits: RateLimits | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_refresher(self, interval: float) -> threading.Thread:
@@ -102,6 +162,8 @@ class Runtime:
         self.narrator.close()
         for cache in self.caches:
             cache.close()
+        if self.limits is not None:
+            self.limits.close()
 
 
 def build_runtime(
@@ -130,8 +192,9 @@ def build_runtime(
     hook = metrics.cache_hook if metrics else (lambda _name: None)
     forecast_cache = make_settings_cache(settings, hook("forecast"))
     narrative_cache = make_settings_cache(settings, hook("narrative"))
+    limits = make_rate_limits(settings)
     narrator = make_narrator(
-        settings, narrative_cache, metrics.narrator_hook() if metrics else None
+        settings, narrative_cache, metrics.narrator_hook() if metrics else None, limits.llm
     )
     engine = ForecastEngine(
         predictor,
@@ -145,13 +208,18 @@ def build_runtime(
     )
     auth = None
     if settings.api_key_hashes:
-        auth = ApiKeyAuth(
-            settings.api_key_hashes, settings.api_key_rpm, burst=settings.api_key_burst
-        )
+        auth = ApiKeyAuth(settings.api_key_hashes, limiter=limits.api_keys)
     policy = EdgePolicy(auth, replica_id, validated_paths)
     if metrics is not None:
         metrics.set_model(info)
         metrics.lake_version.set(predictor.lake_version)
     return Runtime(
-        settings, predictor, engine, narrator, (forecast_cache, narrative_cache), policy, metrics
+        settings,
+        predictor,
+        engine,
+        narrator,
+        (forecast_cache, narrative_cache),
+        policy,
+        metrics,
+        limits,
     )

@@ -116,7 +116,9 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Burst per key; default one minute's worth."
     )
     redis_url: str | None = Field(
-        default=None, description="Redis URL for the prediction cache; unset: in-process cache."
+        default=None,
+        description="Redis shared by the replicas: prediction cache, popular tickers, API-key "
+        "and LLM rate limits; unset: all in-process (each replica its own).",
     )
     cache_ttl_seconds: float = Field(default=300.0, gt=0, description="Forecast cache TTL.")
     cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache bound.")
