@@ -1,4 +1,8 @@
-"""Token buckets with a hand-driven clock, and the retry timing helpers."""
+"""Token buckets with a hand-driven clock, limiter injection, the local share, retry timing.
+
+The Redis side of the shared limiter runs against a real redis-server in
+``tests/integration/serving/test_shared_limits.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bentos.auth import ApiKeyAuth, AuthStatus, generate_api_key
 from bentos.ratelimit import (
     Decision,
     KeyedRateLimiter,
@@ -18,6 +23,9 @@ from bentos.ratelimit import (
     backoff_delay,
     parse_retry_after,
 )
+from bentos.shared_limits import SharedRateLimiter, local_share
+from bentos.wiring import make_rate_limits
+from finsimples.settings import Settings
 
 
 class FakeClock:
@@ -114,6 +122,87 @@ def test_each_key_has_its_own_bucket() -> None:
     assert denied.retry_after == pytest.approx(1.0)
     clock.advance(1)
     assert limiter.try_acquire("a").allowed
+
+
+class RecordingLimiter:
+    """A keyed limiter that records the keys it is asked about and denies every second call."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def try_acquire(self, key: str) -> Decision:
+        self.keys.append(key)
+        return Decision(True) if len(self.keys) % 2 else Decision(False, 2.5)
+
+
+def test_auth_takes_an_injected_limiter_keyed_by_the_hash() -> None:
+    key, digest = generate_api_key()
+    limiter = RecordingLimiter()
+    auth = ApiKeyAuth([digest], limiter=limiter)
+    assert auth.check(key).ok
+    limited = auth.check(key)
+    assert (limited.status, limited.retry_after) == (AuthStatus.RATE_LIMITED, 2.5)
+    assert auth.check("fs_unknown").status is AuthStatus.INVALID  # refused before the limiter
+    assert limiter.keys == [digest, digest]  # the hash, never the key itself
+
+
+@pytest.mark.parametrize("options", [{}, {"per_key_rpm": 60, "limiter": RecordingLimiter()}])
+def test_auth_wants_a_rate_or_a_limiter(options: dict[str, object]) -> None:
+    with pytest.raises(TypeError, match="exactly one"):
+        ApiKeyAuth([], **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rpm", "burst", "replicas", "expected"),
+    [
+        (60, 60, 1, (60, 60)),
+        (90, 30, 3, (30, 10)),
+        (6, 2, 4, (1.5, 1)),  # a burst share below one request is still one
+    ],
+)
+def test_local_share(
+    rpm: float, burst: float, replicas: int, expected: tuple[float, float]
+) -> None:
+    assert local_share(rpm, burst, replicas) == expected
+
+
+def test_local_share_needs_a_replica() -> None:
+    with pytest.raises(ValueError, match="replicas=0"):
+        local_share(60, 60, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "rpm", "burst", "match"),
+    [
+        ("API keys", 60, None, "name"),
+        ("llm", 0, None, "requests_per_minute"),
+        ("llm", 60, 0.5, "burst"),
+    ],
+)
+def test_shared_limiter_refuses_bad_arguments(
+    name: str, rpm: float, burst: float | None, match: str
+) -> None:
+    # Refused before any connection: the URL points nowhere.
+    with pytest.raises(ValueError, match=match):
+        SharedRateLimiter("redis://127.0.0.1:1/0", name, rpm, burst)
+
+
+def test_shared_limiter_keys_and_lazy_connection() -> None:
+    limiter = SharedRateLimiter("redis://127.0.0.1:1/0", "apikey", 60)  # nothing connects yet
+    assert limiter.key("abc") == "finsimples:rl:apikey:abc"
+    assert limiter.key() == "finsimples:rl:apikey:quota"
+    assert not limiter.degraded
+    limiter.close()
+
+
+def test_without_redis_the_limits_are_in_process() -> None:
+    settings = Settings(api_key_rpm=60, api_key_burst=2, llm_requests_per_minute=1)
+    limits = make_rate_limits(settings)
+    assert isinstance(limits.api_keys, KeyedRateLimiter)
+    assert isinstance(limits.llm, TokenBucket)
+    assert [limits.api_keys.try_acquire("k").allowed for _ in range(3)] == [True, True, False]
+    assert [limits.llm.try_acquire().allowed for _ in range(2)] == [True, False]
+    limits.close()
 
 
 @given(attempt=st.integers(0, 40), base=st.floats(0.01, 2), cap=st.floats(0.01, 30))
