@@ -8,14 +8,16 @@ lake) and then builds::
     python -m bentos.package --prepare          # import + snapshot; then run `bentoml build`
     python -m bentos.package --snapshot PATH    # write the snapshot elsewhere (not packaged)
     python -m bentos.package --version 7        # a given registry version, not @champion
+    python -m bentos.package --prepare --json   # ... and say what was prepared in JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bentos.fallback import DEFAULT_SNAPSHOT, build_snapshot
@@ -65,13 +67,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prepare", action="store_true", help="import and snapshot only")
     parser.add_argument("--snapshot", type=Path, default=DEFAULT_SNAPSHOT, help="snapshot file")
     parser.add_argument("--version", help="registry version to package (default: @champion)")
+    parser.add_argument("--json", action="store_true", help="print what was prepared as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     prepared = prepare(Settings(), args.snapshot, args.version)
-    print(
-        f"model {prepared.model_tag} (registry version {prepared.model_version}); "
-        f"snapshot {prepared.snapshot} with {prepared.snapshot_answers} answers"
-    )
+    if args.json:
+        print(json.dumps({**asdict(prepared), "snapshot": str(prepared.snapshot)}))
+    else:
+        print(
+            f"model {prepared.model_tag} (registry version {prepared.model_version}); "
+            f"snapshot {prepared.snapshot} with {prepared.snapshot_answers} answers"
+        )
     if not args.prepare:
         print(f"built bento {build()}")
     return 0

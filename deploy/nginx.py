@@ -14,7 +14,8 @@ folder) and the compose file (replicas by service name, logs to stdout): only th
 - the replica's ``X-FinSimples-Replica`` header passes through; every request gets an
   ``X-Request-ID`` (the client's, or NGINX's ``$request_id``), sent to the replica and back;
 - a JSON access log with the upstream's address, status, connect/header/response times;
-- ``stub_status`` on a port bound to 127.0.0.1 only, for ``prometheus-nginx-exporter``.
+- ``stub_status`` on a port bound to 127.0.0.1 only, for ``prometheus-nginx-exporter``, and
+  the config's generation beside it (a reload is seen taking effect).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class NginxLayout:
         daemon: False when a supervisor runs NGINX in the foreground.
         status_allow: Who may read ``stub_status`` besides 127.0.0.1 (the exporter's network
             in a container); empty: loopback only.
+        generation: A number the status server answers at ``/generation``: after a reload,
+            the deploy polls it to know that NGINX's workers run the new config.
     """
 
     listen: str
@@ -65,6 +68,7 @@ class NginxLayout:
     error_log: str
     daemon: bool = False
     status_allow: tuple[str, ...] = ()
+    generation: int = 0
 
 
 def _duration(seconds: float) -> str:
@@ -179,6 +183,12 @@ http {{
             stub_status;
             allow 127.0.0.1;
 {allow}            deny all;
+        }}
+        location = /generation {{
+            allow 127.0.0.1;
+            deny all;
+            default_type text/plain;
+            return 200 "{layout.generation}";
         }}
     }}
 }}

@@ -1,0 +1,219 @@
+"""The stack's programs as supervisord runs them, built from the settings and the slots.
+
+Every replica gets the same Redis, lake, MLflow and settings; its own port, ``BENTOML_HOME``
+(its pinned model, see ``StackLayout.pin_model``), fallback snapshot and replica name.
+Other settings (API key hashes, the narrator's endpoint and key, budgets) reach the replicas
+through supervisord's environment, which is the environment ``stack up`` ran in, and through
+the ``.env`` file of the folder it ran in (the programs' working directory).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.config import StackConfig
+from deploy.layout import Slot, StackLayout
+from deploy.supervisor import Program
+from finsimples.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+NGINX = "nginx"
+REDIS = "redis"
+MLFLOW = "mlflow"
+PROMETHEUS = "prometheus"
+
+# Debian package of each system binary, for the error that says how to install it.
+APT_PACKAGES = {"redis-server": "redis-server", "nginx": "nginx", "prometheus": "prometheus"}
+
+
+def find_binary(name: str) -> str | None:
+    """The path of a system binary (PATH, then /usr/sbin where Debian puts nginx), or None."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidate = Path("/usr/sbin") / name
+    return str(candidate) if candidate.exists() else None
+
+
+def venv_binary(name: str) -> str:
+    """A console script of this project's environment (bentoml, mlflow, ...)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """The URLs the stack serves on."""
+
+    api: str
+    redis: str
+    mlflow: str
+    prometheus: str | None
+    nginx_status: str
+
+
+def endpoints(settings: Settings, with_prometheus: bool) -> StackEndpoints:
+    """The stack's URLs from the settings."""
+    stack = settings.stack
+    host = stack.host
+    return StackEndpoints(
+        api=f"http://{host}:{stack.nginx_port}",
+        redis=f"redis://{host}:{stack.redis_port}/0",
+        mlflow=stack_mlflow_uri(settings),
+        prometheus=f"http://{host}:{stack.prometheus_port}" if with_prometheus else None,
+        nginx_status=f"http://127.0.0.1:{stack.nginx_status_port}/stub_status",
+    )
+
+
+def runs_mlflow(settings: Settings) -> bool:
+    """The stack runs an MLflow server when the registry is a local sqlite store."""
+    return settings.resolved_mlflow_tracking_uri.startswith("sqlite:")
+
+
+def stack_mlflow_uri(settings: Settings) -> str:
+    """The tracking URI the stack's processes use: its own server, or the configured one."""
+    if runs_mlflow(settings):
+        return f"http://{settings.stack.host}:{settings.stack.mlflow_port}"
+    return settings.resolved_mlflow_tracking_uri
+
+
+def replica_program(settings: Settings, layout: StackLayout, slot: Slot, workdir: Path) -> Program:
+    """The supervisord program of one replica."""
+    stack = settings.stack
+    home = layout.pin_model(slot.program, slot.model_tag)
+    lake = settings.resolved_lake_uri
+    if "://" not in lake:
+        lake = str(Path(lake).resolve())
+    env = {
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "FINSIMPLES_STATE_DIR": str(settings.state_dir.resolve()),
+        "FINSIMPLES_LAKE_URI": lake,
+        "FINSIMPLES_MLFLOW_TRACKING_URI": stack_mlflow_uri(settings),
+        "FINSIMPLES_REDIS_URL": endpoints(settings, False).redis,
+        "FINSIMPLES_REPLICA_ID": slot.name,
+        "FINSIMPLES_FALLBACK_SNAPSHOT_PATH": str(layout.snapshot(slot.model_version)),
+        "FINSIMPLES_STACK__REPLICAS": str(stack.replicas),
+        "PYTHONPATH": str(ROOT),
+    }
+    # Through deploy.replica, which first kills what a SIGKILLed predecessor left on the port.
+    command = [
+        sys.executable,
+        *("-m", "deploy.replica", str(home), "--"),
+        venv_binary("bentoml"),
+        *("serve", "bentos.service:ForecastService", "--working-dir", str(ROOT)),
+        *("--host", stack.host, "--port", str(slot.port)),
+    ]
+    return Program(
+        name=slot.program,
+        command=command,
+        directory=workdir,
+        log=layout.logs / f"{slot.program}.log",
+        env=env,
+        port=slot.port,
+        priority=300,
+        startsecs=5,
+        stopwaitsecs=20,
+    )
+
+
+def service_programs(
+    settings: Settings, layout: StackLayout, workdir: Path, *, with_prometheus: bool
+) -> list[Program]:
+    """Redis, MLflow (for a sqlite registry), NGINX and Prometheus (when installed)."""
+    stack = settings.stack
+    logs = layout.logs
+    redis_dir = layout.root / "redis"
+    programs = [
+        Program(
+            name=REDIS,
+            # A cache: no persistence, a memory bound, least recently used keys evicted.
+            command=[
+                find_binary("redis-server") or "redis-server",
+                *("--bind", stack.host, "--port", str(stack.redis_port)),
+                *("--dir", str(redis_dir), "--save", "", "--appendonly", "no"),
+                *("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"),
+            ],
+            directory=redis_dir,
+            log=logs / "redis.log",
+            port=stack.redis_port,
+            priority=100,
+        ),
+        Program(
+            name=NGINX,
+            command=[
+                find_binary("nginx") or "nginx",
+                *("-p", str(layout.nginx_conf.parent), "-c", str(layout.nginx_conf)),
+                *("-e", str(logs / "nginx-error.log")),
+            ],
+            directory=layout.nginx_conf.parent,
+            log=logs / "nginx.log",
+            port=stack.nginx_port,
+            priority=400,
+            stopsignal="QUIT",  # graceful: requests in flight finish
+        ),
+    ]
+    if runs_mlflow(settings):
+        artifacts = (settings.state_dir / "mlartifacts").resolve()
+        programs.append(
+            Program(
+                name=MLFLOW,
+                command=[
+                    venv_binary("mlflow"),
+                    *("server", "--host", stack.host, "--port", str(stack.mlflow_port)),
+                    *("--backend-store-uri", settings.resolved_mlflow_tracking_uri),
+                    *("--artifacts-destination", str(artifacts), "--workers", "1"),
+                ],
+                directory=workdir,
+                log=logs / "mlflow.log",
+                # The job runner spawns workers of ~2.5 GB; this stack runs no MLflow jobs.
+                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                port=stack.mlflow_port,
+                priority=100,
+                startsecs=3,
+            )
+        )
+    if with_prometheus:
+        folder = layout.root / "prometheus"
+        programs.append(
+            Program(
+                name=PROMETHEUS,
+                command=[
+                    find_binary("prometheus") or "prometheus",
+                    f"--config.file={folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address={stack.host}:{stack.prometheus_port}",
+                    "--storage.tsdb.retention.time=7d",
+                ],
+                directory=folder,
+                log=logs / "prometheus.log",
+                port=stack.prometheus_port,
+                priority=200,
+            )
+        )
+    return programs
+
+
+def render_prometheus_conf(stack: StackConfig, targets_file: Path) -> str:
+    """Prometheus scraping itself and the replicas listed in ``targets_file`` (file_sd).
+
+    The deploy rewrites ``targets_file`` when replicas move to new ports; Prometheus re-reads it
+    by itself. The monitoring issue extends this with the exporters and the alert rules.
+    """
+    return f"""# Generated by deploy/programs.py: `finsimples stack up` rewrites it.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 15s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["{stack.host}:{stack.prometheus_port}"]
+  - job_name: finsimples-replicas
+    metrics_path: /metrics
+    file_sd_configs:
+      - files: ["{targets_file}"]
+        refresh_interval: 5s
+"""
