@@ -73,10 +73,17 @@ def container(docs: list[Doc]) -> Doc:
     return api
 
 
+def groups(pattern: str, text: str) -> tuple[str, ...]:
+    """The groups of ``pattern``, which must match the whole of ``text``."""
+    found = re.fullmatch(pattern, text, re.S)
+    assert found, f"{text!r} does not match {pattern!r}"
+    return found.groups()
+
+
 def quantity(value: str) -> float:
     """A Kubernetes quantity (``512Mi``, ``250m``, ``2``) as a number."""
     units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3}
-    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", value).groups()  # type: ignore[union-attr]
+    number, unit = groups(r"([0-9.]+)([A-Za-z]*)", value)
     return float(number) * units.get(unit, 1)
 
 
@@ -200,19 +207,17 @@ def nginx_blocks(stack: StackConfig, budget: float) -> dict[str, dict[str, str]]
         listen="80", status_listen="8081", prefix=None, access_log="off", error_log="x"
     )
     conf = render_nginx_conf(stack, ["replica:3000"], layout, latency_budget_seconds=budget)
-    server = conf.split("server {", 1)[1]
-    texts = {
-        "server": server.split("location", 1)[0],
-        "api": re.search(r"location / \{(.*?)\}", server, re.S).group(1),  # type: ignore[union-attr]
-        "admin": re.search(r"location /v1/admin/ \{(.*?)\}", server, re.S).group(1),  # type: ignore[union-attr]
-    }
+    [server] = groups(r".*?\n    server \{(.*?)\n    \}.*", conf)  # the API's server block
+    [api] = groups(r".*location / \{(.*?)\}.*", server)
+    [admin] = groups(r".*location /v1/admin/ \{(.*?)\}.*", server)
+    texts = {"server": server.split("location", 1)[0], "api": api, "admin": admin}
     pattern = re.compile(r"^\s*(\w+) (.+);$", re.M)
     return {name: dict(pattern.findall(text)) for name, text in texts.items()}
 
 
 def seconds(duration: str) -> int:
     """An NGINX duration (``500ms``, ``4s``) in whole seconds, rounded up as ingress-nginx needs."""
-    number, unit = re.fullmatch(r"([0-9.]+)(ms|s)", duration).groups()  # type: ignore[union-attr]
+    number, unit = groups(r"([0-9.]+)(ms|s)", duration)
     return math.ceil(float(number) / (1000 if unit == "ms" else 1))
 
 
@@ -288,7 +293,7 @@ def test_config_maps_are_valid_settings(
     assert settings.mlflow_tracking_uri
     assert settings.redis_url
     if overlay == "local":  # the in-cluster Redis of the component
-        host, port = re.fullmatch(r"redis://([^:/]+):(\d+)/\d+", settings.redis_url).groups()  # type: ignore[union-attr]
+        host, port = groups(r"redis://([^:/]+):(\d+)/\d+", settings.redis_url)
         service = one(docs, "Service", host)["spec"]
         assert int(port) in [p["port"] for p in service["ports"]]
         redis_conf = one(
@@ -378,8 +383,8 @@ def test_prefect_job_manifest_is_a_valid_job(tmp_path: Path) -> None:
     pod = job["spec"]["template"]["spec"]
     assert (pod.pop("parallelism"), pod.pop("completions"), pod["restartPolicy"]) == (1, 1, "Never")
     assert pod_container["name"] == "prefect-job"
-    # The worker keeps those two pod-spec keys for compatibility; Kubernetes ignores unknown
-    # fields of a request, strict validation would not: they are removed above to check the rest.
+    # Those two are not PodSpec fields: the API server drops them with a warning (API clients'
+    # fieldValidation defaults to Warn); strict validation would not, so they go before it.
     job["metadata"]["name"] = job["metadata"]["generateName"] + "x7k2p"  # as the API server does
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
