@@ -169,3 +169,47 @@ def logs(
                     out.print(line.rstrip("\n"), markup=False, highlight=False)
                 else:
                     time.sleep(0.5)
+
+
+def deploy_command(
+    version: str | None = typer.Option(
+        None, "--version", help="Registry version to deploy (default: @champion)."
+    ),
+) -> None:
+    """Rolling deploy of @champion (or --version N) onto the running stack, one replica at a time.
+
+    Then the old version's answers leave Redis, the drift check runs and the deploy is recorded
+    (the deploy-hook flow). `finsimples rollback` then `finsimples deploy` puts the previous
+    champion back.
+    """
+    from deploy.preflight import require_champion
+
+    settings = Settings()
+    stack = Stack.of(settings)
+    if not stack.running():
+        raise fail("no stack is running: start it with `finsimples stack up`")
+    try:
+        target = require_champion(settings, version)
+    except StackError as exc:
+        raise fail(str(exc)) from exc
+    served = sorted({slot.model_version for slot in stack.layout.read_slots()})
+    from flows.deploy_hook import deploy_hook_flow
+
+    try:
+        record = deploy_hook_flow(new_version=target, old_version=",".join(served) or None)
+    except Exception as exc:  # the flow's logs hold the steps; the message says what failed
+        raise fail(f"deploy of v{target} failed: {exc}") from exc
+    if record.rollout is not None:
+        table = Table("replica", "old -> new", "start", "warm", "warmed", "switch", "drain")
+        for step in record.rollout["replicas"]:
+            table.add_row(
+                step["replica"],
+                f"{step['old_program']} -> {step['new_program']}",
+                f"{step['start_seconds']:.1f} s",
+                f"{step['warm_seconds']:.1f} s",
+                str(step["warmed"]),
+                f"{step['switch_seconds']:.2f} s",
+                f"{step['drain_seconds']:.1f} s",
+            )
+        out.print(table)
+    out.print(record.message, highlight=False)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deploy.cli import stack_app
+from deploy.cli import deploy_command, stack_app
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
@@ -25,6 +25,7 @@ app = typer.Typer(
 lake_app = typer.Typer(help="Inspect and maintain the Parquet price lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 app.add_typer(stack_app, name="stack")
+app.command("deploy")(deploy_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         description="SHA-256 hex of the accepted API keys (`finsimples api-key new`); "
         "empty: auth off (local use).",
     )
+    deploy_api_key: SecretStr | None = Field(
+        default=None,
+        description="The key `finsimples deploy` sends to the replicas' admin routes (cache "
+        "warm-up and invalidation); its hash must be in api_key_hashes when auth is on.",
+    )
     api_key_rpm: float = Field(default=60.0, gt=0, description="Requests per minute per key.")
     api_key_burst: float | None = Field(
         default=None, gt=0, description="Burst per key; default one minute's worth."

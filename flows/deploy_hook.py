@@ -1,8 +1,11 @@
-"""The deploy hook flow: what follows a promotion, until rolling replicas comes to exist.
+"""The deploy hook flow: what follows a promotion (and what ``finsimples deploy`` runs).
 
-1. the prediction cache: the old version's answers dropped, the new version's warmed for the
-   most requested tickers (``bentos.deploy_hook.invalidate_and_warm``; keys carry the model
-   version, so replicas never mix versions even before this step);
+1. the new version reaches the servers. With a local stack running (``finsimples stack up``),
+   a rolling deploy replaces each replica with one serving the new version, warms it, and
+   removes the old version's answers from Redis (``deploy.rolling``). Without one, the
+   prediction cache step alone: the old version's answers dropped, the new version's warmed
+   for the most requested tickers (``bentos.deploy_hook.invalidate_and_warm``; keys carry the
+   model version, so replicas never mix versions even before this step);
 2. the drift check of the new champion (``flows.drift``, without its retrain trigger);
 3. a deploy record: JSON in the lake under ``reports/deploys/`` and tags on the version.
 """
@@ -12,8 +15,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from bentos.deploy_hook import DeployCacheReport, invalidate_and_warm
 from finsimples.jobs.common import open_registry
@@ -36,6 +42,7 @@ class DeployRecord:
     drift_detected: bool | None  # None: the drift check failed (see drift_report)
     drift_report: str  # the report's path, or why the check failed
     record_path: str = ""
+    rollout: dict[str, Any] | None = None  # the rolling deploy's report, when a stack ran
 
     @property
     def message(self) -> str:
@@ -43,9 +50,16 @@ class DeployRecord:
         drift = {True: "drift detected", False: "no drift", None: "drift check failed"}[
             self.drift_detected
         ]
+        rolled = ""
+        if self.rollout is not None:
+            rolled = (
+                f"{len(self.rollout['replicas'])} replicas rolled in "
+                f"{self.rollout['seconds']:.1f} s ({self.rollout['requests']} requests served "
+                f"meanwhile, {self.rollout['errors']} errors); "
+            )
         return (
-            f"v{self.old_version} -> v{self.new_version}: {self.removed} cached answers removed, "
-            f"{self.warmed} warmed; {drift} ({self.drift_report})"
+            f"v{self.old_version} -> v{self.new_version}: {rolled}{self.removed} cached answers "
+            f"removed, {self.warmed} warmed; {drift} ({self.drift_report})"
         )
 
 
@@ -53,6 +67,17 @@ class DeployRecord:
 def refresh_cache(settings: Settings, old: str | None, new: str) -> DeployCacheReport:
     """Invalidate the old version's cached answers; warm the new one's for the popular tickers."""
     return invalidate_and_warm(settings, old, new)
+
+
+@task(cache_policy=NO_CACHE)
+def roll_replicas(settings: Settings, new: str) -> dict[str, Any]:
+    """Rolling deploy of version ``new`` on the running stack (not retried: it undoes itself)."""
+    from deploy.rolling import RollingDeploy
+    from deploy.stack import Stack
+
+    log = get_run_logger()
+    report = RollingDeploy(Stack.of(settings), Path.cwd(), progress=log.info).run(new)
+    return report.as_dict()
 
 
 @io_task
@@ -82,9 +107,16 @@ def deploy_hook_flow(new_version: str, old_version: str | None = None) -> Deploy
         new_version: the version now holding ``@champion``.
         old_version: the version it replaced (None on a first deploy).
     """
+    from deploy.stack import Stack
+
     settings = Settings()
     log = get_run_logger()
-    cache = with_retries(refresh_cache, settings)(settings, old_version, new_version)
+    rollout = None
+    if Stack.of(settings).running():
+        rollout = roll_replicas(settings, new_version)
+        cache = DeployCacheReport(old_version, new_version, rollout["removed"], rollout["warmed"])
+    else:
+        cache = with_retries(refresh_cache, settings)(settings, old_version, new_version)
     # The new version serves already: a failed drift check is recorded, it does not undo that.
     state = drift_flow(trigger_retrain=False, return_state=True)
     if state.is_completed():
@@ -100,6 +132,7 @@ def deploy_hook_flow(new_version: str, old_version: str | None = None) -> Deploy
         warmed=cache.warmed,
         drift_detected=detected,
         drift_report=report,
+        rollout=rollout,
     )
     path = with_retries(record, settings)(settings, deploy)
     deploy = DeployRecord(**{**asdict(deploy), "record_path": path})
