@@ -44,7 +44,8 @@ COMPOSE_BIN = Path(str(_SPEC.origin)).parent / "docker-compose"
 # Names of the variables that hold credentials (API key *hashes* are not one).
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY$|ACCESS_KEY_ID$|TOKEN|WEBHOOK_URL|AUTH")
 REQUIRED = re.compile(r"\$\{(\w+):\?")
-PUBLISHED = {"nginx", "grafana", "mlflow", "prefect-server"}  # what a person opens
+# What a person opens (the API, the UIs), and MinIO's S3 API for ops tooling on the host.
+PUBLISHED = {"nginx", "grafana", "mlflow", "prefect-server", "minio"}
 
 
 def compose(*args: str, env_file: Path = ENV_EXAMPLE, file: Path = COMPOSE_FILE):
@@ -289,8 +290,8 @@ def test_services_ports_restarts_and_dependencies(
     assert {name for name, s in services.items() if s.get("ports")} == PUBLISHED
     for name in PUBLISHED - {"nginx"}:  # the UIs answer on this host only
         assert all(port["host_ip"] == "127.0.0.1" for port in services[name]["ports"]), name
-    (mlflow_port,) = services["mlflow"]["ports"]
-    assert mlflow_port["published"] == str(settings.stack.mlflow_port)
+    for name, port in (("mlflow", settings.stack.mlflow_port), ("minio", settings.stack.s3_port)):
+        assert [p["published"] for p in services[name]["ports"]] == [str(port)], name
     for name, service in services.items():
         expected = "no" if name == "minio-init" else "unless-stopped"
         assert service.get("restart") == expected, name
