@@ -10,7 +10,7 @@ folder) and the compose file (replicas by service name, logs to stdout): only th
   ``non_idempotent`` is on for the API routes; the admin routes (cache invalidation and warm-up)
   are never retried through NGINX;
 - timeouts from the latency budget: a replica answers within the budget (with its fallback if
-  need be), so NGINX waits the budget plus a margin, and one request's retries share that time;
+  need be), so NGINX waits the budget plus a margin; one request's retries share twice that;
 - the replica's ``X-FinSimples-Replica`` header passes through; every request gets an
   ``X-Request-ID`` (the client's, or NGINX's ``$request_id``), sent to the replica and back;
 - a JSON access log with the upstream's address, status, connect/header/response times;
@@ -96,6 +96,10 @@ def render_nginx_conf(
     if not upstreams:
         raise ValueError("NGINX needs at least one replica to balance over")
     read = _duration(stack.read_timeout_seconds(latency_budget_seconds))
+    # A replica restarting after a crash accepts connections before it answers: a request sent
+    # to it waits the whole read timeout. The retry window leaves room for one more try after
+    # that, so the client gets a late answer rather than a 504.
+    retry_window = _duration(2 * stack.read_timeout_seconds(latency_budget_seconds))
     connect = _duration(stack.connect_timeout_seconds)
     admin = _duration(stack.admin_timeout_seconds)
     servers = "\n".join(
@@ -164,7 +168,7 @@ http {{
             proxy_pass http://finsimples_replicas;
             proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;
             proxy_next_upstream_tries {stack.next_upstream_tries};
-            proxy_next_upstream_timeout {read};
+            proxy_next_upstream_timeout {retry_window};
         }}
 
         # The deploy's cache steps: long, and never repeated on another replica.

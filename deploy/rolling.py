@@ -58,6 +58,7 @@ class DeployReport:
     requests: int = 0
     errors: int = 0  # answers with status >= 500 during the deploy
     statuses: dict[str, int] = field(default_factory=dict)
+    window: tuple[float, float] = (0.0, 0.0)  # UNIX times the request counts cover
 
     @property
     def warmed(self) -> int:
@@ -76,6 +77,7 @@ class DeployReport:
             "requests": self.requests,
             "errors": self.errors,
             "statuses": self.statuses,
+            "window": list(self.window),
         }
 
 
@@ -193,7 +195,7 @@ class RollingDeploy:
         model = prepare_model(stack.settings, stack.layout, target)
         before = list(self.slots)
         report = DeployReport(model.version, sorted({s.model_version for s in before}))
-        log_start = _size(stack.layout.access_log)
+        log_start, window_start = _size(stack.layout.access_log), time.time()
         for index, slot in enumerate(before):
             self.progress(f"{slot.name}: starting v{model.version} beside {slot.program}")
             try:
@@ -216,6 +218,7 @@ class RollingDeploy:
                 report.removed += int(str(answer.get("removed", 0)))
         report.seconds = time.monotonic() - started
         count_requests(report, stack.layout.access_log, log_start)
+        report.window = (window_start, time.time())
         return report
 
     def _restore(self, before: list[Slot], failed_index: int) -> None:

@@ -1,0 +1,180 @@
+"""The whole stack, once for the e2e tier: `finsimples stack up` on a real registry and lake.
+
+One session stack (~1 min to start): a lake of six sample tickers, a registry with v1 and v2
+(@champion), then `finsimples stack up` as ops run it: redis-server, an MLflow server, three
+`bentoml serve` replicas under supervisord, NGINX in front, on free ports. API keys are on
+(each test module has its own keys, each key its own rate budget), the narrator talks to the
+fake OpenAI server with a small shared quota. Teardown runs `finsimples stack down` and checks
+that no process of the stack is left and every port is free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bentos.auth import hash_api_key
+from deploy.layout import Slot
+from deploy.preflight import port_owner
+from deploy.replica import orphans
+from deploy.stack import Stack
+from finsimples.settings import Settings
+from tests.champion import fit_small, register_champion, write_lake
+from tests.fakes.openai_server import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKERS = ("AAPL", "JNJ", "KO", "XOM", "JPM", "WMT")
+KEYS = {name: f"fs_e2e-{name}" for name in ("balance", "failover", "deploy", "limited", "llm")}
+LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
+ADMIN_KEY = "fs_e2e-admin"
+KEY_RPM = 1200  # per key: 20 per second, burst 20
+KEY_BURST = 20
+LLM_RPM = 30  # the shared LLM quota, requests per minute over every replica
+
+
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive ports that are all free now."""
+    for _ in range(200):
+        base = random.randint(20_000, 40_000)
+        if all(port_owner(port) is None for port in range(base, base + size)):
+            return base
+    raise RuntimeError(f"no block of {size} free ports found")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str, str]:
+    """Environment for `finsimples stack ...` on free ports, with ``state_dir``'s state."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FINSIMPLES_", "BENTOML_", "PROMETHEUS_", "PREFECT_"))
+    }
+    ports = {
+        "NGINX_PORT": _free_port(),
+        "NGINX_STATUS_PORT": _free_port(),
+        "REDIS_PORT": _free_port(),
+        "MLFLOW_PORT": _free_port(),
+        "PROMETHEUS_PORT": _free_port(),
+        "ALERTMANAGER_PORT": _free_port(),
+        "S3_PORT": _free_port(),
+        "REPLICA_BASE_PORT": free_port_block(2 * replicas + 2),
+    }
+    env |= {f"FINSIMPLES_STACK__{name}": str(port) for name, port in ports.items()}
+    env |= {
+        "FINSIMPLES_STATE_DIR": str(state_dir),
+        "FINSIMPLES_STACK__REPLICAS": str(replicas),
+        "FINSIMPLES_STACK__DRAIN_SECONDS": "1.0",
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONPATH": str(ROOT),
+    }
+    return env | extra
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    """The Settings a process with ``env`` builds."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            if name.startswith("FINSIMPLES_"):
+                patch.setenv(name, value)
+        return Settings(_env_file=None)
+
+
+@dataclass
+class RunningStack:
+    """A stack started with `finsimples stack up`, and how to talk to it."""
+
+    root: Path
+    env: dict[str, str]
+    settings: Settings
+    v1: str
+    v2: str
+    llm: FakeOpenAIServer | None = None
+
+    @property
+    def api(self) -> str:
+        """The API through NGINX."""
+        return f"http://127.0.0.1:{self.settings.stack.nginx_port}"
+
+    @property
+    def stack(self) -> Stack:
+        """The stack's controller (supervisor, layout, health checks)."""
+        return Stack.of(self.settings)
+
+    def slots(self) -> list[Slot]:
+        """The replicas as the stack records them."""
+        return self.stack.layout.read_slots()
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `finsimples ARGS...` in the stack's folder, as ops would."""
+        command = [str(Path(sys.executable).with_name("finsimples")), *args]
+        return subprocess.run(
+            command, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def leftovers(self) -> list[str]:
+        """Processes and ports of the stack still alive (after `stack down`: none)."""
+        found = [f"pid {p.pid} {p.name()}" for p in orphans(self.stack.layout.root)]
+        ports = self.stack.ports(self.slots())
+        return found + [f"{use} {port}" for use, port in ports.items() if port_owner(port)]
+
+
+def registry_with_two_versions(root: Path, sample_wide: pd.DataFrame) -> tuple[str, str]:
+    """A lake and a registry under ``root/state`` holding v1, then v2 as @champion."""
+    settings = Settings(state_dir=root / "state")
+    settings.state_dir.mkdir(parents=True)
+    with contextlib.chdir(root):  # MLflow writes its artifacts under the working directory
+        lake = write_lake(settings, sample_wide, root)
+        v1 = register_champion(settings, lake, fit_small(lake, seed=0))
+        v2 = register_champion(settings, lake, fit_small(lake, seed=1))
+    return v1, v2
+
+
+@pytest.fixture(scope="session")
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, sample_wide: pd.DataFrame
+) -> Iterator[RunningStack]:
+    """Three replicas behind NGINX, keys on, the narrator on the fake LLM, for the session."""
+    root = tmp_path_factory.mktemp("stack")
+    v1, v2 = registry_with_two_versions(root, sample_wide)
+    with FakeOpenAIServer() as llm:
+        keys = [*KEYS.values(), *LOAD_KEYS, ADMIN_KEY]
+        env = stack_environment(
+            root / "state",
+            3,
+            FINSIMPLES_API_KEY_HASHES=json.dumps([hash_api_key(k) for k in keys]),
+            FINSIMPLES_API_KEY_RPM=str(KEY_RPM),
+            FINSIMPLES_API_KEY_BURST=str(KEY_BURST),
+            FINSIMPLES_DEPLOY_API_KEY=ADMIN_KEY,
+            FINSIMPLES_OPENAI_BASE_URL=llm.base_url,
+            FINSIMPLES_OPENAI_API_KEY="e2e-test-key",
+            FINSIMPLES_OPENAI_MODEL="fake-gpt",
+            FINSIMPLES_LLM_REQUESTS_PER_MINUTE=str(LLM_RPM),
+        )
+        running = RunningStack(root, env, settings_of(env), v1, v2, llm)
+        up = running.cli("stack", "up")
+        try:
+            assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
+            yield running
+        finally:
+            down = running.cli("stack", "down", timeout=120)
+            left = running.leftovers()
+            assert down.returncode == 0, f"{down.stdout}{down.stderr}"
+            assert not left, f"left behind by stack down: {left}"

@@ -1,0 +1,61 @@
+"""`finsimples deploy` under steady load: no failed request, the new version everywhere after."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+
+from deploy.programs import endpoints
+from tests.e2e.conftest import KEYS, LOAD_KEYS, TICKERS, RunningStack
+from tests.e2e.load import steady_load
+
+pytestmark = pytest.mark.e2e
+
+
+def _deploy_record(stack: RunningStack, version: str) -> dict:
+    folder = stack.settings.state_dir / "lake" / "reports" / "deploys"
+    records = sorted(folder.glob(f"*-v{version}.json"))
+    assert records, f"no deploy record in {folder}"
+    return json.loads(records[-1].read_text())
+
+
+def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack) -> None:
+    old, new = running_stack.v2, running_stack.v1  # v2 serves; deploy v1 (a pinned version)
+    assert {slot.model_version for slot in running_stack.slots()} == {old}
+    keys = [KEYS["deploy"], *LOAD_KEYS]
+    with steady_load(running_stack.api, keys, TICKERS, threads=3) as load:
+        time.sleep(2)
+        deploy = running_stack.cli("deploy", "--version", new)
+        finished = time.monotonic()
+        time.sleep(3)
+
+    print(f"deploy v{old} -> v{new}: {load.summary()}")
+    assert deploy.returncode == 0, f"{deploy.stdout}\n{deploy.stderr}"
+    answers = load.snapshot()
+    assert not load.failed, (load.summary(), load.failed[:3])
+
+    # After the deploy, every answer comes from the new version, on every replica.
+    after = [a for a in answers if a.sent_at > finished]
+    assert after
+    assert {a.model_version for a in after} == {new}
+    assert {a.replica for a in after} == {slot.name for slot in running_stack.slots()}
+    assert {slot.model_version for slot in running_stack.slots()} == {new}
+
+    # Redis holds none of the old version's answers.
+    client = redis.Redis.from_url(endpoints(running_stack.settings, False).redis)
+    old_keys = [k for p in ("forecast", "narrative") for k in client.scan_iter(f"{p}:{old}:*")]
+    assert not old_keys, old_keys[:5]
+
+    # The report's counts agree with the clients': NGINX logged what they sent meanwhile,
+    # give or take the requests in flight at the window's two ends (one per client thread).
+    rollout = _deploy_record(running_stack, new)["rollout"]
+    begin, end = rollout["window"]
+    sent = [a for a in answers if begin <= a.sent_wall <= end]
+    print(f"deploy report: {rollout['requests']} requests, clients sent {len(sent)} meanwhile")
+    assert rollout["errors"] == 0
+    assert len(rollout["replicas"]) == 3
+    assert abs(rollout["requests"] - len(sent)) <= 2 * 3, (rollout["requests"], len(sent))
+    assert sum(rollout["statuses"].values()) == rollout["requests"]
