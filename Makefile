@@ -26,7 +26,7 @@ $(BIN)/python: uv.lock pyproject.toml
 
 setup: $(BIN)/python ## create the venv from the lock file (uv installed with pip when missing)
 
-demo: setup ## ingest the sample, train + promote a model, replay a day through the daily flow, serve the API, fetch a forecast
+demo: setup ## ingest the sample, train + promote a model, replay a day through the daily flow, start the 3-replica stack, fetch a forecast
 	$(BIN)/finsimples ingest --until 2022-12-20 $(SAMPLE)
 	$(BIN)/finsimples ingest --next-day $(SAMPLE)
 	$(BIN)/finsimples lake info
@@ -35,13 +35,14 @@ demo: setup ## ingest the sample, train + promote a model, replay a day through 
 	$(BIN)/finsimples flows run daily
 	$(BIN)/finsimples models list
 	$(BIN)/finsimples predict AAPL --horizon 10
-	./deploy/serve-local.sh
+	./deploy/demo-serve.sh
 
-stop: ## stop the API server `make demo` started
+stop: ## stop what `make demo` started: the stack, or the single replica
+	$(BIN)/finsimples stack down
 	@if [ -f .finsimples/serve.pid ]; then kill $$(cat .finsimples/serve.pid) 2>/dev/null || true; \
-	  rm -f .finsimples/serve.pid; echo stopped; else echo "no server running"; fi
+	  rm -f .finsimples/serve.pid; echo "single replica stopped"; fi
 
-system-deps: ## install redis-server, nginx, prometheus with apt-get when missing
+system-deps: ## install redis-server, nginx, prometheus, alertmanager with apt-get when missing
 	./deploy/install-system-deps.sh
 
 test: setup system-deps ## run the test suite except tests marked slow

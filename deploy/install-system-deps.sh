@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the servers the tests start as processes (redis-server, nginx, prometheus) when missing.
+# Installs the servers the stack and the tests start as processes when missing: redis-server,
+# nginx, prometheus (with promtool) and prometheus-alertmanager (with amtool).
 # They come from Debian's packages, not PyPI. Needs root or sudo; does nothing when all are present.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [nginx]=nginx [prometheus]=prometheus)
+declare -A package_of=([redis-server]=redis-server [nginx]=nginx [prometheus]=prometheus
+  [amtool]=prometheus-alertmanager)
 missing=()
 for cmd in "${!package_of[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
