@@ -55,11 +55,25 @@ def _escape(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def _env_value(key: str, value: str) -> str:
+    """A value for supervisord's ``environment=``, quoted the only way its parser reads back.
+
+    supervisord splits ``KEY="v",KEY2='v2'`` with a non-POSIX shlex and strips the quotes: no
+    escapes exist, so a value is wrapped in the quote character it does not hold.
+
+    Raises:
+        ValueError: the value holds both quote characters, or starts or ends with one.
+    """
+    quote = '"' if '"' not in value else "'"
+    edges = {value[:1], value[-1:]} - {""}
+    if quote in value or edges & {"'", '"'}:
+        raise ValueError(f"{key}: its value cannot be written in supervisord's environment=")
+    return f"{quote}{_escape(value)}{quote}"
+
+
 def render_program(program: Program) -> str:
     """The ``[program:NAME]`` section of one program."""
-    env = ",".join(
-        f"{key}={shlex.quote(_escape(value))}" for key, value in sorted(program.env.items())
-    )
+    env = ",".join(f"{key}={_env_value(key, value)}" for key, value in sorted(program.env.items()))
     lines = [
         f"[program:{program.name}]",
         f"command={_escape(shlex.join(program.command))}",
