@@ -30,23 +30,13 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.serving.conftest import RedisServer
 from tests.integration.serving.test_narrator import FACTS
 from tests.servers import free_port, wait_until
+from tests.unit.serving.test_ratelimit import FakeClock
 
 pytestmark = pytest.mark.integration
 LimiterFactory = Callable[..., SharedRateLimiter]
 LOGGER = "bentos.shared_limits"
 
 
-class FakeClock:
-    """A monotonic clock that only moves when the test says so (cooldowns, local buckets)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
