@@ -16,9 +16,11 @@ requests were served during the deploy and how many failed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,11 +130,8 @@ class RollingDeploy:
         self.stack = stack
         self.workdir = workdir
         self.progress = progress
-        self.slots = stack.layout.read_slots()
-        generation = stack.nginx_generation()
-        if generation is None:
-            raise StackError("NGINX does not answer on its status port: is the stack whole?")
-        self.generation = generation
+        self.slots: list[Slot] = []
+        self.generation = 0
 
     def _apply(self, slots: list[Slot]) -> None:
         self.stack.supervisor.apply_config(self.stack.programs(slots, self.workdir))
@@ -188,8 +187,17 @@ class RollingDeploy:
             StackError: the model could not be imported (nothing changed), or a replica could
                 not be replaced (the stack is back on the versions it served).
         """
+        with _deploy_lock(self.stack.layout.root / "deploy.lock"):
+            return self._run(version)
+
+    def _run(self, version: str | None) -> DeployReport:
         stack = self.stack
         started = time.monotonic()
+        self.slots = stack.layout.read_slots()
+        generation = stack.nginx_generation()
+        if generation is None:
+            raise StackError("NGINX does not answer on its status port: is the stack whole?")
+        self.generation = generation
         target = require_champion(stack.settings, version)
         self.progress(f"importing model version {target} into the stack's model store")
         model = prepare_model(stack.settings, stack.layout, target)
@@ -232,6 +240,20 @@ class RollingDeploy:
             )
             self.progress(f"{previous.name}: back to v{previous.model_version}")
             self.replace(index, model)
+
+
+@contextlib.contextmanager
+def _deploy_lock(path: Path) -> Iterator[None]:
+    """One deploy at a time per stack (an flock, released even when the process dies)."""
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StackError(f"another deploy is running on this stack ({path} is locked)") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _size(path: Path) -> int:

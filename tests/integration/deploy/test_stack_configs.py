@@ -15,7 +15,7 @@ from deploy.config import StackConfig
 from deploy.layout import Slot, StackLayout
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.preflight import StackError, require_binaries, require_free_ports
-from deploy.rolling import DeployReport, count_requests
+from deploy.rolling import DeployReport, _deploy_lock, count_requests
 from deploy.stack import Stack
 from deploy.supervisor import Program, render_supervisord_conf
 from finsimples.settings import Settings
@@ -161,3 +161,12 @@ def test_deploy_counts_requests_from_the_access_log(tmp_path: Path) -> None:
     assert report.requests == 4
     assert report.errors == 1
     assert report.statuses == {"200": 2, "502": 1, "429": 1}
+
+
+def test_one_deploy_at_a_time(tmp_path: Path) -> None:
+    lock = tmp_path / "deploy.lock"
+    with _deploy_lock(lock), pytest.raises(StackError, match="another deploy is running"):
+        with _deploy_lock(lock):
+            pass
+    with _deploy_lock(lock):  # released: the next deploy may go
+        pass
