@@ -65,6 +65,7 @@ bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_training --backtest
 	$(BIN)/python -m benchmarks.bench_flows
+	$(BIN)/python -m benchmarks.bench_stack
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
 	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis

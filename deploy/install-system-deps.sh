@@ -5,7 +5,7 @@
 set -euo pipefail
 
 declare -A package_of=([redis-server]=redis-server [nginx]=nginx [prometheus]=prometheus
-  [amtool]=prometheus-alertmanager)
+  [amtool]=prometheus-alertmanager [ab]=apache2-utils)
 missing=()
 for cmd in "${!package_of[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
