@@ -141,7 +141,7 @@ def lb_cost(running: RunningStack, seconds: float) -> dict[str, Any]:
     for _ in range(2):
         for name, (url, slots) in paths.items():
             if url == running.api:
-                point_nginx(running, "least_conn", slots)
+                point_nginx(running, slots=slots)
             warm(url)
             closed_loop(url, cycling(HITS), 1, seconds / 2, results[name])
     point_nginx(running)
@@ -187,7 +187,7 @@ def balancing(running: RunningStack, clients: int, seconds: float) -> dict[str, 
             lengths[name] = length
             runs.append({"method": method, "load": name, **_split_figures(results, length)})
         print(f"  balancing: {method} run {index + 1}/4 measured; load {load()}", flush=True)
-    point_nginx(running, "least_conn")  # the settings' default, as the deploy renders it
+    point_nginx(running)  # the settings' default, as the deploy renders it
     summary = {
         method: {
             name: _split_figures(results, 2 * lengths[name]) for name, results in loads.items()

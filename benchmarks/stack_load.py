@@ -2,8 +2,8 @@
 
 One keep-alive ``httpx.Client`` per thread (as ``benchmarks.api_load``). Every request follows
 the e2e tier's rule (``tests/e2e/load.py``, ``send_forecast``): a kept-alive connection that
-NGINX closed (a graceful reload) before any byte of an answer came back raises
-``httpx.RemoteProtocolError``; the request was never processed, so it is sent again, once, and
+NGINX closed or reset (a graceful reload) before any byte of an answer came back raises one of
+``UNANSWERED``; the request was never processed, so it is sent again, once, and
 that resend is counted. Latencies include a resend, and for the open loop they run from the
 scheduled send time (a late client does not hide the wait it caused).
 """
@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
+
+from tests.e2e.load import UNANSWERED
 
 REPLICA_HEADER = "x-finsimples-replica"
 FAULT_DELAY_HEADER = "X-FinSimples-Fault-Delay"  # bentos.service, with FINSIMPLES_FAULT_INJECTION
@@ -61,7 +63,7 @@ def send(client: httpx.Client, request: Request, scheduled: float | None = None)
     try:
         try:
             reply = client.post("/v1/forecast", content=request.body, headers=headers)
-        except httpx.RemoteProtocolError:  # closed before an answer: not processed
+        except UNANSWERED:  # closed or reset before an answer: not processed
             resent = True
             reply = client.post("/v1/forecast", content=request.body, headers=headers)
     except httpx.HTTPError as exc:

@@ -105,12 +105,14 @@ def replica_url(running: RunningStack, slot: Slot) -> str:
 
 
 def point_nginx(
-    running: RunningStack, method: Balancing = "least_conn", slots: list[Slot] | None = None
+    running: RunningStack, method: Balancing | None = None, slots: list[Slot] | None = None
 ) -> None:
-    """Point NGINX at ``slots`` (default: every replica of the stack) with ``method``: the
-    config rendered from the settings with only ``stack.balancing`` changed, checked by
-    ``nginx -t`` and reloaded gracefully. The stack's own state (its slots) is left as it is."""
+    """Point NGINX at ``slots`` (default: every replica of the stack) with ``method`` (default:
+    the settings'): the config rendered from the settings with only ``stack.balancing``
+    changed, checked by ``nginx -t`` and reloaded gracefully. The stack's own state (its slots)
+    is left as it is."""
     settings = running.settings
+    method = method or settings.stack.balancing
     changed = settings.model_copy(
         update={"stack": settings.stack.model_copy(update={"balancing": method})}
     )

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 import httpx
 
 REPLICA_HEADER = "x-finsimples-replica"
+UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""A kept-alive connection closed or reset before any byte of an answer: NGINX's reload race;
+the request was not processed, and a client sends it again (once)."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,9 @@ def send_forecast(
     """POST one forecast and record what came back.
 
     Like browsers and urllib3, the client sends the request again, once, when a kept-alive
-    connection was closed before any byte of an answer came back: NGINX closes its idle
-    connections when it reloads (a deploy), and a request that crossed that close in flight
-    was never processed (a forecast is safe to repeat anyway). Such a retry is recorded.
+    connection was closed or reset before any byte of an answer came back: NGINX closes its
+    idle connections when it reloads (a deploy), and a request that crossed that close in
+    flight was never processed (a forecast is safe to repeat anyway). Such a retry is recorded.
     """
     started, wall = time.monotonic(), time.time()
     body = {"ticker": ticker, "horizon_days": horizon, "locale": locale}
@@ -50,7 +53,7 @@ def send_forecast(
     try:
         try:
             reply = client.post(f"{url}/v1/forecast", json=body, headers={"X-API-Key": key})
-        except httpx.RemoteProtocolError:  # closed before an answer: not processed
+        except UNANSWERED:
             retried = True
             reply = client.post(f"{url}/v1/forecast", json=body, headers={"X-API-Key": key})
     except httpx.HTTPError as exc:

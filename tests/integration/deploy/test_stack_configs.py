@@ -55,7 +55,7 @@ def test_nginx_t_failing_is_reported(tmp_path: Path) -> None:
     stack.layout.logs.mkdir(parents=True)
     stack.write_nginx_conf(_slots(1), generation=1)
     conf = stack.layout.nginx_conf
-    conf.write_text(conf.read_text().replace("least_conn;", "least_conn bogus;"))
+    conf.write_text(conf.read_text().replace("keepalive 32;", "keepalive many;"))
     with pytest.raises(StackError, match="nginx -t rejected"):
         stack.check_nginx_conf()
 
