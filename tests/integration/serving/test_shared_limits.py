@@ -37,8 +37,6 @@ LimiterFactory = Callable[..., SharedRateLimiter]
 LOGGER = "bentos.shared_limits"
 
 
-
-
 @pytest.fixture
 def make_limiter() -> Iterator[LimiterFactory]:
     """Builds limiters (one per simulated replica) and closes them after the test."""
