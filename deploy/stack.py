@@ -33,6 +33,7 @@ from deploy.programs import (
     find_binary,
     render_prometheus_conf,
     replica_program,
+    runs_mlflow,
     service_programs,
 )
 from deploy.replica import reap
@@ -266,7 +267,10 @@ class Stack:
         self.write_nginx_conf(slots, generation=1)
         self.write_prometheus_targets(slots)
         self.supervisor.write_config(self.programs(slots, workdir))
-        self.supervisor.start_daemon()
+        try:
+            self.supervisor.start_daemon()
+        except SupervisorError as exc:
+            raise StackError(str(exc)) from exc
         try:
             self.wait_ready(slots)
             self.wait_services()
@@ -281,8 +285,7 @@ class Stack:
         stack = self.settings.stack
         ports = {"NGINX": stack.nginx_port, "NGINX stub_status": stack.nginx_status_port}
         ports["Redis"] = stack.redis_port
-        program_names = {p.name for p in self.programs([], Path.cwd())}
-        if "mlflow" in program_names:
+        if runs_mlflow(self.settings):
             ports["MLflow"] = stack.mlflow_port
         if self.with_prometheus:
             ports["Prometheus"] = stack.prometheus_port
