@@ -148,8 +148,8 @@ class RollingDeploy:
         """Replace the replica of slot ``index`` by one serving ``model``.
 
         Raises:
-            StackError: the new replica did not start or warm; it was removed again and the
-                old one still serves.
+            StackError: the new replica did not start, warm or get NGINX's traffic; it was
+                removed again and the old one still serves.
         """
         old = self.slots[index]
         port = _fresh_port(self.stack, self.slots)
@@ -165,7 +165,13 @@ class RollingDeploy:
             raise
         warm = time.monotonic() - ready
         self.slots[index] = new
-        switch = self._switch(self.slots)
+        try:
+            switch = self._switch(self.slots)
+        except StackError:  # NGINX refused or did not load the config: back to the old replica
+            self.slots[index] = old
+            self._switch(self.slots)
+            self._apply(self.slots)
+            raise
         drain_started = time.monotonic()
         time.sleep(self.stack.settings.stack.drain_seconds)
         self._apply(self.slots)  # stops the old program (SIGTERM: BentoML finishes requests)
