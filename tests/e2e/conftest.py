@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from deploy.stack import Stack
 from finsimples.settings import Settings
 from tests.champion import fit_small, register_champion, write_lake
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "JNJ", "KO", "XOM", "JPM", "WMT")
@@ -52,12 +52,6 @@ def free_port_block(size: int) -> int:
     raise RuntimeError(f"no block of {size} free ports found")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str, str]:
     """Environment for `finsimples stack ...` on free ports, with ``state_dir``'s state."""
     env = {
@@ -66,13 +60,13 @@ def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str,
         if not k.startswith(("FINSIMPLES_", "BENTOML_", "PROMETHEUS_", "PREFECT_"))
     }
     ports = {
-        "NGINX_PORT": _free_port(),
-        "NGINX_STATUS_PORT": _free_port(),
-        "REDIS_PORT": _free_port(),
-        "MLFLOW_PORT": _free_port(),
-        "PROMETHEUS_PORT": _free_port(),
-        "ALERTMANAGER_PORT": _free_port(),
-        "S3_PORT": _free_port(),
+        "NGINX_PORT": free_port(),
+        "NGINX_STATUS_PORT": free_port(),
+        "REDIS_PORT": free_port(),
+        "MLFLOW_PORT": free_port(),
+        "PROMETHEUS_PORT": free_port(),
+        "ALERTMANAGER_PORT": free_port(),
+        "S3_PORT": free_port(),
         "REPLICA_BASE_PORT": free_port_block(2 * replicas + 2),
     }
     env |= {f"FINSIMPLES_STACK__{name}": str(port) for name, port in ports.items()}
