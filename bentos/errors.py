@@ -49,3 +49,9 @@ def invalid_field(field: str, message: str) -> ApiError:
     return ApiError(
         422, ApiErrorBody(error="invalid_request", message=f"{field}: {message}", field=field), {}
     )
+
+
+def injected_fault(status: int) -> ApiError:
+    """The answer of a replica told by the fault plan to fail (drills and tests only)."""
+    body = ApiErrorBody(error="injected_fault", message=f"fault injection: answering {status}")
+    return ApiError(status, body, {})

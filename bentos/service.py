@@ -32,6 +32,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from bentos.edge import EdgeMiddleware, EdgePolicy
+from bentos.faults import NO_FAULT, Fault, FaultPlan
 from bentos.model_store import BENTO_MODEL_NAME
 from bentos.openapi import document_errors, limit_items
 from bentos.schemas import (
@@ -80,12 +81,14 @@ class ForecastService:
         from finsimples.settings import Settings
 
         settings = Settings()
+        replica_id = settings.replica_id or socket.gethostname()
         self.fault_injection = settings.fault_injection
+        self.faults = FaultPlan(settings.resolved_fault_plan_path, replica_id)
         model = load_from_store(self.model)  # resolved by `bentoml serve` before start-up
         self.runtime = build_runtime(
             settings,
             model,
-            replica_id=settings.replica_id or socket.gethostname(),
+            replica_id=replica_id,
             snapshot=settings.fallback_snapshot_path or DEFAULT_SNAPSHOT,
             metrics=service_metrics(),
             validated_paths=frozenset({FORECAST_ROUTE, BATCH_ROUTE, INVALIDATE_ROUTE, WARM_ROUTE}),
@@ -102,13 +105,16 @@ class ForecastService:
         """Release threads and connections."""
         self.runtime.close()
 
-    def _fault_delay(self, ctx: bentoml.Context) -> float:
+    def _fault(self, ctx: bentoml.Context) -> Fault:
+        """The fault to inject in this request: the replica's plan, the request's delay header."""
         if not self.fault_injection:
-            return 0.0
+            return NO_FAULT
+        fault = self.faults.current()
         try:
-            return float(ctx.request.headers.get(FAULT_DELAY_HEADER, 0))
+            delay = float(ctx.request.headers.get(FAULT_DELAY_HEADER, 0))
         except ValueError:
-            return 0.0
+            delay = 0.0
+        return Fault(fault.status, max(fault.delay, delay))
 
     def _reply(self, ctx: bentoml.Context, error: "ApiError") -> JSONResponse:
         ctx.response.status_code = error.status  # BentoML applies the context's status last
@@ -124,12 +130,15 @@ class ForecastService:
     ) -> ForecastAnswer:
         """Forecast a ticker's price path over ``horizon_days`` trading days."""
         from bentos.engine import Query
-        from bentos.errors import api_error
+        from bentos.errors import api_error, injected_fault
 
         started = time.monotonic()
+        fault = self._fault(ctx)
+        if fault.status is not None:
+            return self._reply(ctx, injected_fault(fault.status))  # type: ignore[return-value]
         query = Query.of(ticker, horizon_days, locale)
         try:
-            return self.runtime.engine.answer(query, started, fault_delay=self._fault_delay(ctx))
+            return self.runtime.engine.answer(query, started, fault_delay=fault.delay)
         except Exception as exc:
             error = api_error(exc)
             if error is None:

@@ -16,6 +16,7 @@ from deploy.cli import deploy_command, stack_app
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from loadtest.cli import loadtest_command
 
 app = typer.Typer(
     help="FinSimples: calibrated price-range forecasts. Data, training, registry and serving.",
@@ -26,6 +27,7 @@ lake_app = typer.Typer(help="Inspect and maintain the Parquet price lake.", no_a
 app.add_typer(lake_app, name="lake")
 app.add_typer(stack_app, name="stack")
 app.command("deploy")(deploy_command)
+app.command("loadtest")(loadtest_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

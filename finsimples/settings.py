@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.config import StackConfig
+from loadtest.config import LoadTestConfig
 from monitoring.config import DriftConfig
 from registry.gate import GatePolicy
 from training.config import TrainingConfig
@@ -143,13 +144,24 @@ class Settings(BaseSettings):
     )
     fault_injection: bool = Field(
         default=False,
-        description="Honour the X-FinSimples-Fault-Delay request header (tests and drills only).",
+        description="Honour the X-FinSimples-Fault-Delay request header and the fault plan "
+        "(tests and drills only).",
+    )
+    fault_plan_path: Path | None = Field(
+        default=None,
+        description="With fault_injection on: a JSON file of the faults each replica injects, "
+        'e.g. {"replica-2": {"status": 500}} (read again when it changes); '
+        "default: <state_dir>/faults.json.",
     )
     warm_tickers: int = Field(
         default=10, ge=0, description="Most requested tickers warmed after a deploy."
     )
 
     # --- the stack: replicas behind NGINX, ports, timeouts, autoscaling --------------------------
+    loadtest: LoadTestConfig = Field(
+        default=LoadTestConfig(),
+        description="The load test's SLA thresholds and keys (FINSIMPLES_LOADTEST__<FIELD>).",
+    )
     stack: StackConfig = Field(
         default=StackConfig(),
         description="The 3-replica topology (FINSIMPLES_STACK__<FIELD>; see deploy/config.py).",
@@ -238,6 +250,11 @@ class Settings(BaseSettings):
     def resolved_lake_uri(self) -> str:
         """The lake location with the default applied."""
         return self.lake_uri or str(self.state_dir / "lake")
+
+    @property
+    def resolved_fault_plan_path(self) -> Path:
+        """The fault plan's file with the default applied."""
+        return self.fault_plan_path or self.state_dir / "faults.json"
 
     @property
     def resolved_drop_uri(self) -> str:

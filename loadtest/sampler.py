@@ -1,0 +1,127 @@
+"""Replica-side measurements during a load test: each replica's answers by source (its
+``/metrics``), its CPU and its memory (its process tree, with psutil).
+
+CPU is the process tree's user + system time over wall time, in percent of one core (the unit
+of a Kubernetes CPU request: 100 = one core). Memory is the tree's resident set (the
+``bentoml serve`` supervisor and its worker).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+ANSWERS_METRIC = "finsimples_answers"
+
+
+@dataclass(frozen=True)
+class ReplicaTarget:
+    """A replica the sampler watches: its name (the replica header), ``/metrics`` URL and pid."""
+
+    name: str
+    metrics_url: str
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class ReplicaSample:
+    """One reading of one replica."""
+
+    t: float  # UNIX time
+    replica: str
+    cpu_percent: float | None  # since the previous reading; None on the first or without a pid
+    rss_bytes: int | None
+    answers: dict[str, float] | None  # finsimples_answers_total by source; None: not scraped
+
+
+def answers_by_source(metrics_text: str) -> dict[str, float]:
+    """``finsimples_answers_total`` by ``source`` from a Prometheus text exposition."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != ANSWERS_METRIC:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                source = sample.labels.get("source", "")
+                found[source] = found.get(source, 0.0) + sample.value
+    return found
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu_and_rss(pid: int) -> tuple[float, int]:
+    """Total CPU seconds and resident bytes of ``pid`` and its descendants."""
+    cpu, rss = 0.0, 0
+    for proc in _tree(pid):
+        try:
+            times = proc.cpu_times()
+            cpu += times.user + times.system
+            rss += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return cpu, rss
+
+
+@dataclass
+class Sampler:
+    """Reads every replica every ``interval`` seconds in a background thread."""
+
+    targets: list[ReplicaTarget]
+    interval: float = 2.0
+    samples: list[ReplicaSample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _last_cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """Take a first reading now, then keep reading in the background."""
+        self.read()
+        self._thread = threading.Thread(target=self._loop, name="loadtest-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and take a last reading."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 10)
+        self.read()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.read()
+
+    def read(self) -> None:
+        """One reading of every replica."""
+        with httpx.Client(timeout=2.0) as client:
+            for target in self.targets:
+                self.samples.append(self._read_one(client, target))
+
+    def _read_one(self, client: httpx.Client, target: ReplicaTarget) -> ReplicaSample:
+        now = time.time()
+        answers: dict[str, float] | None
+        try:
+            reply = client.get(target.metrics_url)
+            answers = answers_by_source(reply.text) if reply.status_code == 200 else None
+        except httpx.HTTPError:
+            answers = None
+        cpu_percent: float | None = None
+        rss: int | None = None
+        if target.pid is not None:
+            try:
+                cpu, rss = _cpu_and_rss(target.pid)
+            except psutil.NoSuchProcess:
+                cpu = None
+            if cpu is not None:
+                previous = self._last_cpu.get(target.name)
+                if previous is not None and now > previous[0]:
+                    cpu_percent = 100.0 * (cpu - previous[1]) / (now - previous[0])
+                self._last_cpu[target.name] = (now, cpu)
+        return ReplicaSample(now, target.name, cpu_percent, rss, answers)

@@ -1,0 +1,84 @@
+"""The load shapes and the traffic mix, as numbers (no Locust in the test process)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from loadtest.profiles import PROFILES, StressPlan, judge_step, knee
+from loadtest.traffic import BAD_REQUESTS, TASK_WEIGHTS, Investor, Popularity, zipf_weights
+
+
+def test_seed_is_the_plan_and_beats_its_peak_hour() -> None:
+    seed = PROFILES["seed"]
+    assert seed.users_at(0) == 1
+    assert seed.users_at(300) == 50  # halfway up the 10 min ramp
+    assert seed.users_at(600) == seed.users_at(3599) == 100
+    assert seed.users_at(3600) is None
+    assert seed.peak_rate * 3600 >= 100  # at least the plan's 100 forecasts an hour
+    assert seed.peak_rate == pytest.approx(100 / 36)
+
+
+def test_ci_is_the_seed_shape_compressed() -> None:
+    seed, ci = PROFILES["seed"], PROFILES["ci"]
+    assert ci.duration_seconds == 120
+    factor = seed.duration_seconds / ci.duration_seconds
+    assert ci.ramp_seconds * factor == seed.ramp_seconds
+    assert ci.pacing_seconds * factor == pytest.approx(seed.pacing_seconds)
+    for fraction in (0.05, 0.1, 0.5, 0.99):
+        assert ci.users_at(fraction * ci.duration_seconds) == seed.users_at(
+            fraction * seed.duration_seconds
+        )
+
+
+def test_a_shortened_run_keeps_the_ramp_share_and_the_rate() -> None:
+    ci = PROFILES["ci"].with_duration(30)
+    assert ci.ramp_seconds == 5
+    assert ci.peak_rate == PROFILES["ci"].peak_rate
+    assert ci.users_at(30) is None
+    with pytest.raises(ValueError, match="more than 0 s"):
+        PROFILES["ci"].with_duration(0)
+
+
+def test_a_stress_step_fails_on_latency_or_errors_and_the_knee_is_the_last_pass() -> None:
+    plan = StressPlan(step_seconds=30, settle_seconds=10, p95_seconds=3.0, max_error_rate=0.01)
+    fast = judge_step(plan, 0, [0.1] * 200, [False] * 200)
+    assert fast.passed
+    assert fast.rate == 10.0  # 200 answers in the 20 s window
+    assert fast.users == 10
+    slow = judge_step(plan, 1, [0.1] * 90 + [4.0] * 10, [False] * 100)
+    assert not slow.passed
+    assert slow.p95_seconds > 3.0
+    failing = judge_step(plan, 2, [0.1] * 100, [True] * 2 + [False] * 98)
+    assert not failing.passed
+    assert failing.error_rate == 0.02
+    assert not judge_step(plan, 3, [], []).passed  # no answer at all is no pass
+    assert knee([fast, slow, failing]) == fast
+    assert knee([slow, fast]) is None  # the first failure ends the climb
+
+
+def test_zipf_weights_rank_the_tickers() -> None:
+    weights = zipf_weights(20)
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights == sorted(weights, reverse=True)
+    assert weights[0] == pytest.approx(0.31, abs=0.01)  # the most popular of 20
+    assert weights[-1] == pytest.approx(0.012, abs=0.001)
+    with pytest.raises(ValueError, match="no tickers"):
+        zipf_weights(0)
+
+
+def test_investors_follow_the_mix() -> None:
+    popularity = Popularity.of([f"T{i}" for i in range(20)], seed=3)
+    assert Popularity.of(list(reversed(popularity.tickers)), seed=3) == popularity
+    investor = Investor(popularity, random.Random(7))
+    tasks = Counter(investor.task() for _ in range(20_000))
+    assert tasks["invalid"] / 20_000 == pytest.approx(TASK_WEIGHTS["invalid"] / 100, abs=0.003)
+    bodies = [investor.forecast_body() for _ in range(20_000)]
+    tickers = Counter(b["ticker"] for b in bodies)
+    assert tickers.most_common(1)[0][0] == popularity.tickers[0]
+    locales = Counter(b["locale"] for b in bodies)
+    assert locales["pt-BR"] / 20_000 == pytest.approx(0.8, abs=0.02)
+    assert {b["horizon_days"] for b in bodies} == {1, 5, 10, 21, 30}
+    assert {investor.bad_request().name for _ in range(500)} == {b.name for b in BAD_REQUESTS}
