@@ -175,12 +175,18 @@ def deploy_command(
     version: str | None = typer.Option(
         None, "--version", help="Registry version to deploy (default: @champion)."
     ),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Then run the load test's ci profile; when its verdict fails, roll back by itself.",
+    ),
 ) -> None:
     """Rolling deploy of @champion (or --version N) onto the running stack, one replica at a time.
 
     Then the old version's answers leave Redis, the drift check runs and the deploy is recorded
     (the deploy-hook flow). `finsimples rollback` then `finsimples deploy` puts the previous
-    champion back.
+    champion back. With --verify, the load test's verdict decides: on a failure the replicas
+    and @champion go back to the previous version, the record says why, and the exit code is 1.
     """
     from deploy.preflight import require_champion
 
@@ -196,7 +202,9 @@ def deploy_command(
     from flows.deploy_hook import deploy_hook_flow
 
     try:
-        record = deploy_hook_flow(new_version=target, old_version=",".join(served) or None)
+        record = deploy_hook_flow(
+            new_version=target, old_version=",".join(served) or None, verify=verify
+        )
     except Exception as exc:  # the flow's logs hold the steps; the message says what failed
         raise fail(f"deploy of v{target} failed: {exc}") from exc
     if record.rollout is not None:
@@ -213,3 +221,10 @@ def deploy_command(
             )
         out.print(table)
     out.print(record.message, highlight=False)
+    if record.verification is not None and record.verification.get("report"):
+        out.print(f"load test report: {record.verification['report']}", highlight=False)
+    if not record.landed:
+        raise fail(
+            f"v{target} failed its load test and was rolled back to v{record.rolled_back_to}; "
+            f"deploy record: {record.record_path}"
+        )

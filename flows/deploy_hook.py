@@ -6,8 +6,13 @@
    prediction cache step alone: the old version's answers dropped, the new version's warmed
    for the most requested tickers (``bentos.deploy_hook.invalidate_and_warm``; keys carry the
    model version, so replicas never mix versions even before this step);
-2. the drift check of the new champion (``flows.drift``, without its retrain trigger);
-3. a deploy record: JSON in the lake under ``reports/deploys/`` and tags on the version.
+2. with ``verify`` (``finsimples deploy --verify``, a stack running): the load test's ``ci``
+   profile against the stack (``loadtest.runner``). When its verdict fails, or it cannot run,
+   the replicas roll back to the version they served before and ``@champion`` goes back to it
+   too (an audited promotion), so a restart never brings the failed version back;
+3. the drift check of the new champion (``flows.drift``, without its retrain trigger), unless
+   it was rolled back;
+4. a deploy record: JSON in the lake under ``reports/deploys/`` and tags on the version.
 """
 
 from __future__ import annotations
@@ -43,6 +48,13 @@ class DeployRecord:
     drift_report: str  # the report's path, or why the check failed
     record_path: str = ""
     rollout: dict[str, Any] | None = None  # the rolling deploy's report, when a stack ran
+    verification: dict[str, Any] | None = None  # the load test's verdict, with --verify
+    rolled_back_to: str | None = None  # the version restored when the verification failed
+
+    @property
+    def landed(self) -> bool:
+        """Whether the new version serves now (False: its verification failed, rolled back)."""
+        return self.rolled_back_to is None
 
     @property
     def message(self) -> str:
@@ -57,9 +69,19 @@ class DeployRecord:
                 f"{self.rollout['seconds']:.1f} s ({self.rollout['requests']} requests served "
                 f"meanwhile, {self.rollout['errors']} errors); "
             )
+        verified = ""
+        if self.verification is not None:
+            verified = (
+                "load test verdict: PASS; "
+                if self.verification["passed"]
+                else (
+                    f"load test verdict: FAIL ({'; '.join(self.verification['failures'])}), "
+                    f"rolled back to v{self.rolled_back_to}; "
+                )
+            )
         return (
-            f"v{self.old_version} -> v{self.new_version}: {rolled}{self.removed} cached answers "
-            f"removed, {self.warmed} warmed; {drift} ({self.drift_report})"
+            f"v{self.old_version} -> v{self.new_version}: {rolled}{verified}{self.removed} cached "
+            f"answers removed, {self.warmed} warmed; {drift} ({self.drift_report})"
         )
 
 
@@ -78,6 +100,38 @@ def roll_replicas(settings: Settings, new: str) -> dict[str, Any]:
     log = get_run_logger()
     report = RollingDeploy(Stack.of(settings), Path.cwd(), progress=log.info).run(new)
     return report.as_dict()
+
+
+@task(cache_policy=NO_CACHE)
+def verify_rollout(settings: Settings) -> dict[str, Any]:
+    """The load test's ``ci`` profile against the stack: its verdict and report folder."""
+    from loadtest.runner import LoadTestError, run_loadtest
+
+    log = get_run_logger()
+    seconds = settings.loadtest.verify_seconds
+    try:
+        run = run_loadtest(settings, "ci", duration=seconds, progress=log.info)
+    except LoadTestError as exc:
+        log.error("deploy verification could not run: %s", exc)
+        return {"passed": False, "failures": [f"the load test could not run: {exc}"], "report": ""}
+    for failure in run.verdict.failures:
+        log.error("deploy verification: %s", failure)
+    return {
+        "passed": run.verdict.passed,
+        "failures": run.verdict.failures,
+        "report": str(run.folder),
+        "requests": run.summary["requests"],
+        "p95_seconds": run.summary["latency_seconds"]["p95"],
+    }
+
+
+@task(cache_policy=NO_CACHE)
+def restore_champion(settings: Settings, old: str, new: str, why: str) -> None:
+    """Give ``@champion`` back to ``old`` if ``new`` holds it (an audited promotion)."""
+    registry = open_registry(settings)
+    champion = registry.champion()
+    if champion is not None and str(champion.version) == new:
+        registry.promote(old, reason=f"deploy verification of v{new} failed: {why}")
 
 
 @io_task
@@ -99,32 +153,60 @@ def record(settings: Settings, deploy: DeployRecord) -> str:
     return path
 
 
+def check_drift() -> tuple[bool | None, str]:
+    """The drift check of the serving champion: (drift detected, report path or failure)."""
+    state = drift_flow(trigger_retrain=False, return_state=True)
+    if state.is_completed():
+        drift: DriftSummary = state.result()
+        return drift.drift_detected, drift.report.html_path
+    report = f"drift check failed: {state.message}"
+    get_run_logger().error("deploy hook: %s", report)
+    return None, report
+
+
 @flow(name="deploy-hook")
-def deploy_hook_flow(new_version: str, old_version: str | None = None) -> DeployRecord:
+def deploy_hook_flow(
+    new_version: str, old_version: str | None = None, verify: bool = False
+) -> DeployRecord:
     """After a promotion: refresh the cache, check drift, record the deploy.
 
     Args:
         new_version: the version now holding ``@champion``.
         old_version: the version it replaced (None on a first deploy).
+        verify: with a stack running, judge the rollout with the load test's ``ci`` profile and
+            roll back to ``old_version`` when it fails (``old_version`` must be one version).
     """
     from deploy.stack import Stack
 
     settings = Settings()
     log = get_run_logger()
-    rollout = None
-    if Stack.of(settings).running():
+    rollout = verification = rolled_back_to = None
+    running = Stack.of(settings).running()
+    if verify and not running:
+        raise ValueError("--verify needs the stack: start it with `finsimples stack up`")
+    if verify and (not old_version or "," in old_version):
+        raise ValueError(
+            f"--verify needs one version to roll back to; the replicas serve {old_version!r}"
+        )
+    if running:
         rollout = roll_replicas(settings, new_version)
         cache = DeployCacheReport(old_version, new_version, rollout["removed"], rollout["warmed"])
     else:
         cache = with_retries(refresh_cache, settings)(settings, old_version, new_version)
-    # The new version serves already: a failed drift check is recorded, it does not undo that.
-    state = drift_flow(trigger_retrain=False, return_state=True)
-    if state.is_completed():
-        drift: DriftSummary = state.result()
-        detected, report = drift.drift_detected, drift.report.html_path
+    if verify and old_version != new_version:
+        verification = verify_rollout(settings)
+        if not verification["passed"]:
+            assert old_version is not None  # checked above
+            log.error("deploy hook: verification of v%s failed, rolling back", new_version)
+            roll_replicas(settings, old_version)
+            why = "; ".join(verification["failures"])
+            restore_champion(settings, old_version, new_version, why)
+            rolled_back_to = old_version
+    if rolled_back_to is None:
+        # The new version serves: a failed drift check is recorded, it does not undo that.
+        detected, report = check_drift()
     else:
-        detected, report = None, f"drift check failed: {state.message}"
-        log.error("deploy hook: %s", report)
+        detected, report = None, "not run: the new version was rolled back"
     deploy = DeployRecord(
         new_version=new_version,
         old_version=old_version,
@@ -133,6 +215,8 @@ def deploy_hook_flow(new_version: str, old_version: str | None = None) -> Deploy
         drift_detected=detected,
         drift_report=report,
         rollout=rollout,
+        verification=verification,
+        rolled_back_to=rolled_back_to,
     )
     path = with_retries(record, settings)(settings, deploy)
     deploy = DeployRecord(**{**asdict(deploy), "record_path": path})

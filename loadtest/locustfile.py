@@ -91,7 +91,7 @@ def plan_run(environment: Environment, **_: Any) -> None:
     keys = [k for k in os.environ.get(KEYS_ENV, "").splitlines() if k.strip()]
     RUN = Run(profile, stress, options.fs_seed, keys)
     pacing = stress.pacing_seconds if stress else profile.pacing_seconds
-    InvestorUser.wait_time = constant_pacing(pacing)  # type: ignore[assignment]
+    InvestorUser.wait_time = constant_pacing(pacing)
 
 
 @events.test_start.add_listener

@@ -61,11 +61,9 @@ class Line:
         if self.passed is not False or self.measured is None:
             return ""
         gap = abs(self.measured - self.limit)
-        relative = f", {gap / self.limit:.0%} of the threshold" if self.limit else ""
         side = "over" if self.bound == "max" else "under"
-        return (
-            f"{self.name}: {self.shown} is {fmt(gap, self.unit)} {side} the threshold "
-            f"{self.rule}{relative}" + (f" ({self.note})" if self.note else "")
+        return f"{self.name}: {self.shown} is {fmt(gap, self.unit)} {side} the threshold " + (
+            f"{self.rule} ({self.note})" if self.note else self.rule
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,13 +128,14 @@ def answer_deltas(samples: Sequence[ReplicaSample]) -> dict[str, float] | None:
         last[sample.replica] = sample.answers
     if not last:
         return None
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = {}
     for replica, end in last.items():
         start = first[replica]
         for source, value in end.items():
             before = start.get(source, 0.0)
-            totals[source] += value - before if value >= before else value  # restarted: reset
-    return dict(totals)
+            grown = value - before if value >= before else value  # restarted: counts from 0
+            totals[source] = totals.get(source, 0.0) + grown
+    return totals
 
 
 def cache_rate_from_metrics(samples: Sequence[ReplicaSample]) -> float | None:

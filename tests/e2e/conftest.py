@@ -4,8 +4,9 @@ One session stack (~1 min to start): a lake of six sample tickers, a registry wi
 (@champion), then `finsimples stack up` as ops run it: redis-server, an MLflow server, three
 `bentoml serve` replicas under supervisord, NGINX in front, on free ports. API keys are on
 (each test module has its own keys, each key its own rate budget), the narrator talks to the
-fake OpenAI server with a small shared quota. Teardown runs `finsimples stack down` and checks
-that no process of the stack is left and every port is free.
+fake OpenAI server with a small shared quota. Fault injection is on: a test breaks a replica by
+writing the fault plan (``bentos.faults``) and mends it by removing the file. Teardown runs
+`finsimples stack down` and checks that no process of the stack is left and every port is free.
 """
 
 from __future__ import annotations
@@ -116,11 +117,18 @@ class RunningStack:
         """The replicas as the stack records them."""
         return self.stack.layout.read_slots()
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run `finsimples ARGS...` in the stack's folder, as ops would."""
+    def cli(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `finsimples ARGS...` in the stack's folder, as ops would (``env``: added)."""
         command = [str(Path(sys.executable).with_name("finsimples")), *args]
         return subprocess.run(
-            command, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+            command,
+            cwd=self.root,
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def leftovers(self) -> list[str]:
@@ -161,6 +169,8 @@ def running_stack(
             FINSIMPLES_OPENAI_API_KEY="e2e-test-key",
             FINSIMPLES_OPENAI_MODEL="fake-gpt",
             FINSIMPLES_LLM_REQUESTS_PER_MINUTE=str(LLM_RPM),
+            FINSIMPLES_LOADTEST__API_KEYS=json.dumps(LOAD_KEYS),
+            FINSIMPLES_FAULT_INJECTION="true",  # the fault plan breaks a replica on demand
         )
         running = RunningStack(root, env, settings_of(env), v1, v2, llm)
         up = running.cli("stack", "up")
