@@ -69,7 +69,9 @@ class FaultPlan:
     def _read(self) -> Fault:
         try:
             plan = json.loads(self.path.read_text(encoding="utf-8"))
-            mine = plan.get(self.replica_id, {}) if isinstance(plan, dict) else {}
+            if not isinstance(plan, dict):
+                raise ValueError("the plan is not an object of replica ids")
+            mine = plan.get(self.replica_id, {})
             status = mine.get("status")
             fault = Fault(
                 status=int(status) if status is not None else None,
