@@ -27,7 +27,7 @@ from loadtest.profiles import PROFILES, Profile, StressPlan
 from loadtest.records import RequestRecord, read_records
 from loadtest.report import write_charts, write_summary
 from loadtest.sampler import ReplicaSample, ReplicaTarget, Sampler
-from loadtest.verdict import Verdict, judge
+from loadtest.verdict import Verdict, answer_deltas, judge
 
 if TYPE_CHECKING:
     from finsimples.settings import Settings
@@ -159,6 +159,8 @@ def summarize(
             "mean_cpu_percent": float(np.mean(cpu)) if cpu else None,
             "max_rss_mib": max(rss) / 2**20 if rss else None,
         }
+    forecasts = sum(1 for r in requests if r.kind == "forecast" and r.ok)
+    narrator = answer_deltas(samples, "narrator")
     return {
         "profile": {
             "name": profile.name,
@@ -181,6 +183,10 @@ def summarize(
         }
         | {"mean": float(np.mean(seconds)) if seconds else None},
         "replicas": replicas,
+        "narrator": narrator,
+        "llm_calls_per_1000_forecasts": (
+            1000 * narrator.get("calls", 0.0) / forecasts if narrator and forecasts else None
+        ),
         "passed": verdict.passed,
         "verdict": [line.as_dict() for line in verdict.lines],
         "failures": verdict.failures,

@@ -1,5 +1,5 @@
-"""Replica-side measurements during a load test: each replica's answers by source (its
-``/metrics``), its CPU and its memory (its process tree, with psutil).
+"""Replica-side measurements during a load test: each replica's answers by source and narrator
+events (its ``/metrics``), its CPU and its memory (its process tree, with psutil).
 
 CPU is the process tree's user + system time over wall time, in percent of one core (the unit
 of a Kubernetes CPU request: 100 = one core). Memory is the tree's resident set (the
@@ -17,6 +17,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 ANSWERS_METRIC = "finsimples_answers"
+NARRATOR_METRIC = "finsimples_narrator_events"
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,25 @@ class ReplicaSample:
     cpu_percent: float | None  # since the previous reading; None on the first or without a pid
     rss_bytes: int | None
     answers: dict[str, float] | None  # finsimples_answers_total by source; None: not scraped
+    narrator: dict[str, float] | None = None  # finsimples_narrator_events_total by event
 
 
-def answers_by_source(metrics_text: str) -> dict[str, float]:
-    """``finsimples_answers_total`` by ``source`` from a Prometheus text exposition."""
+def counter_by_label(metrics_text: str, metric: str, label: str) -> dict[str, float]:
+    """The counter ``metric`` (``<metric>_total``) by ``label``, from a text exposition."""
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != ANSWERS_METRIC:
+        if family.name != metric:
             continue
         for sample in family.samples:
             if sample.name.endswith("_total"):
-                source = sample.labels.get("source", "")
-                found[source] = found.get(source, 0.0) + sample.value
+                value = sample.labels.get(label, "")
+                found[value] = found.get(value, 0.0) + sample.value
     return found
+
+
+def answers_by_source(metrics_text: str) -> dict[str, float]:
+    """``finsimples_answers_total`` by ``source``."""
+    return counter_by_label(metrics_text, ANSWERS_METRIC, "source")
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -106,12 +113,14 @@ class Sampler:
 
     def _read_one(self, client: httpx.Client, target: ReplicaTarget) -> ReplicaSample:
         now = time.time()
-        answers: dict[str, float] | None
+        answers = narrator = None
         try:
             reply = client.get(target.metrics_url)
-            answers = answers_by_source(reply.text) if reply.status_code == 200 else None
+            if reply.status_code == 200:
+                answers = answers_by_source(reply.text)
+                narrator = counter_by_label(reply.text, NARRATOR_METRIC, "event")
         except httpx.HTTPError:
-            answers = None
+            pass
         cpu_percent: float | None = None
         rss: int | None = None
         if target.pid is not None:
@@ -124,4 +133,4 @@ class Sampler:
                 if previous is not None and now > previous[0]:
                     cpu_percent = 100.0 * (cpu - previous[1]) / (now - previous[0])
                 self._last_cpu[target.name] = (now, cpu)
-        return ReplicaSample(now, target.name, cpu_percent, rss, answers)
+        return ReplicaSample(now, target.name, cpu_percent, rss, answers, narrator)

@@ -117,15 +117,19 @@ def cache_rate_from_answers(requests: Sequence[RequestRecord]) -> float | None:
     return sources["cache"] / total if total else None
 
 
-def answer_deltas(samples: Sequence[ReplicaSample]) -> dict[str, float] | None:
-    """Answers by source counted by the replicas between their first and last readings."""
+def answer_deltas(
+    samples: Sequence[ReplicaSample], counter: str = "answers"
+) -> dict[str, float] | None:
+    """What the replicas counted (``answers`` by source, or ``narrator`` events) between their
+    first and last readings, summed over the replicas."""
     first: dict[str, dict[str, float]] = {}
     last: dict[str, dict[str, float]] = {}
     for sample in samples:
-        if sample.answers is None:
+        counts: dict[str, float] | None = getattr(sample, counter)
+        if counts is None:
             continue
-        first.setdefault(sample.replica, sample.answers)
-        last[sample.replica] = sample.answers
+        first.setdefault(sample.replica, counts)
+        last[sample.replica] = counts
     if not last:
         return None
     totals: dict[str, float] = {}

@@ -9,7 +9,7 @@ import pytest
 from loadtest.config import LoadTestConfig
 from loadtest.profiles import PROFILES, StepResult
 from loadtest.records import RecordWriter, RequestRecord, read_records
-from loadtest.sampler import ReplicaSample, answers_by_source
+from loadtest.sampler import ReplicaSample, answers_by_source, counter_by_label
 from loadtest.verdict import cache_rate_from_metrics, judge
 
 CONFIG = LoadTestConfig()
@@ -126,5 +126,8 @@ def test_answers_are_read_from_the_metrics_exposition() -> None:
         'finsimples_answers_total{source="cache"} 7.0\n'
         'finsimples_answers_total{source="fresh"} 3.0\n'
         'finsimples_cache_events_total{cache="forecast",event="hits"} 7.0\n'
+        "# TYPE finsimples_narrator_events_total counter\n"
+        'finsimples_narrator_events_total{event="calls"} 2.0\n'
     )
     assert answers_by_source(text) == {"cache": 7.0, "fresh": 3.0}
+    assert counter_by_label(text, "finsimples_narrator_events", "event") == {"calls": 2.0}
