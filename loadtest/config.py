@@ -42,7 +42,7 @@ class LoadTestConfig(BaseModel):
     max_p95_drift: float = Field(
         1.5, ge=1, description="soak: p95 of the last quarter over the first quarter, at most"
     )
-    stress_max_users: int = Field(300, ge=10, description="stress: the user cap")
+    stress_max_users: int = Field(600, ge=20, description="stress: the user cap")
     api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="API keys the simulated investors send (one per user, in turn); "

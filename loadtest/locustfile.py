@@ -66,7 +66,7 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--fs-duration", type=float, default=0.0, help="seconds; 0: profile's")
     parser.add_argument("--fs-events", default="events.jsonl", help="JSON-lines records")
     parser.add_argument("--fs-seed", type=int, default=0, help="popularity order and draws")
-    parser.add_argument("--fs-stress-max-users", type=int, default=300)
+    parser.add_argument("--fs-stress-max-users", type=int, default=600)
     parser.add_argument("--fs-p95-seconds", type=float, default=3.0)
     parser.add_argument("--fs-max-error-rate", type=float, default=0.01)
 

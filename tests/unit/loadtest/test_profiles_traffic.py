@@ -43,7 +43,9 @@ def test_a_shortened_run_keeps_the_ramp_share_and_the_rate() -> None:
 
 
 def test_a_stress_step_fails_on_latency_or_errors_and_the_knee_is_the_last_pass() -> None:
-    plan = StressPlan(step_seconds=30, settle_seconds=10, p95_seconds=3.0, max_error_rate=0.01)
+    plan = StressPlan(
+        start_users=10, step_users=10, step_seconds=30, settle_seconds=10, max_error_rate=0.01
+    )
     fast = judge_step(plan, 0, [0.1] * 200, [False] * 200)
     assert fast.passed
     assert fast.rate == 10.0  # 200 answers in the 20 s window
