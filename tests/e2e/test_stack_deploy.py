@@ -1,4 +1,5 @@
-"""`finsimples deploy` under steady load: no failed request, the new version everywhere after."""
+"""`finsimples deploy --verify` under steady load: no failed request, the new version everywhere
+after, and the load test's verdict in the deploy record."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack)
     keys = [KEYS["deploy"], *LOAD_KEYS]
     with steady_load(running_stack.api, keys, TICKERS, threads=3) as load:
         time.sleep(2)
-        deploy = running_stack.cli("deploy", "--version", new)
+        # --verify: the load test's ci profile (20 s here) judges the new version too.
+        deploy = running_stack.cli(
+            "deploy",
+            "--version",
+            new,
+            "--verify",
+            env={"FINSIMPLES_LOADTEST__VERIFY_SECONDS": "20"},
+        )
         finished = time.monotonic()
         time.sleep(3)
 
@@ -53,7 +61,12 @@ def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack)
 
     # The report's counts agree with the clients': NGINX logged what they sent meanwhile,
     # give or take the requests in flight at the window's two ends (one per client thread).
-    rollout = _deploy_record(running_stack, new)["rollout"]
+    record = _deploy_record(running_stack, new)
+    assert record["verification"]["passed"], record["verification"]
+    assert record["verification"]["requests"] > 500
+    assert record["rolled_back_to"] is None
+    assert "load test verdict: PASS" in deploy.stdout
+    rollout = record["rollout"]
     begin, end = rollout["window"]
     sent = [a for a in answers if begin <= a.sent_wall <= end]
     print(f"deploy report: {rollout['requests']} requests, clients sent {len(sent)} meanwhile")
