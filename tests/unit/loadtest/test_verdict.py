@@ -131,3 +131,11 @@ def test_answers_are_read_from_the_metrics_exposition() -> None:
     )
     assert answers_by_source(text) == {"cache": 7.0, "fresh": 3.0}
     assert counter_by_label(text, "finsimples_narrator_events", "event") == {"calls": 2.0}
+
+
+def test_other_traffic_makes_the_two_cache_rates_incomparable() -> None:
+    records = forecasts(100)  # the load test's forecasts: all cache hits
+    verdict = judge(records, samples(150, 150), CONFIG, PROFILES["ci"], REPLICAS)
+    line = next(line for line in verdict.lines if line.name == "cache measurements agree")
+    assert line.passed is None
+    assert "the replicas answered 200 forecasts to others" in line.note
