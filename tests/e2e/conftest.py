@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "JNJ", "KO", "XOM", "JPM", "WMT")
 KEYS = {name: f"fs_e2e-{name}" for name in ("balance", "failover", "deploy", "limited", "llm")}
 LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
+VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test beside LOAD_KEYS
 ADMIN_KEY = "fs_e2e-admin"
 KEY_RPM = 1200  # per key: 20 per second, burst 20
 KEY_BURST = 20
@@ -157,7 +158,7 @@ def running_stack(
     root = tmp_path_factory.mktemp("stack")
     v1, v2 = registry_with_two_versions(root, sample_wide)
     with FakeOpenAIServer() as llm:
-        keys = [*KEYS.values(), *LOAD_KEYS, ADMIN_KEY]
+        keys = [*KEYS.values(), *LOAD_KEYS, *VERIFY_KEYS, ADMIN_KEY]
         env = stack_environment(
             root / "state",
             3,

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from deploy.programs import endpoints
-from tests.e2e.conftest import KEYS, LOAD_KEYS, TICKERS, RunningStack
+from tests.e2e.conftest import KEYS, LOAD_KEYS, TICKERS, VERIFY_KEYS, RunningStack
 from tests.e2e.load import steady_load
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,10 @@ def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack)
             "--version",
             new,
             "--verify",
-            env={"FINSIMPLES_LOADTEST__VERIFY_SECONDS": "20"},
+            env={
+                "FINSIMPLES_LOADTEST__VERIFY_SECONDS": "20",
+                "FINSIMPLES_LOADTEST__API_KEYS": json.dumps(VERIFY_KEYS),  # not the load's
+            },
         )
         finished = time.monotonic()
         time.sleep(3)
