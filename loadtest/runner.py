@@ -3,18 +3,20 @@ sampled meanwhile, then the verdict, the JSON summary and the charts in one repo
 
 The report folder (default ``<state_dir>/reports/loadtest/<profile>-<UTC time>/``) holds
 ``report.html`` (Locust's own, self-contained), ``summary.json``, the PNG charts,
-``events.jsonl`` (every request) and ``locust.log``.
+``events.jsonl`` (every request), ``samples.jsonl`` (every replica reading) and ``locust.log``.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,6 +137,23 @@ def run_locust(command: list[str], folder: Path, keys: list[str], timeout: float
     return done.returncode
 
 
+def write_samples(path: Path, samples: list[ReplicaSample]) -> None:
+    """Every replica reading, one JSON line each (for figures computed after the run)."""
+    with path.open("w", encoding="utf-8") as out:
+        for sample in samples:
+            out.write(json.dumps(asdict(sample), separators=(",", ":")) + "\n")
+
+
+def cpu_seconds(samples: list[ReplicaSample]) -> float | None:
+    """CPU time one replica used over the readings (each reading's percent over its interval)."""
+    total, seen = 0.0, False
+    for before, after in itertools.pairwise(samples):
+        if after.cpu_percent is not None:
+            total += after.cpu_percent / 100 * (after.t - before.t)
+            seen = True
+    return total if seen else None
+
+
 def summarize(
     profile: Profile,
     host: str,
@@ -155,11 +174,13 @@ def summarize(
         rss = [s.rss_bytes for s in mine if s.rss_bytes]
         replicas[name] = {
             "answers": ok_by_replica[name],
+            "cpu_seconds": cpu_seconds(mine),
             "peak_cpu_percent": max(cpu) if cpu else None,
             "mean_cpu_percent": float(np.mean(cpu)) if cpu else None,
             "max_rss_mib": max(rss) / 2**20 if rss else None,
         }
     forecasts = sum(1 for r in requests if r.kind == "forecast" and r.ok)
+    used = [r["cpu_seconds"] for r in replicas.values() if r["cpu_seconds"] is not None]
     narrator = answer_deltas(samples, "narrator")
     return {
         "profile": {
@@ -183,6 +204,7 @@ def summarize(
         }
         | {"mean": float(np.mean(seconds)) if seconds else None},
         "replicas": replicas,
+        "cpu_ms_per_request": 1000 * sum(used) / len(requests) if used and requests else None,
         "narrator": narrator,
         "llm_calls_per_1000_forecasts": (
             1000 * narrator.get("calls", 0.0) / forecasts if narrator and forecasts else None
@@ -258,4 +280,5 @@ def run_loadtest(
     extra = {"steps": [s.as_dict() for s in steps], "charts": charts, "locust_exit": code}
     summary = summarize(profile, host, started, ended, requests, sampler.samples, verdict, extra)
     write_summary(folder, summary)
+    write_samples(folder / "samples.jsonl", sampler.samples)
     return LoadTestRun(profile, host, folder, verdict, summary)

@@ -53,9 +53,10 @@ def test_the_ci_profile_passes_the_plans_verdict(
     assert metrics is not None
     assert abs(answers - metrics) <= 0.02
     assert line(summary, "cache measurements agree")["passed"]
-    for name in ("report.html", "summary.json", "events.jsonl", *CHARTS):
+    for name in ("report.html", "summary.json", "events.jsonl", "samples.jsonl", *CHARTS):
         assert (report / name).stat().st_size > 0, name
     assert (report / "latency.png").read_bytes().startswith(b"\x89PNG")
+    assert summary["cpu_ms_per_request"] > 0  # the replicas' CPU, read while they served
 
 
 @contextmanager
