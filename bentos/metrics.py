@@ -15,19 +15,93 @@ Exported (all counters are ``_total``):
 - ``finsimples_narrator_events_total{event}``: narrations, calls, retries, failures,
   rate_limited, deadline_fallbacks, template_fallbacks, cache_hits;
 - ``finsimples_model_info{model_name, model_version, alias, run_id, feature_version}`` = 1;
-- ``finsimples_lake_version``: the lake version the predictor reads.
+- ``finsimples_lake_version``: the lake version the predictor reads;
+- ``finsimples_process_cpu_seconds_total``: CPU seconds (user + system) the replica's worker
+  processes used since they started, summed over the workers;
+- ``finsimples_process_resident_memory_bytes``: their resident memory, summed over the live ones.
+
+The two process series stand in for ``prometheus_client``'s own ``process_*`` metrics, which a
+multiprocess ``/metrics`` never exports (it only reads the workers' files): a
+:class:`ProcessUsage` copies the worker's readings in every few seconds, from a thread the
+runtime starts (``bentos.wiring.Runtime.start_process_usage``). The ``bentoml serve`` supervisor
+process, idle after start-up, is not counted.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import psutil
 
 from bentos.predictor import ModelInfo
 
+log = logging.getLogger(__name__)
+
 Hook = Callable[[str, int], None]
+
+
+class ProcessReader(Protocol):
+    """What :class:`ProcessUsage` reads of a process (``psutil.Process`` has it)."""
+
+    def cpu_times(self) -> Any:
+        """CPU seconds with ``user`` and ``system`` attributes."""
+        ...
+
+    def memory_info(self) -> Any:
+        """Memory figures with an ``rss`` attribute (bytes)."""
+        ...
+
+
+class ProcessUsage:
+    """Copies a process's CPU time and resident memory into a counter and a gauge.
+
+    The counter always holds the CPU seconds the process had used at the last :meth:`update`
+    (since it started, so the start-up's CPU is in it): each update adds what was used since
+    the previous one. Updates are serialized, so two runtimes built in one process (tests) can
+    share one instance without counting anything twice.
+
+    Args:
+        cpu_seconds: A Prometheus counter (``inc``).
+        resident_bytes: A Prometheus gauge (``set``).
+        process: The process to read; default: this one.
+    """
+
+    def __init__(
+        self, cpu_seconds: Any, resident_bytes: Any, process: ProcessReader | None = None
+    ) -> None:
+        self._cpu_seconds = cpu_seconds
+        self._resident_bytes = resident_bytes
+        self._process = process if process is not None else psutil.Process()
+        self._reported = 0.0
+        self._lock = threading.Lock()
+
+    def update(self) -> None:
+        """Read the process once; add the new CPU seconds, set the resident memory."""
+        with self._lock:
+            times = self._process.cpu_times()
+            used = times.user + times.system
+            if used > self._reported:
+                self._cpu_seconds.inc(used - self._reported)
+                self._reported = used
+            self._resident_bytes.set(self._process.memory_info().rss)
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        """Update now, then every ``interval`` seconds until ``stop`` is set.
+
+        A failed reading is logged and the loop goes on: the metrics thread never dies.
+        """
+        while True:
+            try:
+                self.update()
+            except Exception:
+                log.exception("reading the process's CPU and memory failed")
+            if stop.wait(interval):
+                return
 
 
 @dataclass(frozen=True)
@@ -40,6 +114,7 @@ class ServiceMetrics:
     narrator_events: Any
     model_info: Any
     lake_version: Any
+    process_usage: ProcessUsage
 
     def cache_hook(self, cache: str) -> Hook:
         """``on_increment`` for a cache's counters (``cache``: forecast or narrative)."""
@@ -76,7 +151,8 @@ def service_metrics() -> ServiceMetrics:
     """The process's metrics, created on first call."""
     import prometheus_client as prom
 
-    # Gauges aggregate over a replica's worker processes: "max" keeps one series, not one per pid.
+    # Gauges aggregate over a replica's worker processes: "max" keeps one series, not one per pid;
+    # the memory is summed over the live workers ("livesum": a dead worker's file is dropped).
     return ServiceMetrics(
         cache_events=prom.Counter(
             "finsimples_cache_events", "Prediction cache events.", ["cache", "event"]
@@ -96,5 +172,16 @@ def service_metrics() -> ServiceMetrics:
         ),
         lake_version=prom.Gauge(
             "finsimples_lake_version", "Lake version of the served prices.", multiprocess_mode="max"
+        ),
+        process_usage=ProcessUsage(
+            prom.Counter(
+                "finsimples_process_cpu_seconds",
+                "CPU seconds (user + system) used by the replica's worker processes.",
+            ),
+            prom.Gauge(
+                "finsimples_process_resident_memory_bytes",
+                "Resident memory of the replica's worker processes.",
+                multiprocess_mode="livesum",
+            ),
         ),
     )

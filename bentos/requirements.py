@@ -28,6 +28,8 @@ SERVING_PACKAGES = (
     "numpy",
     "openai",
     "pandas",
+    "prometheus-client",
+    "psutil",
     "pyarrow",
     "pydantic",
     "pydantic-settings",

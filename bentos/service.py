@@ -62,11 +62,37 @@ INVALIDATE_ROUTE = "/v1/admin/cache/invalidate"
 WARM_ROUTE = "/v1/admin/cache/warm"
 FAULT_DELAY_HEADER = "x-finsimples-fault-delay"
 ModelVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9._+\-]{1,64}$")]
+# BentoML's default request-duration buckets plus 3 s, the latency SLO's threshold
+# (monitoring.config.SloConfig.latency_seconds): the SLO counts good requests with the le="3.0"
+# bucket itself rather than an interpolation between 2.5 and 5 s (a unit test checks they agree).
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    180.0,
+)
 
 info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-@bentoml.service(name="finsimples-forecast", threads=32, traffic={"timeout": 60})
+@bentoml.service(
+    name="finsimples-forecast",
+    threads=32,
+    traffic={"timeout": 60},
+    metrics={"duration": {"buckets": list(LATENCY_BUCKETS)}},
+)
 @bentoml.asgi_app(info_app, path="/v1")
 class ForecastService:
     """Calibrated price-range forecasts with narratives, cached, within a latency budget."""
@@ -94,6 +120,7 @@ class ForecastService:
             validated_paths=frozenset({FORECAST_ROUTE, BATCH_ROUTE, INVALIDATE_ROUTE, WARM_ROUTE}),
         )
         self.runtime.start_refresher(settings.lake_refresh_seconds)
+        self.runtime.start_process_usage(settings.process_metrics_seconds)
         log.info("serving %s v%s", model[1].model_name, model[1].version)
         # Start-up objects (modules, the model, the lake's windows) live as long as the worker:
         # out of the collector's generations, they cost no time in full collections.

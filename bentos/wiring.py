@@ -151,12 +151,27 @@ class Runtime:
         thread.start()
         return thread
 
+    def start_process_usage(self, interval: float) -> threading.Thread | None:
+        """Copy this process's CPU and memory into the metrics every ``interval`` seconds.
+
+        None without metrics. The thread stops with :meth:`close`.
+        """
+        if self.metrics is None:
+            return None
+        usage = self.metrics.process_usage
+        thread = threading.Thread(
+            target=usage.run, args=(self._stop, interval), name="process-usage", daemon=True
+        )
+        thread.start()
+        return thread
+
     def invalidate(self, model_version: str) -> int:
         """Remove every cached forecast and narrative of ``model_version``; how many."""
         return sum(cache.invalidate(model_version) for cache in self.caches)
 
     def close(self) -> None:
-        """Stop the refresher and the worker threads, close the connections."""
+        """Stop the refresher, the process-usage updater and the worker threads; close the
+        connections."""
         self._stop.set()
         self.engine.close()
         self.narrator.close()

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     lake_refresh_seconds: float = Field(
         default=60.0, gt=0, description="How often a replica checks the lake for new data."
     )
+    process_metrics_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a replica copies its workers' CPU time and memory into /metrics.",
+    )
     fault_injection: bool = Field(
         default=False,
         description="Honour the X-FinSimples-Fault-Delay request header and the fault plan "

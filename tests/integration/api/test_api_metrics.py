@@ -52,3 +52,22 @@ def test_metrics_count_what_the_replica_did(replica_a: ApiServer, api_stack: Api
     assert value(after, "finsimples_lake_version") >= 1
     latency = "bentoml_service_request_duration_seconds_count"
     assert value(after, latency, endpoint="/v1/forecast") >= 3
+
+
+def test_metrics_hold_the_replicas_cpu_and_memory(replica_a: ApiServer) -> None:
+    found = samples(replica_a)
+    # Summed over the worker's start-up (imports, the model, the lake): well over a CPU second.
+    assert value(found, "finsimples_process_cpu_seconds_total") > 0.5
+    # One worker holds the model and the lake's windows: hundreds of MB (docs/benchmarks.md).
+    assert value(found, "finsimples_process_resident_memory_bytes") > 100_000_000
+
+
+def test_the_latency_histogram_has_the_slo_bucket(replica_a: ApiServer) -> None:
+    # The latency SLO's recording rules read le="3.0" (monitoring/rules/slo.yml).
+    with replica_a.http(KEY) as http:
+        assert http.get("/v1/tickers").status_code == 200
+    found = samples(replica_a)
+    bucket = "bentoml_service_request_duration_seconds_bucket"
+    assert value(found, bucket, endpoint="/v1/tickers", le="3.0") >= 1
+    status = "bentoml_service_request_total"
+    assert value(found, status, endpoint="/v1/tickers", http_response_code="200") >= 1
