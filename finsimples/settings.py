@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.config import StackConfig
 from loadtest.config import LoadTestConfig
-from monitoring.config import DriftConfig
+from monitoring.config import AlertConfig, DriftConfig, SloConfig
 from registry.gate import GatePolicy
 from training.config import TrainingConfig
 
@@ -212,6 +212,16 @@ class Settings(BaseSettings):
     )
     monitoring_experiment_name: str = Field(
         default="finsimples-monitoring", description="One MLflow run per drift check."
+    )
+
+    # --- monitoring: SLOs and alert thresholds (monitoring/rules/ is generated from them) ---------
+    slo: SloConfig = Field(
+        default=SloConfig(),
+        description="The API's availability and latency SLOs (FINSIMPLES_SLO__<FIELD>).",
+    )
+    alerts: AlertConfig = Field(
+        default=AlertConfig(),
+        description="Thresholds of the alert rules (FINSIMPLES_ALERTS__<FIELD>).",
     )
 
     # --- the narrator ----------------------------------------------------------------------------

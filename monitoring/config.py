@@ -1,12 +1,31 @@
-"""Drift check settings: windows and thresholds, frozen.
+"""Monitoring settings, frozen: the drift check, the SLOs and the alerts' thresholds.
 
-Kept apart from ``monitoring.drift`` so the app settings can embed :class:`DriftConfig` without
-importing Evidently (slow to import, and never needed by the serving process).
+Kept apart from ``monitoring.drift`` so the app settings can embed these without importing
+Evidently (slow to import, and never needed by the serving process). The alert rules under
+``monitoring/rules/`` are generated from :class:`SloConfig` and :class:`AlertConfig`
+(``python -m monitoring.rules``).
+
+Label conventions every scrape config must follow (the rules select on them):
+
+- the replicas' ``/metrics`` are scraped by job :data:`API_JOB`, each target labelled
+  :data:`REPLICA_LABEL` with the replica's stable name (its ``FINSIMPLES_REPLICA_ID``,
+  ``replica-1`` .. ``replica-N``), which a rolling deploy keeps while the port changes;
+- Redis through ``prometheus-redis-exporter`` by job :data:`REDIS_JOB`.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+API_JOB = "finsimples-api"
+"""Scrape job of the replicas' ``/metrics``."""
+REPLICA_LABEL = "replica"
+"""Target label naming the replica (``replica-1``), set by the scrape config."""
+REDIS_JOB = "redis"
+"""Scrape job of the Redis exporter."""
+_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
 
 
 class DriftConfig(BaseModel):
@@ -46,3 +65,91 @@ class DriftConfig(BaseModel):
     min_outcomes: int = Field(
         100, ge=1, description="fewer realized outcomes in a window: its coverage is not judged"
     )
+
+
+class SloConfig(BaseModel):
+    """The API's service level objectives, over a rolling window.
+
+    Availability: the share of API requests (``/v1/``, admin routes excluded) a replica answers
+    without a 5xx. Latency: the share answered within ``latency_seconds``, i.e. p95 <= 3 s at
+    the default 0.95. ``latency_seconds`` must be a bucket of the replicas' latency histogram
+    (``bentos.service.LATENCY_BUCKETS``, which holds 3.0 for this; a test checks it).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_days: int = Field(
+        30, ge=1, description="the SLOs' rolling window; burn rates are relative to its budget"
+    )
+    availability_target: float = Field(
+        0.999, gt=0, lt=1, description="share of API requests answered without a 5xx"
+    )
+    latency_target: float = Field(
+        0.95, gt=0, lt=1, description="share of API requests answered within latency_seconds"
+    )
+    latency_seconds: float = Field(
+        3.0, gt=0, description="the latency SLO's threshold: a latency histogram bucket"
+    )
+
+
+class AlertConfig(BaseModel):
+    """Thresholds of the alerts that are not burn rates (the SLOs' are in :class:`SloConfig`).
+
+    Defaults are the scalability plan's and issue 11's numbers; monitoring/README.md says where
+    each comes from. Ratio alerts stay quiet under ``min_events_per_second`` of their
+    denominator, so a handful of requests at night cannot page anyone.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu_percent: float = Field(
+        80.0, gt=0, description="replica CPU over 5 minutes, 100 = one core (its k8s request)"
+    )
+    latency_seconds: float = Field(
+        3.0, gt=0, description="a replica's mean and its p95 answer time over 5 minutes, above"
+    )
+    error_ratio: float = Field(0.01, gt=0, lt=1, description="API 5xx share over 5 min, above")
+    cache_hit_ratio: float = Field(
+        0.60, gt=0, lt=1, description="forecast cache hits / lookups over 15 minutes, below"
+    )
+    fallback_ratio: float = Field(
+        0.05, gt=0, lt=1, description="stale fallback answers / answers over 10 minutes, above"
+    )
+    narrator_failure_ratio: float = Field(
+        0.20, gt=0, lt=1, description="failed LLM requests / LLM requests over 15 minutes, above"
+    )
+    llm_rate_limited_ratio: float = Field(
+        0.10,
+        gt=0,
+        lt=1,
+        description="narrations the LLM quota sent to the template / narrations, 15 min, above",
+    )
+    balance_tolerance: float = Field(
+        0.25, gt=0, description="a replica's request share off the mean share by more (relative)"
+    )
+    min_events_per_second: float = Field(
+        0.1, ge=0, description="ratio alerts judge only this much traffic in the denominator"
+    )
+    coverage_min: float = Field(
+        0.80, gt=0, lt=1, description="realized 90%-interval coverage of any horizon, below"
+    )
+    coverage_window_days: int = Field(
+        63, ge=5, description="trading days of the realized coverage's rolling window"
+    )
+    champion_stale_trading_days: int = Field(
+        3, ge=1, description="no successful retrain in more trading days than this: stale"
+    )
+    replica_down_for: str = Field("1m", description="a replica unreachable this long: down")
+    redis_down_for: str = Field("1m", description="Redis unreachable this long: down")
+    runbook_url: str = Field(
+        "monitoring/README.md",
+        description="where the runbooks are (the repository's file, or where ops host it); "
+        "each alert links <runbook_url>#<alert name in lower case>",
+    )
+
+    @field_validator("replica_down_for", "redis_down_for")
+    @classmethod
+    def _prometheus_duration(cls, value: str) -> str:
+        if not _DURATION.match(value):
+            raise ValueError(f"{value!r}: expected a Prometheus duration such as 30s, 1m or 2h")
+        return value
