@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from bentos.buckets import LATENCY_BUCKETS
 from bentos.edge import EdgeMiddleware, EdgePolicy
 from bentos.faults import NO_FAULT, Fault, FaultPlan
 from bentos.model_store import BENTO_MODEL_NAME
@@ -62,28 +63,6 @@ INVALIDATE_ROUTE = "/v1/admin/cache/invalidate"
 WARM_ROUTE = "/v1/admin/cache/warm"
 FAULT_DELAY_HEADER = "x-finsimples-fault-delay"
 ModelVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9._+\-]{1,64}$")]
-# BentoML's default request-duration buckets plus 3 s, the latency SLO's threshold
-# (monitoring.config.SloConfig.latency_seconds): the SLO counts good requests with the le="3.0"
-# bucket itself rather than an interpolation between 2.5 and 5 s (a unit test checks they agree).
-LATENCY_BUCKETS = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    3.0,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    180.0,
-)
-
 info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, openapi_url=None)
 
 

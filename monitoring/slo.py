@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bentos.buckets import LATENCY_BUCKETS
 from monitoring.alerts import REQUESTS, Alert, Recording, RuleGroup, Severity
 from monitoring.config import SloConfig
 
@@ -114,7 +115,17 @@ def _burn_alert(name: str, sli: str, budget: str, severity: Severity, slo: SloCo
 
 
 def slo_group(slo: SloConfig) -> RuleGroup:
-    """Recording rules of both SLIs over every window, then the page and ticket alerts."""
+    """Recording rules of both SLIs over every window, then the page and ticket alerts.
+
+    Raises:
+        ValueError: ``slo.latency_seconds`` is not a bucket of the replicas' histogram (the
+            latency SLI would read a series that does not exist, and never alert).
+    """
+    if slo.latency_seconds not in LATENCY_BUCKETS:
+        raise ValueError(
+            f"slo.latency_seconds {slo.latency_seconds:g}: expected one of the latency "
+            f"histogram's buckets {LATENCY_BUCKETS} (bentos/buckets.py)"
+        )
     recordings: list[Alert | Recording] = []
     for sli in ("availability", "latency"):
         for window in WINDOWS:

@@ -10,7 +10,7 @@ import yaml
 from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
-from bentos.service import LATENCY_BUCKETS
+from bentos.buckets import LATENCY_BUCKETS
 from finsimples.settings import Settings
 from monitoring.alertmanager import (
     INHIBITIONS,
@@ -89,6 +89,12 @@ def test_the_latency_slo_reads_a_real_bucket_of_the_replicas_histogram() -> None
     assert le_label(SloConfig().latency_seconds) == "3.0"
     assert le_label(SloConfig().latency_seconds) in written
     assert {le_label(bound) for bound in LATENCY_BUCKETS} == written
+
+
+def test_a_latency_slo_between_buckets_is_refused() -> None:
+    # 2 s is no bucket: the SLI would read a series that never exists and never alert.
+    with pytest.raises(ValueError, match=r"slo.latency_seconds 2: expected one of"):
+        render_all(Settings(slo=SloConfig(latency_seconds=2.0)))
 
 
 def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook() -> None:
