@@ -60,7 +60,7 @@ format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## benchmarks; figures go to docs/benchmarks.md by hand
+bench: setup ## every benchmark, each with a peer measured in the same run (~30 min on 2 cores); figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_training --backtest
