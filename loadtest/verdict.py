@@ -323,6 +323,9 @@ def _knee_line(steps: Sequence[StepResult]) -> Line:
         if best is None
         else (f"{best.users} users, p95 {best.p95_seconds:.3f} s, errors {best.error_rate:.2%}")
     )
+    if best is not None and all(step.passed for step in steps):
+        note += "; the user cap came first: the knee is higher"
+
     return Line(
         "knee (highest passing rate)",
         best.rate if best else 0.0,
