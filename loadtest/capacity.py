@@ -13,9 +13,11 @@ The model, per number of investors:
 - replicas = the largest of: the plan's 3 (one per VM, so one VM can fail), CPU at peak over
   the HPA's 70% of a replica's 1-core request, and the peak rate over 70% of a replica's
   measured rate within the SLA;
-- cache hits: a key (ticker, horizon, locale; the load test's mix: Zipf tickers, the horizon
-  and locale shares) asked at rate r_k hits when it was asked within the TTL before, so the
-  expected hit rate is sum_k p_k (1 - exp(-r_k TTL)) (Poisson arrivals);
+- cache hits: an entry lives TTL seconds from the miss that stored it (a hit does not extend
+  it), so a key (ticker, horizon, locale; the load test's mix: Zipf tickers, the horizon and
+  locale shares) asked at rate r_k goes through cycles of one miss and, on average, r_k TTL
+  hits (Poisson arrivals): its hit rate is r_k TTL / (1 + r_k TTL), the whole cache's
+  sum_k p_k r_k TTL / (1 + r_k TTL);
 - LLM calls: a narrative is cached 24 h per (model version, data date, ticker, horizon,
   locale), so a day costs one call per distinct key asked that day: sum_k (1 - (1 - p_k)^n)
   for n forecasts a day, times 30 days.
@@ -146,7 +148,7 @@ def key_probabilities(tickers: int) -> list[float]:
 
 def expected_hit_rate(rate: float, ttl: float, probabilities: list[float]) -> float:
     """The cache hit rate at ``rate`` forecasts/s with entries kept ``ttl`` seconds."""
-    return sum(p * (1 - math.exp(-rate * p * ttl)) for p in probabilities)
+    return sum(p * (rate * p * ttl) / (1 + rate * p * ttl) for p in probabilities)
 
 
 def distinct_keys(forecasts: float, probabilities: list[float]) -> float:
@@ -217,7 +219,7 @@ def render(measured: Measured, usage: Usage, prices: Prices) -> str:
     checks = [
         f"Model check, cache: at the run's {measured.forecast_rate:.2f} forecasts/s the model "
         f"expects {model_hits:.1%} hits, the run measured {measured.forecast_cache_hit_rate:.1%} "
-        "(the run starts cold; the model is the steady state)."
+        "(the model is the steady state; the run starts cold)."
     ]
     if measured.llm_calls_per_forecast is not None:
         expected = distinct_keys(measured.forecasts, probabilities) / measured.forecasts
