@@ -88,15 +88,16 @@ class Measured:
         output_tokens: float,
         llm_run: dict[str, Any] | None = None,
     ) -> Measured:
-        """From the ``summary.json`` of a steady run, of a stress run, and of a run with an
-        LLM configured (default: the steady run) for the narrator's calls."""
+        """From the ``summary.json`` of a steady run (cache, memory), of a stress run (the
+        knee, and the CPU per request: at a steady run's low rate the replicas' idle baseline
+        dominates), and of a run with an LLM configured (default: the steady run)."""
         knee = max((s["rate"] for s in stress["steps"] if s["passed"]), default=0.0)
         replicas = max(1, len(stress["replicas"]))
         sources = run["sources"]
         answered = sum(sources.get(s, 0) for s in ("fresh", "cache", "fallback"))
         calls = (llm_run or run).get("llm_calls_per_1000_forecasts")
         return cls(
-            cpu_seconds_per_request=cpu_per_request(run),
+            cpu_seconds_per_request=cpu_per_request(stress),
             replica_rate=knee / replicas,
             rss_mib=max(r["max_rss_mib"] or 0 for r in run["replicas"].values()),
             forecast_cache_hit_rate=sources.get("cache", 0) / answered,
@@ -127,7 +128,7 @@ class SizePlan:
     replicas: int
     bound_by: str
     llm_calls_month: float
-    peak_hit_rate: float  # forecast cache, at the peak hour's rate
+    peak_hit_rate: float  # forecast cache: at the peak hour's rate (a day's for a TTL > 1 h)
     cost: dict[str, float]
 
     @property
@@ -176,9 +177,11 @@ def plan_size(investors: int, measured: Measured, usage: Usage, prices: Prices) 
     bound = "HA minimum" if replicas == MIN_REPLICAS else ("CPU" if by_cpu >= by_rate else "rate")
     probabilities = key_probabilities(usage.tickers)
     calls = 30 * distinct_keys(forecasts_day, probabilities)
-    peak_hits = expected_hit_rate(
-        rate * usage.forecast_share_of_calls, usage.forecast_ttl_seconds, probabilities
-    )
+    # An entry that outlives the peak hour sees the day's mean traffic, not the peak's.
+    seen = rate * usage.forecast_share_of_calls
+    if usage.forecast_ttl_seconds > 3600:
+        seen = forecasts_day / 86_400
+    peak_hits = expected_hit_rate(seen, usage.forecast_ttl_seconds, probabilities)
     cost = {
         "VMs": replicas * prices.vm,
         "Redis": prices.redis,
@@ -196,7 +199,7 @@ def hpa_rate(measured: Measured, replicas: int = MIN_REPLICAS) -> float:
 def render(measured: Measured, usage: Usage, prices: Prices) -> str:
     """The capacity tables, in Markdown."""
     rows = [
-        "| investors | peak calls/s | forecast cache hits at peak | CPU at peak (cores) | "
+        "| investors | peak calls/s | forecast cache hits | CPU at peak (cores) | "
         "replicas (bound by) | LLM calls/month | VMs | Redis | LLM | storage+network | "
         "total R$/month |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -253,12 +256,19 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=float, default=400.0, help="per narration")
     parser.add_argument("--output-tokens", type=float, default=120.0, help="per narration")
     parser.add_argument("--tickers", type=int, default=Usage().tickers, help="tickers asked about")
+    parser.add_argument(
+        "--forecast-ttl",
+        type=float,
+        default=Usage().forecast_ttl_seconds,
+        help="forecast cache TTL, seconds (FINSIMPLES_CACHE_TTL_SECONDS)",
+    )
     args = parser.parse_args()
     run = json.loads(args.run.read_text())
     stress = json.loads(args.stress.read_text())
     llm_run = json.loads(args.llm_run.read_text()) if args.llm_run else None
     measured = Measured.from_summaries(run, stress, args.prompt_tokens, args.output_tokens, llm_run)
-    print(render(measured, Usage(tickers=args.tickers), Prices()))
+    usage = Usage(tickers=args.tickers, forecast_ttl_seconds=args.forecast_ttl)
+    print(render(measured, usage, Prices()))
 
 
 if __name__ == "__main__":
