@@ -80,6 +80,7 @@ def test_measured_figures_are_read_from_summaries() -> None:
         "llm_calls_per_1000_forecasts": 25.0,
     }
     stress = {
+        "cpu_ms_per_request": 2.0,
         "replicas": {"a": {}, "b": {}},
         "steps": [{"rate": 80, "passed": True}, {"rate": 120, "passed": False}],
     }
