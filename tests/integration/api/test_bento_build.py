@@ -102,6 +102,25 @@ def test_bentoml_build_from_a_clean_checkout(built: Built, model_registry: Regis
     ):
         assert (src / packaged).is_file(), packaged
     assert not (src / "tests").exists()
+    # The service imports from the bento's own sources: nothing from the checkout it was built
+    # in (the venv's editable install puts the checkout on sys.path: it is taken off first).
+    probe = (
+        "import sys; src, *roots = sys.argv[1:]; "
+        "sys.path[:] = [src] + [p for p in sys.path if p and p.rstrip('/') not in roots]; "
+        "import bentos.service, bentos.wiring, bentos.engine, finsimples.settings; "
+        "print(finsimples.settings.__file__)"
+    )
+    checkout = built.home.parent / "checkout"
+    imported = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(ROOT), str(checkout)],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        env=environment(PYTHONPATH=""),
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert imported.stdout.strip().startswith(str(src)), imported.stdout
     assert not (src / "data").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "xgboost-cpu==" in requirements
