@@ -211,7 +211,7 @@ scrape_configs:
   - job_name: prometheus
     static_configs:
       - targets: ["{stack.host}:{stack.prometheus_port}"]
-  - job_name: finsimples-replicas
+  - job_name: finsimples-api
     metrics_path: /metrics
     file_sd_configs:
       - files: ["{targets_file}"]
