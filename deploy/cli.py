@@ -223,8 +223,12 @@ def deploy_command(
     out.print(record.message, highlight=False)
     if record.verification is not None and record.verification.get("report"):
         out.print(f"load test report: {record.verification['report']}", highlight=False)
+    if verify and record.verification is None:
+        out.print(f"nothing to verify: v{target} was already serving", highlight=False)
     if not record.landed:
+        undone = f"was rolled back to v{record.rolled_back_to}"
+        if record.rollback_error:
+            undone = f"its rollback to v{record.rolled_back_to} FAILED: {record.rollback_error}"
         raise fail(
-            f"v{target} failed its load test and was rolled back to v{record.rolled_back_to}; "
-            f"deploy record: {record.record_path}"
+            f"v{target} failed its load test and {undone}; deploy record: {record.record_path}"
         )

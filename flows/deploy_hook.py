@@ -50,11 +50,12 @@ class DeployRecord:
     rollout: dict[str, Any] | None = None  # the rolling deploy's report, when a stack ran
     verification: dict[str, Any] | None = None  # the load test's verdict, with --verify
     rolled_back_to: str | None = None  # the version restored when the verification failed
+    rollback_error: str | None = None  # what of that rollback failed (None: all of it worked)
 
     @property
     def landed(self) -> bool:
-        """Whether the new version serves now (False: its verification failed, rolled back)."""
-        return self.rolled_back_to is None
+        """Whether the deploy stands (False: its load test failed; see ``rollback_error``)."""
+        return self.verification is None or bool(self.verification["passed"])
 
     @property
     def message(self) -> str:
@@ -71,14 +72,13 @@ class DeployRecord:
             )
         verified = ""
         if self.verification is not None:
-            verified = (
-                "load test verdict: PASS; "
-                if self.verification["passed"]
-                else (
-                    f"load test verdict: FAIL ({'; '.join(self.verification['failures'])}), "
-                    f"rolled back to v{self.rolled_back_to}; "
-                )
-            )
+            verified = "load test verdict: PASS; "
+            if not self.verification["passed"]:
+                undone = f"rolled back to v{self.rolled_back_to}"
+                if self.rollback_error:
+                    undone = f"rollback to v{self.rolled_back_to} FAILED ({self.rollback_error})"
+                failures = "; ".join(self.verification["failures"])
+                verified = f"load test verdict: FAIL ({failures}), {undone}; "
         return (
             f"v{self.old_version} -> v{self.new_version}: {rolled}{verified}{self.removed} cached "
             f"answers removed, {self.warmed} warmed; {drift} ({self.drift_report})"
@@ -111,9 +111,14 @@ def verify_rollout(settings: Settings) -> dict[str, Any]:
     seconds = settings.loadtest.verify_seconds
     try:
         run = run_loadtest(settings, "ci", duration=seconds, progress=log.info)
-    except LoadTestError as exc:
-        log.error("deploy verification could not run: %s", exc)
-        return {"passed": False, "failures": [f"the load test could not run: {exc}"], "report": ""}
+    except Exception as exc:  # whatever stopped it, the new version was not verified
+        reason = str(exc) if isinstance(exc, LoadTestError) else f"{type(exc).__name__}: {exc}"
+        log.error("deploy verification could not run: %s", reason)
+        return {
+            "passed": False,
+            "failures": [f"the load test could not run: {reason}"],
+            "report": "",
+        }
     for failure in run.verdict.failures:
         log.error("deploy verification: %s", failure)
     return {
@@ -123,6 +128,32 @@ def verify_rollout(settings: Settings) -> dict[str, Any]:
         "requests": run.summary["requests"],
         "p95_seconds": run.summary["latency_seconds"]["p95"],
     }
+
+
+def check_verifiable(settings: Settings) -> None:
+    """Before anything moves: the load test of ``--verify`` can reach the stack with its keys."""
+    from deploy.stack import Stack
+    from loadtest.runner import LoadTestError, check_host
+
+    keys = [key.get_secret_value() for key in settings.loadtest.api_keys]
+    try:
+        check_host(Stack.of(settings).urls.api, keys)
+    except LoadTestError as exc:
+        raise ValueError(f"--verify cannot run its load test: {exc}") from exc
+
+
+def undo(settings: Settings, old: str, new: str, why: str) -> str | None:
+    """``@champion`` then the replicas back to ``old``; what failed (None: both worked)."""
+    errors = []
+    try:
+        restore_champion(settings, old, new, why)
+    except Exception as exc:
+        errors.append(f"@champion not restored: {exc}")
+    try:
+        roll_replicas(settings, old)
+    except Exception as exc:
+        errors.append(f"replicas not rolled back: {exc}")
+    return "; ".join(errors) or None
 
 
 @task(cache_policy=NO_CACHE)
@@ -180,7 +211,7 @@ def deploy_hook_flow(
 
     settings = Settings()
     log = get_run_logger()
-    rollout = verification = rolled_back_to = None
+    rollout = verification = rolled_back_to = rollback_error = None
     running = Stack.of(settings).running()
     if verify and not running:
         raise ValueError("--verify needs the stack: start it with `finsimples stack up`")
@@ -188,20 +219,25 @@ def deploy_hook_flow(
         raise ValueError(
             f"--verify needs one version to roll back to; the replicas serve {old_version!r}"
         )
+    if verify:
+        check_verifiable(settings)
     if running:
         rollout = roll_replicas(settings, new_version)
         cache = DeployCacheReport(old_version, new_version, rollout["removed"], rollout["warmed"])
     else:
         cache = with_retries(refresh_cache, settings)(settings, old_version, new_version)
-    if verify and old_version != new_version:
+    if verify and old_version == new_version:
+        log.warning("deploy hook: v%s already served, nothing to verify", new_version)
+    elif verify:
         verification = verify_rollout(settings)
         if not verification["passed"]:
             assert old_version is not None  # checked above
             log.error("deploy hook: verification of v%s failed, rolling back", new_version)
-            roll_replicas(settings, old_version)
             why = "; ".join(verification["failures"])
-            restore_champion(settings, old_version, new_version, why)
+            rollback_error = undo(settings, old_version, new_version, why)
             rolled_back_to = old_version
+            if rollback_error:
+                log.error("deploy hook: rollback to v%s failed: %s", old_version, rollback_error)
     if rolled_back_to is None:
         # The new version serves: a failed drift check is recorded, it does not undo that.
         detected, report = check_drift()
@@ -217,6 +253,7 @@ def deploy_hook_flow(
         rollout=rollout,
         verification=verification,
         rolled_back_to=rolled_back_to,
+        rollback_error=rollback_error,
     )
     path = with_retries(record, settings)(settings, deploy)
     deploy = DeployRecord(**{**asdict(deploy), "record_path": path})
