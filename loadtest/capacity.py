@@ -177,11 +177,15 @@ def plan_size(investors: int, measured: Measured, usage: Usage, prices: Prices) 
     bound = "HA minimum" if replicas == MIN_REPLICAS else ("CPU" if by_cpu >= by_rate else "rate")
     probabilities = key_probabilities(usage.tickers)
     calls = 30 * distinct_keys(forecasts_day, probabilities)
-    # An entry that outlives the peak hour sees the day's mean traffic, not the peak's.
-    seen = rate * usage.forecast_share_of_calls
-    if usage.forecast_ttl_seconds > 3600:
-        seen = forecasts_day / 86_400
-    peak_hits = expected_hit_rate(seen, usage.forecast_ttl_seconds, probabilities)
+    if usage.forecast_ttl_seconds >= 86_400:
+        # Keys hold the data date, so entries rotate daily: one miss per distinct key a day.
+        peak_hits = 1 - distinct_keys(forecasts_day, probabilities) / forecasts_day
+    else:
+        # An entry that outlives the peak hour sees the day's mean traffic, not the peak's.
+        seen = rate * usage.forecast_share_of_calls
+        if usage.forecast_ttl_seconds > 3600:
+            seen = forecasts_day / 86_400
+        peak_hits = expected_hit_rate(seen, usage.forecast_ttl_seconds, probabilities)
     cost = {
         "VMs": replicas * prices.vm,
         "Redis": prices.redis,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import random
 import time
@@ -28,7 +29,7 @@ from typing import Any
 from locust import FastHttpUser, LoadTestShape, constant_pacing, events, task
 from locust.env import Environment
 
-from loadtest.profiles import PROFILES, Profile, StepResult, StressPlan, judge_step
+from loadtest.profiles import PROFILES, Profile, StressPlan, StressRun
 from loadtest.records import REPLICA_HEADER, RecordWriter, RequestRecord
 from loadtest.traffic import Investor, Popularity
 
@@ -40,14 +41,14 @@ class Run:
     """The run's plan and shared state, set up by the ``init`` and ``test_start`` events."""
 
     profile: Profile
-    stress: StressPlan | None
+    stress: StressRun | None
     seed: int
     keys: list[str]
     writer: RecordWriter | None = None
     popularity: Popularity | None = None
     user_numbers: itertools.count[int] = field(default_factory=itertools.count)
     answers: list[tuple[float, float, bool]] = field(default_factory=list)  # t, seconds, failed
-    steps: list[StepResult] = field(default_factory=list)
+    steps_written: int = 0
 
     def record(self, record: RequestRecord) -> None:
         """Write one request and keep what the stress steps are judged on."""
@@ -81,16 +82,18 @@ def plan_run(environment: Environment, **_: Any) -> None:
     profile = PROFILES[options.fs_profile]
     stress = None
     if profile.name == "stress":
-        stress = StressPlan(
-            max_users=options.fs_stress_max_users,
-            p95_seconds=options.fs_p95_seconds,
-            max_error_rate=options.fs_max_error_rate,
+        stress = StressRun(
+            StressPlan(
+                max_users=options.fs_stress_max_users,
+                p95_seconds=options.fs_p95_seconds,
+                max_error_rate=options.fs_max_error_rate,
+            )
         )
     elif options.fs_duration > 0:
         profile = profile.with_duration(options.fs_duration)
     keys = [k for k in os.environ.get(KEYS_ENV, "").splitlines() if k.strip()]
     RUN = Run(profile, stress, options.fs_seed, keys)
-    pacing = stress.pacing_seconds if stress else profile.pacing_seconds
+    pacing = stress.plan.pacing_seconds if stress else profile.pacing_seconds
     InvestorUser.wait_time = constant_pacing(pacing)
 
 
@@ -101,9 +104,14 @@ def start_run(environment: Environment, **_: Any) -> None:
     assert environment.parsed_options is not None
     RUN.writer = RecordWriter(Path(environment.parsed_options.fs_events))
     request = urllib.request.Request(f"{environment.host}/v1/tickers", headers=_headers(0))
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        tickers = [row["ticker"] for row in json.load(reply)["tickers"]]
-    RUN.popularity = Popularity.of(tickers, RUN.seed)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            tickers = [row["ticker"] for row in json.load(reply)["tickers"]]
+        RUN.popularity = Popularity.of(tickers, RUN.seed)
+    except Exception as exc:  # no investor can start without the tickers: end the run now
+        logging.error("cannot read %s/v1/tickers: %s", environment.host, exc)
+        if environment.runner is not None:
+            environment.runner.quit()
 
 
 @events.test_stop.add_listener
@@ -195,20 +203,14 @@ class ProfileShape(LoadTestShape):
             return None if users is None else (users, RUN.profile.spawn_rate)
         return self._stress_tick(RUN, RUN.stress, seconds)
 
-    def _stress_tick(self, run: Run, plan: StressPlan, seconds: float) -> tuple[int, float] | None:
-        step = int(seconds // plan.step_seconds)
-        while len(run.steps) < step:  # a step just ended: judge it, then go on or stop
-            done = len(run.steps)
-            start, end = plan.window(done)
-            t0 = self.start_wall
-            window = [(s, f) for t, s, f in run.answers if start <= t - t0 < end]
-            result = judge_step(plan, done, [s for s, _ in window], [f for _, f in window])
-            run.steps.append(result)
+    def _stress_tick(self, run: Run, stress: StressRun, seconds: float) -> tuple[int, float] | None:
+        t0 = self.start_wall
+        users = stress.tick(seconds, [(t - t0, s, f) for t, s, f in run.answers])
+        while run.steps_written < len(stress.steps):
             if run.writer is not None:
-                run.writer.step(result)
-            if not result.passed or plan.users_of(done + 1) > plan.max_users:
-                return None
-        return plan.users_of(step), float(plan.step_users)
+                run.writer.step(stress.steps[run.steps_written])
+            run.steps_written += 1
+        return None if users is None else (users, float(stress.plan.step_users))
 
     @property
     def start_wall(self) -> float:

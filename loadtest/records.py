@@ -44,10 +44,10 @@ class RequestRecord:
 
 
 class RecordWriter:
-    """Appends records to a JSON-lines file, flushed every ``flush_every`` lines."""
+    """Writes records to a new JSON-lines file, flushed every ``flush_every`` lines."""
 
     def __init__(self, path: Path, flush_every: int = 200) -> None:
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._file: IO[str] = path.open("w", encoding="utf-8")
         self._flush_every = flush_every
         self._pending = 0
 

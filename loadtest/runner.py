@@ -58,6 +58,8 @@ def check_host(host: str, keys: list[str]) -> int:
     headers = {"X-API-Key": keys[0]} if keys else {}
     try:
         reply = httpx.get(f"{host}/v1/tickers", headers=headers, timeout=5.0)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise LoadTestError(f"--host {host!r} is not an http(s) URL: {exc}") from exc
     except httpx.HTTPError as exc:
         raise LoadTestError(
             f"nothing answers at {host} ({type(exc).__name__}: {exc}); start the stack with "

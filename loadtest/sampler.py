@@ -72,7 +72,7 @@ def _cpu_and_rss(pid: int) -> tuple[float, int]:
             times = proc.cpu_times()
             cpu += times.user + times.system
             rss += proc.memory_info().rss
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return cpu, rss
 
@@ -112,7 +112,7 @@ class Sampler:
                 self.samples.append(self._read_one(client, target))
 
     def _read_one(self, client: httpx.Client, target: ReplicaTarget) -> ReplicaSample:
-        now = time.time()
+        now, tick = time.time(), time.monotonic()  # wall time to plot, monotonic to divide by
         answers = narrator = None
         try:
             reply = client.get(target.metrics_url)
@@ -126,11 +126,12 @@ class Sampler:
         if target.pid is not None:
             try:
                 cpu, rss = _cpu_and_rss(target.pid)
-            except psutil.NoSuchProcess:
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 cpu = None
+                self._last_cpu.pop(target.name, None)  # a gap: the next reading starts afresh
             if cpu is not None:
                 previous = self._last_cpu.get(target.name)
-                if previous is not None and now > previous[0]:
-                    cpu_percent = 100.0 * (cpu - previous[1]) / (now - previous[0])
-                self._last_cpu[target.name] = (now, cpu)
+                if previous is not None and tick > previous[0]:
+                    cpu_percent = 100.0 * (cpu - previous[1]) / (tick - previous[0])
+                self._last_cpu[target.name] = (tick, cpu)
         return ReplicaSample(now, target.name, cpu_percent, rss, answers, narrator)

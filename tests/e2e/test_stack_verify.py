@@ -2,7 +2,8 @@
 
 ``test_stack_deploy`` verifies a deploy that passes, and leaves the version that is not
 @champion serving (this test deploys it first when run alone), so deploying @champion here is
-a real change.
+a real change. This test moves @champion for good (to the version served before): it is the
+e2e tier's last module (pytest runs them in name order), and no later test reads @champion.
 """
 
 from __future__ import annotations

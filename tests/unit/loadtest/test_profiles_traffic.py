@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from loadtest.profiles import PROFILES, StressPlan, judge_step, knee
+from loadtest.profiles import PROFILES, StressPlan, StressRun, judge_step, knee
 from loadtest.traffic import BAD_REQUESTS, TASK_WEIGHTS, Investor, Popularity, zipf_weights
 
 
@@ -84,3 +84,30 @@ def test_investors_follow_the_mix() -> None:
     assert locales["pt-BR"] / 20_000 == pytest.approx(0.8, abs=0.02)
     assert {b["horizon_days"] for b in bodies} == {1, 5, 10, 21, 30}
     assert {investor.bad_request().name for _ in range(500)} == {b.name for b in BAD_REQUESTS}
+
+
+def test_a_stress_run_judges_each_step_after_its_slow_answers_came_in() -> None:
+    plan = StressPlan(
+        start_users=10, step_users=10, step_seconds=20, settle_seconds=5, max_users=100
+    )
+    run = StressRun(plan)  # grace: twice the 3 s p95 limit
+    fast = [(t + 0.5, 0.1, False) for t in range(5, 20)] * 10  # step 0's window, 150 answers
+    assert run.tick(10, fast) == 10
+    assert run.tick(25.9, fast) == 20  # step 1 started; step 0 not judged yet
+    assert run.steps == []
+    # Step 1's answers sent late in its window are slow and come back during the grace.
+    slow = [(t + 25.5, 4.0, False) for t in range(15)] * 10
+    assert run.tick(40.0, fast) == 30
+    assert [s.passed for s in run.steps] == [True]
+    assert run.tick(46.0, fast + slow) is None  # step 1 judged with them: p95 4 s > 3 s
+    assert [s.passed for s in run.steps] == [True, False]
+    assert knee(run.steps) == run.steps[0]
+
+
+def test_a_stress_run_stops_at_the_user_cap() -> None:
+    plan = StressPlan(start_users=10, step_users=10, step_seconds=20, max_users=20)
+    run = StressRun(plan, grace=0)
+    answers = [(t + 0.5, 0.1, False) for t in range(0, 60)] * 5
+    assert run.tick(20, answers) == 20
+    assert run.tick(40, answers) is None  # step 1 (20 users) passed; 30 users would pass the cap
+    assert [s.users for s in run.steps] == [10, 20]
