@@ -139,3 +139,34 @@ def test_other_traffic_makes_the_two_cache_rates_incomparable() -> None:
     line = next(line for line in verdict.lines if line.name == "cache measurements agree")
     assert line.passed is None
     assert "the replicas answered 200 forecasts to others" in line.note
+
+
+def test_soak_watches_memory_and_latency_drift_per_replica() -> None:
+    soak = PROFILES["soak"].with_duration(600)  # ramp 10 s
+    started = 1000.0
+    requests, rows = [], []
+    for i in range(400):  # one answer every 1.5 s; replica-2 slows down over the run
+        replica = REPLICAS[i % 3]
+        slow = replica == "replica-2" and i >= 300
+        requests.append(
+            RequestRecord(
+                started + 10 + i * 1.5,
+                "forecast",
+                200,
+                0.2 if slow else 0.05,
+                True,
+                replica,
+                "cache",
+            )
+        )
+    for step in range(60):  # replica-3's memory grows by half
+        for name in REPLICAS:
+            rss = 100 * 2**20 * (1 + (0.5 * step / 59 if name == "replica-3" else 0))
+            rows.append(ReplicaSample(started + 10 + step * 10, name, 5.0, int(rss), None))
+    verdict = judge(requests, rows, CONFIG, soak, REPLICAS, started=started)
+    by_name = {line.name: line for line in verdict.lines}
+    assert by_name["memory growth replica-1"].passed
+    assert by_name["memory growth replica-3"].passed is False
+    assert by_name["p95 drift replica-1"].passed
+    assert by_name["p95 drift replica-2"].passed is False
+    assert by_name["p95 drift replica-2"].measured == pytest.approx(4.0)
