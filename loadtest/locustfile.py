@@ -204,13 +204,18 @@ class ProfileShape(LoadTestShape):
         return self._stress_tick(RUN, RUN.stress, seconds)
 
     def _stress_tick(self, run: Run, stress: StressRun, seconds: float) -> tuple[int, float] | None:
-        t0 = self.start_wall
-        users = stress.tick(seconds, [(t - t0, s, f) for t, s, f in run.answers])
+        plan, t0 = stress.plan, self.start_wall
+        # Copy the answers only when a step is due (tick runs every second, in the event loop).
+        due = (len(stress.steps) + 1) * plan.step_seconds + stress.grace <= seconds
+        users = stress.tick(seconds, [(t - t0, s, f) for t, s, f in run.answers] if due else [])
         while run.steps_written < len(stress.steps):
             if run.writer is not None:
                 run.writer.step(stress.steps[run.steps_written])
             run.steps_written += 1
-        return None if users is None else (users, float(stress.plan.step_users))
+        if due and stress.steps:  # what the judged steps were sent in is no longer needed
+            judged_until = plan.window(len(stress.steps) - 1)[1]
+            run.answers = [a for a in run.answers if a[0] - t0 >= judged_until]
+        return None if users is None else (users, float(plan.step_users))
 
     @property
     def start_wall(self) -> float:
