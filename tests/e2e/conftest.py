@@ -114,6 +114,13 @@ class RunningStack:
         """The stack's controller (supervisor, layout, health checks)."""
         return Stack.of(self.settings)
 
+    def deploy_record(self, version: str) -> dict:
+        """The latest deploy record of ``version`` (the lake's ``reports/deploys/``)."""
+        folder = self.settings.state_dir / "lake" / "reports" / "deploys"
+        records = sorted(folder.glob(f"*-v{version}.json"))
+        assert records, f"no deploy record of v{version} in {folder}"
+        return json.loads(records[-1].read_text())
+
     def slots(self) -> list[Slot]:
         """The replicas as the stack records them."""
         return self.stack.layout.read_slots()

@@ -16,13 +16,6 @@ from tests.e2e.load import steady_load
 pytestmark = pytest.mark.e2e
 
 
-def _deploy_record(stack: RunningStack, version: str) -> dict:
-    folder = stack.settings.state_dir / "lake" / "reports" / "deploys"
-    records = sorted(folder.glob(f"*-v{version}.json"))
-    assert records, f"no deploy record in {folder}"
-    return json.loads(records[-1].read_text())
-
-
 def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack) -> None:
     served = {slot.model_version for slot in running_stack.slots()}
     assert len(served) == 1, served
@@ -64,7 +57,7 @@ def test_rolling_deploy_under_load_fails_no_request(running_stack: RunningStack)
 
     # The report's counts agree with the clients': NGINX logged what they sent meanwhile,
     # give or take the requests in flight at the window's two ends (one per client thread).
-    record = _deploy_record(running_stack, new)
+    record = running_stack.deploy_record(new)
     assert record["verification"]["passed"], record["verification"]
     assert record["verification"]["requests"] > 500
     assert record["rolled_back_to"] is None

@@ -8,8 +8,6 @@ e2e tier's last module (pytest runs them in name order), and no later test reads
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from mlflow import MlflowClient
 
@@ -18,13 +16,6 @@ from tests.e2e.conftest import RunningStack
 pytestmark = pytest.mark.e2e
 
 SHORT = {"FINSIMPLES_LOADTEST__VERIFY_SECONDS": "20"}
-
-
-def last_record(stack: RunningStack, version: str) -> dict:
-    folder = stack.settings.state_dir / "lake" / "reports" / "deploys"
-    records = sorted(folder.glob(f"*-v{version}.json"))
-    assert records, f"no deploy record of v{version} in {folder}"
-    return json.loads(records[-1].read_text())
 
 
 def champion(stack: RunningStack) -> str:
@@ -55,7 +46,7 @@ def test_a_deploy_that_fails_its_load_test_rolls_back_with_the_champion(
     assert f"v{new} failed its load test and was rolled back to v{old}" in deploy.stderr
     assert served(running_stack) == {old}  # every replica serves the previous version again
     assert champion(running_stack) == old  # a restart will not bring the failed version back
-    record = last_record(running_stack, new)
+    record = running_stack.deploy_record(new)
     assert record["rolled_back_to"] == old
     assert not record["verification"]["passed"]
     assert any(f.startswith("p95 latency:") for f in record["verification"]["failures"])
