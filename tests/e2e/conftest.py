@@ -36,7 +36,8 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "JNJ", "KO", "XOM", "JPM", "WMT")
-KEYS = {name: f"fs_e2e-{name}" for name in ("balance", "failover", "deploy", "limited", "llm")}
+KEY_NAMES = ["balance", "failover", "deploy", "limited", "llm", "alerts", "dashboard", "monitor"]
+KEYS = {name: f"fs_e2e-{name}" for name in KEY_NAMES}
 LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
 VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test beside LOAD_KEYS
 ADMIN_KEY = "fs_e2e-admin"
