@@ -1,4 +1,4 @@
-"""The drift check on real prices: a calm 2019 stretch, then March-April 2020, one small model.
+"""The drift check on real prices: calm 2019 stretches, March-April 2020 and 2020 against 2019.
 
 The champion is :data:`tests.champion.SMALL` fitted on six sample tickers through 2018 (its
 calibration window is 2018). Each check runs Evidently once; the first pays its ~7 s import.
@@ -106,6 +106,40 @@ def test_march_2020_drifts_in_features_and_in_h5_coverage(shock: DriftResult) ->
         "h30 coverage not judged: 72 realized outcomes in the current window, fewer than "
         f"min_outcomes={SHOCK.min_outcomes}",
     )
+
+
+@pytest.fixture(scope="module")
+def prices_2019_2020(sample_wide: pd.DataFrame) -> pd.DataFrame:
+    """The same six tickers through December 2020."""
+    rows = sample_wide.loc[sample_wide["Date"].between("2014-01-01", "2020-12-31")]
+    long = rows[["Date", *TICKERS]].melt(id_vars="Date", var_name="ticker", value_name="adj_close")
+    return long.dropna().rename(columns={"Date": "date"}).reset_index(drop=True)
+
+
+def test_2020_against_2019_is_flagged(
+    prices_2019_2020: pd.DataFrame, champion: QuantileForecaster
+) -> None:
+    years = DriftConfig(current_days=253, reference_days=252)  # 2020's sessions vs 2019's
+    result = check_drift(prices_2019_2020, champion, years)
+    assert result.reference == (date(2019, 1, 2), date(2019, 12, 31))
+    assert result.current == (date(2020, 1, 2), date(2020, 12, 31))
+    assert result.dataset_drift
+    assert result.drift_detected
+    assert result.reasons[0].startswith("feature drift: ")
+    assert "mkt_vol" in result.drifted_columns
+
+
+def test_the_two_halves_of_calm_2019_do_not_drift(
+    prices_2019_2020: pd.DataFrame, champion: QuantileForecaster
+) -> None:
+    halves = DriftConfig(current_days=126, reference_days=126)
+    result = check_drift(_until(prices_2019_2020, "2019-12-31"), champion, halves)
+    assert result.reference == (date(2019, 1, 2), date(2019, 7, 2))
+    assert result.current == (date(2019, 7, 3), date(2019, 12, 31))
+    assert not result.dataset_drift
+    assert result.drifted_share < halves.drift_share
+    assert not result.drift_detected
+    assert result.reasons == ()
 
 
 def test_coverage_and_residuals_match_a_hand_computation(
