@@ -17,6 +17,7 @@ from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from loadtest.cli import loadtest_command
+from monitoring.cli import monitor_app
 
 app = typer.Typer(
     help="FinSimples: calibrated price-range forecasts. Data, training, registry and serving.",
@@ -28,6 +29,7 @@ app.add_typer(lake_app, name="lake")
 app.add_typer(stack_app, name="stack")
 app.command("deploy")(deploy_command)
 app.command("loadtest")(loadtest_command)
+app.add_typer(monitor_app, name="monitor")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
