@@ -12,14 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.layout import Slot
+from deploy.observability import NGINX_EXPORTER, NODE_EXPORTER, REDIS_EXPORTER
 from deploy.preflight import StackError
 from deploy.stack import Stack
 from finsimples.settings import Settings
 
 stack_app = typer.Typer(
-    help="The local production topology: Redis, MLflow, replicas behind NGINX, Prometheus.",
+    help="The local production topology: Redis, MLflow, replicas behind NGINX, Prometheus, "
+    "Alertmanager and exporters.",
     no_args_is_help=True,
 )
+EXPORTERS = (NGINX_EXPORTER, REDIS_EXPORTER, NODE_EXPORTER)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -38,9 +41,19 @@ def print_urls(stack: Stack) -> None:
     out.print(f"MLflow UI:           {urls.mlflow}")
     out.print(f"Redis:               {urls.redis}")
     if urls.prometheus:
-        out.print(f"Prometheus:          {urls.prometheus}/classic/targets")
+        out.print(f"Prometheus:          {urls.prometheus}/targets")
     else:
-        out.print("Prometheus:          not installed (sudo apt-get install -y prometheus)")
+        out.print("Prometheus:          not installed (make system-deps)")
+    if urls.alertmanager:
+        webhook = (
+            stack.settings.stack.alert_webhook_url or "none (FINSIMPLES_STACK__ALERT_WEBHOOK_URL)"
+        )
+        out.print(f"Alertmanager:        {urls.alertmanager}   posts to: {webhook}")
+    elif urls.prometheus:
+        out.print("Alertmanager:        not installed (make system-deps)")
+    missing = [name for name in EXPORTERS if name not in stack.monitoring]
+    if urls.prometheus and missing:
+        out.print(f"Exporters missing:   {', '.join(missing)} (make system-deps)")
     out.print(f"NGINX stub_status:   {urls.nginx_status}")
 
 
@@ -137,7 +150,9 @@ def status() -> None:
 @stack_app.command()
 def logs(
     name: str | None = typer.Argument(
-        None, help="A program (redis, nginx, mlflow, prometheus) or replica (replica-1)."
+        None,
+        help="A program (redis, nginx, mlflow, prometheus, alertmanager, nginx-exporter, "
+        "redis-exporter, node-exporter) or replica (replica-1).",
     ),
     lines: int = typer.Option(40, "--lines", "-n", help="Lines from the end of each log."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),

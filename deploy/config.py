@@ -42,6 +42,19 @@ class StackConfig(BaseModel):
     mlflow_port: int = Field(5050, ge=1, le=65535, description="the MLflow tracking server")
     prometheus_port: int = Field(9090, ge=1, le=65535, description="Prometheus, when installed")
     alertmanager_port: int = Field(9093, ge=1, le=65535, description="Alertmanager, if installed")
+    nginx_exporter_port: int = Field(
+        9113, ge=1, le=65535, description="prometheus-nginx-exporter (NGINX's stub_status)"
+    )
+    redis_exporter_port: int = Field(9121, ge=1, le=65535, description="prometheus-redis-exporter")
+    node_exporter_port: int = Field(
+        9100, ge=1, le=65535, description="prometheus-node-exporter (the host)"
+    )
+    alert_webhook_url: str | None = Field(
+        None,
+        description="where the stack's Alertmanager posts its notifications (Alertmanager's "
+        "webhook JSON); unset: no receiver posts anywhere, alerts are only listed by "
+        "Alertmanager (its UI, `amtool alert query`)",
+    )
     s3_port: int = Field(
         9000, ge=1, le=65535, description="moto's S3 API server, for an s3:// lake on 127.0.0.1"
     )
@@ -92,6 +105,9 @@ class StackConfig(BaseModel):
             "mlflow_port": self.mlflow_port,
             "prometheus_port": self.prometheus_port,
             "alertmanager_port": self.alertmanager_port,
+            "nginx_exporter_port": self.nginx_exporter_port,
+            "redis_exporter_port": self.redis_exporter_port,
+            "node_exporter_port": self.node_exporter_port,
             "s3_port": self.s3_port,
         }
         seen: dict[int, str] = {}

@@ -1,7 +1,8 @@
 """``finsimples stack up | down | status | logs``: the production topology as local processes.
 
-Redis, an MLflow server (for a sqlite registry), N replicas of the bento, NGINX in front and
-Prometheus when installed, all under one supervisord whose config is generated into
+Redis, an MLflow server (for a sqlite registry), N replicas of the bento, NGINX in front and,
+when installed, Prometheus with Alertmanager and the NGINX, Redis and node exporters
+(``deploy.observability``), all under one supervisord whose config is generated into
 ``<state_dir>/stack/`` (see ``deploy.layout``). ``up`` is idempotent and waits until every
 replica's ``/readyz`` and NGINX answer; it checks binaries, ports and the champion first and
 starts nothing when one is wrong. ``down`` stops everything and checks that every port is free.
@@ -18,6 +19,17 @@ import httpx
 
 from deploy.layout import Slot, StackLayout
 from deploy.nginx import NginxLayout, render_nginx_conf
+from deploy.observability import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    RULES_DIR,
+    TARGETS_FILE,
+    installed_programs,
+    monitoring_ports,
+    monitoring_programs,
+    render_prometheus_conf,
+    render_stack_alertmanager_conf,
+)
 from deploy.preflight import (
     StackError,
     port_owner,
@@ -31,7 +43,6 @@ from deploy.programs import (
     StackEndpoints,
     endpoints,
     find_binary,
-    render_prometheus_conf,
     replica_program,
     runs_mlflow,
     service_programs,
@@ -39,6 +50,7 @@ from deploy.programs import (
 from deploy.replica import reap
 from deploy.supervisor import ProcessInfo, Program, Supervisor, SupervisorError
 from finsimples.settings import Settings
+from monitoring.rules import render_rules
 
 
 @dataclass(frozen=True)
@@ -48,18 +60,23 @@ class Stack:
     settings: Settings
     layout: StackLayout
     supervisor: Supervisor
-    with_prometheus: bool
+    monitoring: frozenset[str]  # the monitoring programs it runs (deploy.observability)
 
     @classmethod
     def of(cls, settings: Settings) -> Stack:
         """The stack the settings describe (running or not)."""
         layout = StackLayout.of(settings)
-        return cls(settings, layout, Supervisor(layout.root), find_binary("prometheus") is not None)
+        return cls(settings, layout, Supervisor(layout.root), installed_programs())
+
+    @property
+    def with_prometheus(self) -> bool:
+        """Whether the stack runs Prometheus (it is installed)."""
+        return PROMETHEUS in self.monitoring
 
     @property
     def urls(self) -> StackEndpoints:
         """Where the stack serves."""
-        return endpoints(self.settings, self.with_prometheus)
+        return endpoints(self.settings, self.with_prometheus, ALERTMANAGER in self.monitoring)
 
     def running(self) -> bool:
         """Whether this stack's supervisord answers."""
@@ -72,9 +89,8 @@ class Stack:
     # --- configuration ---------------------------------------------------------------------
     def programs(self, slots: list[Slot], workdir: Path) -> list[Program]:
         """Every program for ``slots``: the services, then one per replica."""
-        services = service_programs(
-            self.settings, self.layout, workdir, with_prometheus=self.with_prometheus
-        )
+        services = service_programs(self.settings, self.layout, workdir)
+        services += monitoring_programs(self.settings, self.layout, self.monitoring)
         replicas = [replica_program(self.settings, self.layout, s, workdir) for s in slots]
         return services + replicas
 
@@ -106,7 +122,7 @@ class Stack:
             return
         folder = self.layout.root / "prometheus"
         (folder / "data").mkdir(parents=True, exist_ok=True)
-        targets = folder / "replicas.json"
+        targets = folder / TARGETS_FILE
         groups = [
             {"targets": [f"{self.settings.stack.host}:{s.port}"], "labels": {"replica": s.name}}
             for s in slots
@@ -114,7 +130,31 @@ class Stack:
         staged = targets.with_suffix(".tmp")
         staged.write_text(json.dumps(groups, indent=1))
         staged.replace(targets)
-        (folder / "prometheus.yml").write_text(render_prometheus_conf(self.settings.stack, targets))
+
+    def write_monitoring_conf(self) -> None:
+        """Prometheus's config and rules, Alertmanager's config, all from the current settings.
+
+        The rules come from ``monitoring.rules`` with this process's settings (not the committed
+        ``monitoring/rules/``), so ``FINSIMPLES_ALERTS__*`` and ``FINSIMPLES_SLO__*`` apply.
+        """
+        if not self.with_prometheus:
+            return
+        folder = self.layout.root / "prometheus"
+        rules = folder / RULES_DIR
+        rules.mkdir(parents=True, exist_ok=True)
+        rendered = render_rules(self.settings)
+        for old in rules.glob("*.yml"):
+            if old.name not in rendered:
+                old.unlink()
+        for name, text in rendered.items():
+            (rules / name).write_text(text)
+        conf = render_prometheus_conf(self.settings.stack, self.monitoring)
+        (folder / "prometheus.yml").write_text(conf)
+        if ALERTMANAGER in self.monitoring:
+            alertmanager = self.layout.root / "alertmanager"
+            (alertmanager / "data").mkdir(parents=True, exist_ok=True)
+            text = render_stack_alertmanager_conf(self.settings)
+            (alertmanager / "alertmanager.yml").write_text(text)
 
     def nginx_generation(self) -> int | None:
         """The generation of the config NGINX's workers serve now (None: NGINX not answering)."""
@@ -266,6 +306,7 @@ class Stack:
         self.layout.write_slots(slots)
         self.write_nginx_conf(slots, generation=1)
         self.write_prometheus_targets(slots)
+        self.write_monitoring_conf()
         self.supervisor.write_config(self.programs(slots, workdir))
         try:
             self.supervisor.start_daemon()
@@ -287,8 +328,7 @@ class Stack:
         ports["Redis"] = stack.redis_port
         if runs_mlflow(self.settings):
             ports["MLflow"] = stack.mlflow_port
-        if self.with_prometheus:
-            ports["Prometheus"] = stack.prometheus_port
+        ports |= monitoring_ports(stack, self.monitoring)
         return ports | {slot.name: slot.port for slot in slots}
 
     def down(self, timeout: float = 60.0) -> list[str]:

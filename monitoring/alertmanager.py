@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from monitoring.config import AlertConfig
+
 PLACEHOLDER_WEBHOOK_URL = "http://alert-webhook.invalid/finsimples"
 """Never resolves (``.invalid`` is reserved): a file rendered with it delivers nothing."""
 HEADER = """\
@@ -68,8 +70,17 @@ PAGE_TIMING = Timing("30s", "5m", "1h")
 TICKET_TIMING = Timing("2m", "30m", "24h")
 
 
+def timings(alerts: AlertConfig) -> tuple[Timing, Timing]:
+    """The page and the ticket routes' timing from the settings (``FINSIMPLES_ALERTS__*``)."""
+    page = Timing(alerts.page_group_wait, alerts.page_group_interval, alerts.page_repeat_interval)
+    ticket = Timing(
+        alerts.ticket_group_wait, alerts.ticket_group_interval, alerts.ticket_repeat_interval
+    )
+    return page, ticket
+
+
 def alertmanager_config(
-    webhook_url: str,
+    webhook_url: str | None,
     *,
     url_file: bool = False,
     page: Timing = PAGE_TIMING,
@@ -82,6 +93,8 @@ def alertmanager_config(
         return {"matchers": [f'severity="{severity}"'], "receiver": severity, **vars(timing)}
 
     def receiver(name: str) -> dict[str, Any]:
+        if webhook_url is None:  # a receiver without a config: alerts are listed, not sent
+            return {"name": name}
         return {"name": name, "webhook_configs": [{url_key: webhook_url, "send_resolved": True}]}
 
     return {
@@ -97,7 +110,7 @@ def alertmanager_config(
 
 
 def render_alertmanager_yml(
-    webhook_url: str,
+    webhook_url: str | None,
     *,
     url_file: bool = False,
     page: Timing = PAGE_TIMING,
@@ -106,13 +119,16 @@ def render_alertmanager_yml(
     """``alertmanager.yml`` posting every notification to ``webhook_url``.
 
     Args:
-        webhook_url: Where both receivers post (Alertmanager's webhook JSON).
+        webhook_url: Where both receivers post (Alertmanager's webhook JSON); None: nowhere,
+            Alertmanager only lists the alerts (its UI and API, ``amtool alert query``).
         url_file: ``webhook_url`` is a file holding the URL (a compose or Kubernetes secret;
             Alertmanager 0.26 and later).
         page: Timing of the ``severity="page"`` route.
         ticket: Timing of the ``severity="ticket"`` route (and of the root route).
     """
-    if url_file:
+    if webhook_url is None:
+        what = "not set: no notification leaves Alertmanager"
+    elif url_file:
         what = f"read from {webhook_url}"
     elif webhook_url == PLACEHOLDER_WEBHOOK_URL:
         what = "a placeholder"

@@ -141,13 +141,34 @@ class AlertConfig(BaseModel):
     )
     replica_down_for: str = Field("1m", description="a replica unreachable this long: down")
     redis_down_for: str = Field("1m", description="Redis unreachable this long: down")
+    page_group_wait: str = Field(
+        "30s", description="Alertmanager: first notification of a page this long after it fires"
+    )
+    page_group_interval: str = Field(
+        "5m", description="Alertmanager: a page's group notified of changes (and resolution)"
+    )
+    page_repeat_interval: str = Field(
+        "1h", description="Alertmanager: an unresolved page notified again after this"
+    )
+    ticket_group_wait: str = Field("2m", description="as page_group_wait, for tickets")
+    ticket_group_interval: str = Field("30m", description="as page_group_interval, for tickets")
+    ticket_repeat_interval: str = Field("24h", description="as page_repeat_interval, for tickets")
     runbook_url: str = Field(
         "monitoring/README.md",
         description="where the runbooks are (the repository's file, or where ops host it); "
         "each alert links <runbook_url>#<alert name in lower case>",
     )
 
-    @field_validator("replica_down_for", "redis_down_for")
+    @field_validator(
+        "replica_down_for",
+        "redis_down_for",
+        "page_group_wait",
+        "page_group_interval",
+        "page_repeat_interval",
+        "ticket_group_wait",
+        "ticket_group_interval",
+        "ticket_repeat_interval",
+    )
     @classmethod
     def _prometheus_duration(cls, value: str) -> str:
         if not _DURATION.match(value):

@@ -3,8 +3,10 @@
 ``monitoring/rules/*.yml`` are rendered from the settings' SLOs and alert thresholds
 (``FINSIMPLES_SLO__<FIELD>``, ``FINSIMPLES_ALERTS__<FIELD>``) through ``monitoring.alerts`` and
 ``monitoring.slo``, one rule group per file; ``monitoring/alertmanager.yml`` through
-``monitoring.alertmanager`` with its placeholder webhook URL. The files are committed, so a
-Prometheus host needs no Python; a test fails when they are stale.
+``monitoring.alertmanager`` with its placeholder webhook URL and the settings' timings;
+``monitoring/prometheus.yml``, the local stack's scrape config for the default ports (what
+``finsimples stack up`` writes beside its own rendering of the rules, ``deploy.observability``).
+The files are committed, so a Prometheus host needs no Python; a test fails when they are stale.
 
 Run ``python -m monitoring.rules`` to rewrite them, ``--check`` to exit 1 when one differs.
 """
@@ -20,7 +22,7 @@ from typing import Any
 import yaml
 
 from finsimples.settings import Settings
-from monitoring.alertmanager import PLACEHOLDER_WEBHOOK_URL, render_alertmanager_yml
+from monitoring.alertmanager import PLACEHOLDER_WEBHOOK_URL, render_alertmanager_yml, timings
 from monitoring.alerts import (
     Alert,
     Recording,
@@ -80,11 +82,22 @@ def render_group(group: RuleGroup, runbook_url: str) -> str:
     return HEADER + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1_000_000)
 
 
+def render_rules(settings: Settings) -> dict[str, str]:
+    """Every rule file, by its name (``replicas.yml``, ...), from the settings."""
+    groups = rule_groups(settings.slo, settings.alerts)
+    return {g.file: render_group(g, settings.alerts.runbook_url) for g in groups}
+
+
 def render_all(settings: Settings) -> dict[str, str]:
     """Every generated file, by its path under ``monitoring/``."""
-    groups = rule_groups(settings.slo, settings.alerts)
-    files = {f"rules/{g.file}": render_group(g, settings.alerts.runbook_url) for g in groups}
-    files["alertmanager.yml"] = render_alertmanager_yml(PLACEHOLDER_WEBHOOK_URL)
+    from deploy.observability import EVERY_PROGRAM, render_prometheus_conf
+
+    files = {f"rules/{name}": text for name, text in render_rules(settings).items()}
+    page, ticket = timings(settings.alerts)
+    files["alertmanager.yml"] = render_alertmanager_yml(
+        PLACEHOLDER_WEBHOOK_URL, page=page, ticket=ticket
+    )
+    files["prometheus.yml"] = render_prometheus_conf(settings.stack, EVERY_PROGRAM)
     return files
 
 
