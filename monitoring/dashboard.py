@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
@@ -49,7 +49,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from finsimples.settings import Settings
-from monitoring.panels import PanelSpec, Query, dashboard_rows
+from monitoring.panels import RATE, PanelSpec, Query, dashboard_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = (
@@ -142,6 +142,24 @@ def build_dashboard(settings: Settings) -> DashboardModel:
 def render_dashboard(settings: Settings) -> str:
     """The dashboard's JSON, as Grafana's file provisioning and the sidecar read it."""
     return json.dumps(build_dashboard(settings), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every query of a dashboard's JSON, rows excluded."""
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel.get("targets", [])
+    ]
+
+
+def substitute(expr: str, rate_interval: str = "1m") -> str:
+    """``expr`` as Grafana sends it to Prometheus: ``$__rate_interval`` replaced.
+
+    The data source variable only picks the Prometheus; queries hold no other variable.
+    """
+    return expr.replace(RATE, rate_interval)
 
 
 def stale_files(rendered: str, root: Path) -> list[Path]:

@@ -400,3 +400,15 @@ def test_prefect_job_manifest_is_a_valid_job(tmp_path: Path) -> None:
         e["valueFrom"]["secretKeyRef"]["name"] for e in pod_container["env"] if "valueFrom" in e
     }
     assert refs == {SECRET}
+
+
+def test_grafana_dashboard_config_map_holds_the_generated_dashboard(rendered: Rendered) -> None:
+    _, _, docs = rendered
+    dashboard = one(docs, "ConfigMap", "finsimples-grafana-dashboard")  # fixed name: no hash
+    # The label Grafana's dashboard sidecar selects on (kube-prometheus-stack, grafana chart).
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    generated = ROOT / "monitoring" / "grafana" / "finsimples.json"
+    assert dashboard["data"] == {"finsimples.json": generated.read_text()}
+    assert json.loads(dashboard["data"]["finsimples.json"])["uid"] == "finsimples"
+    # `kubectl apply` keeps a copy in an annotation limited to 256 KiB.
+    assert len(yaml.safe_dump(dashboard).encode()) < 256 * 1024
