@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a replica copies its workers' CPU time and memory into /metrics.",
     )
+    model_gauges_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a replica re-reads the lake's track-record, retrain and drift "
+        "records into its model gauges (and the track record /v1/model and narratives use).",
+    )
     fault_injection: bool = Field(
         default=False,
         description="Honour the X-FinSimples-Fault-Delay request header and the fault plan "
@@ -209,6 +215,12 @@ class Settings(BaseSettings):
     drift_triggers_retrain: bool = Field(
         default=True,
         description="When the scheduled drift flow detects drift, it runs a full retrain.",
+    )
+    track_record_min_outcomes: int = Field(
+        default=100,
+        ge=1,
+        description="Narratives quote the realized coverage at a horizon only when the track "
+        "record's window holds this many scored forecasts there; fewer: 'not enough history'.",
     )
     monitoring_experiment_name: str = Field(
         default="finsimples-monitoring", description="One MLflow run per drift check."

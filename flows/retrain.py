@@ -4,7 +4,8 @@ It reads the champion's watermark first: with nothing newer in the lake it ends 
 do". Otherwise it updates the champion incrementally, or refits from scratch on the configured
 cadence (``finsimples.jobs.plan``). The train job logs and registers the candidate and runs the
 gate; only a promotion moves ``@champion``, and it is the job's last registry write, so a failure
-anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was.
+anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was. The run's
+outcome is recorded in the lake (``status/retrain.json``) for the replicas' model gauges.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from prefect import flow, get_run_logger
 
 from finsimples.jobs.common import open_registry
 from finsimples.jobs.plan import RetrainPlan, plan_retrain
+from finsimples.jobs.status import record_retrain
 from finsimples.jobs.train import TrainOutcome, train
 from finsimples.lake import Lake
+from finsimples.records import RetrainStatus
 from finsimples.settings import Settings
 from flows.deploy_hook import DeployRecord, deploy_hook_flow
 from flows.io import compute_task, io_task, with_retries
@@ -60,14 +63,26 @@ def train_candidate(settings: Settings, plan: RetrainPlan) -> TrainOutcome:
     return train(settings, plan.mode, step=get_run_logger().info)
 
 
-@flow(name="retrain")
-def retrain_flow(full: bool = False) -> RetrainSummary:
-    """Retrain on the lake's new data; promote through the gate; on promotion, the deploy hook.
+@io_task
+def record_status(
+    settings: Settings, success: bool, outcome: str, trained_version: str | None
+) -> RetrainStatus:
+    """Keep this run's outcome in the lake (``status/retrain.json``) for the replicas' gauges."""
+    return record_retrain(
+        settings, success=success, outcome=outcome, trained_version=trained_version
+    )
 
-    Args:
-        full: refit from scratch even if an incremental update would do.
-    """
-    settings = Settings()
+
+def _record(settings: Settings, success: bool, outcome: str, trained: str | None) -> None:
+    """Record the status; a failure to do so is logged, never raised over the run's own result
+    (the replicas' ChampionStale gauge then ages: the alert still notices)."""
+    try:
+        with_retries(record_status, settings)(settings, success, outcome, trained)
+    except Exception:
+        get_run_logger().exception("could not record the retrain status in the lake")
+
+
+def _retrain(settings: Settings, full: bool) -> RetrainSummary:
     log = get_run_logger()
     plan = with_retries(read_plan, settings)(settings, full)
     if plan.mode is None:
@@ -80,3 +95,25 @@ def retrain_flow(full: bool = False) -> RetrainSummary:
     if outcome.promoted and outcome.version is not None:
         deploy = deploy_hook_flow(new_version=outcome.version, old_version=plan.champion)
     return RetrainSummary(plan, outcome, deploy)
+
+
+@flow(name="retrain")
+def retrain_flow(full: bool = False) -> RetrainSummary:
+    """Retrain on the lake's new data; promote through the gate; on promotion, the deploy hook.
+
+    Every run ends by recording its outcome in the lake (``status/retrain.json``): success
+    unless it raised (a gate rejection and "nothing to do" are successes), and, when it trained
+    a candidate, today's date as the last training date.
+
+    Args:
+        full: refit from scratch even if an incremental update would do.
+    """
+    settings = Settings()
+    try:
+        summary = _retrain(settings, full)
+    except Exception as exc:
+        _record(settings, False, f"failed: {exc!r}", None)
+        raise
+    trained = summary.outcome.version if summary.outcome is not None else None
+    _record(settings, True, summary.message, trained)
+    return summary

@@ -4,7 +4,8 @@ Inputs are read from the lake and the registry, the check itself is ``monitoring
 the report (Evidently's HTML and a JSON summary) is written to the lake under
 ``reports/drift/`` and logged as a run of the monitoring experiment in MLflow. The champion's
 version gets ``drift_detected`` and ``drift_report`` tags: the flag the deploy tooling and people
-read.
+read. Last, ``status/drift.json`` (``finsimples.records.DriftStatus``) records the result for the
+replicas' ``finsimples_drift_detected`` gauge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mlflow
 import pandas as pd
 
 from finsimples.jobs.common import load_champion, open_registry, read_training_prices
+from finsimples.jobs.status import record_drift
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from monitoring.drift import DriftResult
@@ -59,7 +61,8 @@ def store_drift_report(
     settings: Settings, version: str, result: DriftResult, *, now: datetime | None = None
 ) -> StoredDriftReport:
     """Write the report to the lake, log it to MLflow and flag the champion's version."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    checked_at = now or datetime.now(UTC)
+    stamp = checked_at.strftime("%Y%m%dT%H%M%SZ")
     location = Lake.from_settings(settings).location
     base = location.path(REPORTS_DIR, result.current[1].isoformat(), f"{stamp}-v{version}")
     summary = json.dumps(result.summary, indent=2, default=str).encode()
@@ -76,4 +79,12 @@ def store_drift_report(
     flag = {"drift_detected": str(result.drift_detected).lower(), "drift_report": f"{base}.html"}
     for key, value in flag.items():
         registry.client.set_model_version_tag(settings.model_name, version, key, value)
+    # Last: the replicas' drift gauge reads this small record, not the listing of reports.
+    record_drift(
+        settings,
+        version=version,
+        drift_detected=result.drift_detected,
+        report=f"{base}.html",
+        now=checked_at,
+    )
     return StoredDriftReport(version, f"{base}.html", f"{base}.json", run.info.run_id)
