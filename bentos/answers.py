@@ -17,10 +17,12 @@ from bentos.schemas import (
     ForecastAnswer,
     ModelCard,
     Provenance,
+    RealizedRecord,
     Source,
     Timings,
 )
 from finsimples.forecast import Forecast
+from finsimples.records import TrackRecordSummary
 
 _METRIC = re.compile(r"^h(\d+)_(.+)$")
 
@@ -34,6 +36,7 @@ def facts_for(predictor: Predictor, forecast: Forecast, locale: str) -> Forecast
     """The numbers a narrative of ``forecast`` may quote, at its horizon's last path point."""
     last = forecast.path[-1]
     low_key, high_key = predictor.interval_keys
+    record = predictor.track_record
     return ForecastFacts(
         ticker=forecast.ticker,
         horizon_days=forecast.horizon_days,
@@ -47,6 +50,7 @@ def facts_for(predictor: Predictor, forecast: Forecast, locale: str) -> Forecast
         annual_volatility=predictor.annual_volatility(forecast.ticker),
         model_version=predictor.info.version,
         recent_coverage=predictor.recent_coverage(forecast.horizon_days),
+        coverage_window_days=record.window_days if record is not None else None,
         locale=locale,
     )
 
@@ -142,6 +146,26 @@ def coverage_records(info: ModelInfo, nominal: float) -> list[CoverageRecord]:
     return records
 
 
+def realized_records(record: TrackRecordSummary | None) -> list[RealizedRecord]:
+    """The realized track record per horizon, as ``GET /v1/model`` shows it."""
+    if record is None:
+        return []
+    return [
+        RealizedRecord(
+            horizon=h.horizon,
+            nominal=record.interval,
+            coverage=h.coverage,
+            pinball=h.pinball,
+            width=h.width,
+            n=h.n,
+            window_days=record.window_days,
+            window_start=record.window_start,
+            as_of=record.as_of,
+        )
+        for h in record.horizons
+    ]
+
+
 def model_card(predictor: Predictor) -> ModelCard:
     """The card of the served model (``GET /v1/model``)."""
     info, config = predictor.info, predictor.forecaster.config
@@ -158,6 +182,7 @@ def model_card(predictor: Predictor) -> ModelCard:
         interval=predictor.interval,
         quantiles=[float(q) for q in config.quantiles],
         coverage=coverage_records(info, predictor.interval),
+        track_record=realized_records(predictor.track_record),
         metrics=dict(info.metrics),
         description=info.description,
     )

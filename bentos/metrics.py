@@ -20,6 +20,20 @@ Exported (all counters are ``_total``):
   processes used since they started, summed over the workers;
 - ``finsimples_process_resident_memory_bytes``: their resident memory, summed over the live ones.
 
+Model gauges (monitoring/README.md, "Model gauges"), read from the lake's records
+(``finsimples.records``) every ``model_gauges_seconds`` by :class:`ModelGauges`:
+
+- ``finsimples_realized_coverage{horizon}``: the track record's pooled coverage per horizon;
+- ``finsimples_drift_detected``: 1/0, the drift flow's last check;
+- ``finsimples_retrain_last_run_success``: 1/0, the retrain flow's last run;
+- ``finsimples_trading_days_since_retrain``: weekdays (``numpy.busday_count``, B3 holidays not
+  known until exchange calendars come) from the last training date to today, both in the
+  schedule's time zone.
+
+A gauge is created on its first value, so a record that does not exist yet means no series (not
+a fake 0). Once exported, a series keeps its last value if its record later disappears (a
+multiprocess gauge cannot be removed); the worker logs it.
+
 The two process series stand in for ``prometheus_client``'s own ``process_*`` metrics, which a
 multiprocess ``/metrics`` never exports (it only reads the workers' files): a
 :class:`ProcessUsage` copies the worker's readings in every few seconds, from a thread the
@@ -29,6 +43,7 @@ process, idle after start-up, is not counted.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import threading
@@ -39,6 +54,7 @@ from typing import Any, Protocol
 import psutil
 
 from bentos.predictor import ModelInfo
+from finsimples.records import ModelStatus
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +201,80 @@ def service_metrics() -> ServiceMetrics:
             ),
         ),
     )
+
+
+# name -> (help, labels); created on first use (see the module docstring)
+MODEL_GAUGES = {
+    "finsimples_realized_coverage": (
+        "Share of realized prices inside the served interval over the track record's window.",
+        ("horizon",),
+    ),
+    "finsimples_drift_detected": ("1 when the last drift check found a dataset drift.", ()),
+    "finsimples_retrain_last_run_success": (
+        "1 when the last retrain flow run ended without error, 0 when it failed.",
+        (),
+    ),
+    "finsimples_trading_days_since_retrain": (
+        "Weekdays since the last retrain run that trained a candidate.",
+        (),
+    ),
+}
+
+
+@functools.cache
+def model_gauge(name: str) -> Any:
+    """The process's gauge ``name`` of :data:`MODEL_GAUGES`, created on first call.
+
+    "max" over a replica's workers, like ``finsimples_model_info``: every worker reads the same
+    records, so they agree.
+    """
+    import prometheus_client as prom
+
+    description, labels = MODEL_GAUGES[name]
+    return prom.Gauge(name, description, list(labels), multiprocess_mode="max")
+
+
+def trading_days_between(start: dt.date, today: dt.date) -> int:
+    """Weekdays from ``start`` (counted) to ``today`` (not counted); 0 when not after it.
+
+    B3 holidays are counted as trading days until exchange calendars are wired in.
+    """
+    import numpy as np
+
+    return max(int(np.busday_count(start, today)), 0)
+
+
+class ModelGauges:
+    """Publishes the lake's status records as the model gauges.
+
+    Args:
+        gauge: Returns the gauge of a name (default :func:`model_gauge`; tests pass fakes).
+    """
+
+    def __init__(self, gauge: Callable[[str], Any] = model_gauge) -> None:
+        self._gauge = gauge
+        self._published: set[str] = set()
+
+    def publish(self, status: ModelStatus, today: dt.date) -> None:
+        """Set every gauge whose record exists; leave the others absent."""
+        values: dict[str, float] = {}
+        if status.drift is not None:
+            values["finsimples_drift_detected"] = float(status.drift.drift_detected)
+        if status.retrain is not None:
+            values["finsimples_retrain_last_run_success"] = float(status.retrain.success)
+            trained = status.retrain.last_trained_on
+            if trained is not None:
+                days = trading_days_between(trained, today)
+                values["finsimples_trading_days_since_retrain"] = float(days)
+        for name, value in values.items():
+            self._gauge(name).set(value)
+        if status.track_record is not None:
+            coverage = self._gauge("finsimples_realized_coverage")
+            for record in status.track_record.horizons:
+                if record.n > 0:
+                    coverage.labels(horizon=str(record.horizon)).set(record.coverage)
+            values["finsimples_realized_coverage"] = 1.0
+        gone = self._published - set(values)
+        if gone:
+            log.warning("model gauges %s lost their record: they keep their last value", gone)
+        self._published |= set(values)

@@ -24,8 +24,8 @@ _TEXTS = {
         "The model's median price at the end of the period is {median}; with {level} "
         "probability it places the price between {low} and {high}. Estimated probability of "
         "a gain: {gain}. Recent annualized volatility: {vol}.",
-        "track": "Track record: over the last 12 months, {coverage} of actual prices fell "
-        "inside the model's {level} ranges.",
+        "track": "Track record: over the last {window} trading days, {coverage} of actual "
+        "prices fell inside the {level} ranges the model served.",
         "no_track": "Track record: not enough history yet to measure how often the model's "
         "ranges held.",
         "disclaimer": "This is a statistical estimate, not investment advice.",
@@ -36,8 +36,8 @@ _TEXTS = {
         "A mediana do modelo para o fim do período é {median}; com {level} de probabilidade, "
         "o modelo situa o preço entre {low} e {high}. Probabilidade estimada de alta: {gain}. "
         "Volatilidade anualizada recente: {vol}.",
-        "track": "Histórico: nos últimos 12 meses, {coverage} dos preços observados ficaram "
-        "dentro das faixas de {level} do modelo.",
+        "track": "Histórico: nos últimos {window} pregões, {coverage} dos preços observados "
+        "ficaram dentro das faixas de {level} que o modelo forneceu.",
         "no_track": "Histórico: ainda não há dados suficientes para medir com que frequência "
         "as faixas do modelo se confirmaram.",
         "disclaimer": "Esta é uma estimativa estatística, não é recomendação de investimento.",
@@ -71,8 +71,10 @@ class ForecastFacts:
         prob_gain: Probability that the price at the horizon is above ``last_price``.
         annual_volatility: Recent annualized volatility, e.g. 0.31 for 31%.
         model_version: The model version that produced the numbers (for the cache key).
-        recent_coverage: Share of the last 12 months' prices inside the model's intervals;
-            None when there is not enough history.
+        recent_coverage: Realized share of the prices inside the intervals served over the
+            track record's window (pooled over tickers and model versions, see
+            ``finsimples.track_record``); None when there is not enough history.
+        coverage_window_days: Trading days of that window (set with ``recent_coverage``).
         locale: ``pt-BR`` or ``en``.
     """
 
@@ -89,6 +91,7 @@ class ForecastFacts:
     model_version: str
     recent_coverage: float | None = None
     locale: str = "pt-BR"
+    coverage_window_days: int | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -103,6 +106,8 @@ class ForecastFacts:
         }
         if self.recent_coverage is not None:
             checks["recent_coverage"] = (0 <= self.recent_coverage <= 1, "between 0 and 1")
+            window = self.coverage_window_days
+            checks["coverage_window_days"] = (window is not None and window >= 1, ">= 1")
         for field, (ok, expected) in checks.items():
             value = getattr(self, field)
             if not ok or (isinstance(value, float) and not math.isfinite(value)):
@@ -158,6 +163,7 @@ def _fields(facts: ForecastFacts) -> dict[str, str]:
         "gain": format_percent(facts.prob_gain, loc),
         "vol": format_percent(facts.annual_volatility, loc),
         "coverage": format_percent(facts.recent_coverage or 0.0, loc),
+        "window": str(facts.coverage_window_days or 0),
     }
 
 
@@ -179,7 +185,9 @@ def build_messages(facts: ForecastFacts) -> list[ChatCompletionMessageParam]:
             f"{f['level']} range at the horizon: {f['low']} to {f['high']}",
             f"probability of a gain: {f['gain']}",
             f"recent annualized volatility: {f['vol']}",
-            f"model track record over the last 12 months: {track}",
+            f"model track record over the last {f['window']} trading days: {track}"
+            if facts.recent_coverage is not None
+            else f"model track record: {track}",
         ]
     )
     system = SYSTEM_PROMPT.format(language=_LANGUAGES[facts.locale])

@@ -25,6 +25,7 @@ import pandas as pd
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.lake import Lake
 from finsimples.manifest import Manifest
+from finsimples.records import TrackRecordSummary
 from training.features import (
     FEATURE_VERSION,
     MIN_HISTORY_DAYS,
@@ -142,6 +143,8 @@ class Predictor:
         # XGBoost boosters are shared by every request thread; one predict at a time keeps
         # that safe, and results are memoized per ticker, so the lock is rarely contended.
         self._predict_lock = threading.Lock()
+        self._track_record: TrackRecordSummary | None = None
+        self._min_outcomes = 1
 
     @classmethod
     def load(cls, forecaster: QuantileForecaster, info: ModelInfo, lake: Lake) -> Predictor:
@@ -293,17 +296,24 @@ class Predictor:
             raise self._not_served(ticker, view)
         return daily * math.sqrt(TRADING_DAYS_PER_YEAR)
 
-    def recent_coverage(self, horizon: int) -> float | None:
-        """The model's measured coverage at the evaluated horizon closest to ``horizon``.
+    @property
+    def track_record(self) -> TrackRecordSummary | None:
+        """The realized track record last read from the lake (None: none yet)."""
+        return self._track_record
 
-        Taken from the run's walk-forward metrics (``h{h}_coverage``); None when the run has
-        none (e.g. an incremental update that inherited no backtest).
+    def set_track_record(self, record: TrackRecordSummary | None, min_outcomes: int) -> None:
+        """Use ``record`` for :meth:`recent_coverage`, quoted only with ``min_outcomes``."""
+        self._track_record, self._min_outcomes = record, min_outcomes
+
+    def recent_coverage(self, horizon: int) -> float | None:
+        """The realized coverage of what investors were served, at ``horizon``.
+
+        The track record's pooled coverage (every ticker and model version over its window) at
+        the logged horizon nearest ``horizon``; None without a record or with fewer than the
+        minimum scored forecasts there (the narrative then says so).
         """
-        measured = {}
-        for name, value in self.info.metrics.items():
-            head, _, rest = name.partition("_")
-            if rest == "coverage" and head[1:].isdigit() and 0 <= value <= 1:
-                measured[int(head[1:])] = float(value)
-        if not measured:
+        record = self._track_record
+        found = record.at(horizon) if record is not None else None
+        if found is None or found.n < self._min_outcomes:
             return None
-        return measured[min(measured, key=lambda h: (abs(h - horizon), h))]
+        return found.coverage

@@ -140,7 +140,7 @@ class TickersAnswer(BaseModel):
 
 
 class CoverageRecord(BaseModel):
-    """The model's walk-forward track record at one evaluated horizon."""
+    """The model's walk-forward backtest record at one evaluated horizon."""
 
     horizon: int
     nominal: float
@@ -152,6 +152,26 @@ class CoverageRecord(BaseModel):
         default=None, description="> 0: lower pinball loss than the EWMA-normal baseline"
     )
     ewma_normal_coverage: float | None = None
+
+
+class RealizedRecord(BaseModel):
+    """What the served forecasts did at one horizon: the realized track record.
+
+    Pooled over every ticker and model version whose forecasts were served (logged daily) and
+    whose target date falls in the window; pinball and width are relative to the last price.
+    """
+
+    horizon: int
+    nominal: float = Field(description="the interval's nominal coverage, e.g. 0.9")
+    coverage: float = Field(description="share of realized prices inside the served interval")
+    pinball: float = Field(
+        description="pinball loss averaged over the served quantiles, as a share of the price"
+    )
+    width: float = Field(description="mean interval width, as a share of the last price")
+    n: int = Field(description="scored forecasts in the window")
+    window_days: int = Field(description="trading days of target dates in the window")
+    window_start: dt.date | None = Field(description="first target date of the window")
+    as_of: dt.date = Field(description="last target date scored")
 
 
 class ModelCard(BaseModel):
@@ -170,7 +190,14 @@ class ModelCard(BaseModel):
     max_horizon: int
     interval: float
     quantiles: list[float]
-    coverage: list[CoverageRecord]
+    coverage: list[CoverageRecord] = Field(
+        description="the walk-forward backtest's record (before serving)"
+    )
+    track_record: list[RealizedRecord] = Field(
+        default_factory=list,
+        description="the served forecasts' realized record per horizon; empty until the daily "
+        "flow has scored some",
+    )
     metrics: dict[str, float]
     description: str
 

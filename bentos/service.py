@@ -100,6 +100,7 @@ class ForecastService:
         )
         self.runtime.start_refresher(settings.lake_refresh_seconds)
         self.runtime.start_process_usage(settings.process_metrics_seconds)
+        self.runtime.start_model_status(settings.model_gauges_seconds)
         log.info("serving %s v%s", model[1].model_name, model[1].version)
         # Start-up objects (modules, the model, the lake's windows) live as long as the worker:
         # out of the collector's generations, they cost no time in full collections.

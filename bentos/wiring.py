@@ -15,20 +15,23 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bentos.auth import ApiKeyAuth
 from bentos.cache import PredictionCache, make_cache
 from bentos.edge import EdgePolicy
 from bentos.engine import ForecastEngine
 from bentos.fallback import FallbackStore
-from bentos.metrics import Hook, ServiceMetrics
+from bentos.metrics import Hook, ModelGauges, ServiceMetrics
 from bentos.narrator import LLMNarrator
 from bentos.predictor import ModelInfo, Predictor
 from bentos.ratelimit import KeyedLimiter, KeyedRateLimiter, RateLimiter, TokenBucket
 from bentos.shared_limits import SharedRateLimiter
 from finsimples.lake import Lake
+from finsimples.records import read_model_status
 from finsimples.settings import Settings
 from training.forecaster import QuantileForecaster
 
@@ -135,6 +138,7 @@ class Runtime:
     metrics: ServiceMetrics | None = None
     limits: RateLimits | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _gauges: ModelGauges | None = None
 
     def start_refresher(self, interval: float) -> threading.Thread:
         """Re-read the lake every ``interval`` seconds when it has a new version."""
@@ -162,6 +166,39 @@ class Runtime:
         thread = threading.Thread(
             target=usage.run, args=(self._stop, interval), name="process-usage", daemon=True
         )
+        thread.start()
+        return thread
+
+    def refresh_model_status(self) -> None:
+        """Read the lake's track-record, retrain and drift records once: the track record goes
+        to the predictor (``/v1/model``, narratives), the rest to the model gauges too.
+
+        A failure is logged; the previous record stays in use.
+        """
+        try:
+            status = read_model_status(self.predictor.lake.location)
+        except Exception:
+            log.exception("reading the model's status records failed; keeping the previous ones")
+            return
+        if status.track_record is not None:
+            self.predictor.set_track_record(
+                status.track_record, self.settings.track_record_min_outcomes
+            )
+        if self.metrics is not None:
+            if self._gauges is None:
+                self._gauges = ModelGauges()
+            today = datetime.now(ZoneInfo(self.settings.schedule_timezone)).date()
+            self._gauges.publish(status, today)
+
+    def start_model_status(self, interval: float) -> threading.Thread:
+        """Re-read the model's status records every ``interval`` seconds (see
+        :meth:`refresh_model_status`); the thread stops with :meth:`close`."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self.refresh_model_status()
+
+        thread = threading.Thread(target=loop, name="model-status", daemon=True)
         thread.start()
         return thread
 
@@ -228,7 +265,7 @@ def build_runtime(
     if metrics is not None:
         metrics.set_model(info)
         metrics.lake_version.set(predictor.lake_version)
-    return Runtime(
+    runtime = Runtime(
         settings,
         predictor,
         engine,
@@ -238,3 +275,5 @@ def build_runtime(
         metrics,
         limits,
     )
+    runtime.refresh_model_status()  # before the first answer: narratives quote the record
+    return runtime

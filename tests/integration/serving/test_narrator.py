@@ -37,6 +37,7 @@ FACTS = ForecastFacts(
     annual_volatility=0.315,
     model_version="7",
     recent_coverage=0.881,
+    coverage_window_days=63,
 )
 DISCLAIMER_PT = "não é recomendação de investimento"
 NarratorFactory = Callable[..., LLMNarrator]

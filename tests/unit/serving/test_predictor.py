@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from bentos.predictor import (
 )
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
+from finsimples.records import HorizonRecord, TrackRecordSummary
 from tests.champion import TICKERS, WATERMARK
 from tests.unit.serving.conftest import INFO
 from training.features import build_features
@@ -108,13 +108,28 @@ def test_a_model_of_other_features_is_refused(
         Predictor(other, INFO, lake_copy)
 
 
-def test_recent_coverage_uses_the_nearest_evaluated_horizon(predictor: Predictor) -> None:
-    assert predictor.recent_coverage(1) == 0.89
-    assert predictor.recent_coverage(2) == 0.89  # nearer to 1 than to 5
-    assert predictor.recent_coverage(4) == 0.9
-    assert predictor.recent_coverage(30) == 0.9
-    bare = Predictor(predictor.forecaster, replace(INFO, metrics={}), predictor.lake)
-    assert bare.recent_coverage(5) is None
+def test_recent_coverage_is_the_realized_record_at_the_nearest_logged_horizon(
+    predictor: Predictor,
+) -> None:
+    bare = Predictor(predictor.forecaster, INFO, predictor.lake)
+    assert bare.recent_coverage(5) is None  # no realized record: the backtest is not quoted
+    record = TrackRecordSummary(
+        as_of=date(2022, 11, 30),
+        window_days=63,
+        window_start=date(2022, 9, 1),
+        interval=0.9,
+        horizons=(
+            HorizonRecord(horizon=1, coverage=0.88, pinball=0.004, width=0.05, n=120),
+            HorizonRecord(horizon=5, coverage=0.91, pinball=0.01, width=0.11, n=99),
+        ),
+    )
+    bare.set_track_record(record, min_outcomes=100)
+    assert bare.recent_coverage(1) == 0.88
+    assert bare.recent_coverage(2) == 0.88  # nearer to 1 than to 5
+    assert bare.recent_coverage(4) is None  # h=5 holds 99 < 100 outcomes
+    bare.set_track_record(record, min_outcomes=50)
+    assert bare.recent_coverage(30) == 0.91
+    assert bare.track_record is record
 
 
 def test_an_empty_lake_serves_nothing(small_forecaster: QuantileForecaster, tmp_path: Path) -> None:

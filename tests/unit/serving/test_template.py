@@ -29,6 +29,7 @@ FACTS = ForecastFacts(
     annual_volatility=0.315,
     model_version="7",
     recent_coverage=0.881,
+    coverage_window_days=63,
 )
 
 
@@ -39,8 +40,8 @@ def test_pt_br_text_restates_the_numbers_with_comma_decimals() -> None:
         "Último preço: 1.234,50. A mediana do modelo para o fim do período é 1.240,00; "
         "com 90% de probabilidade, o modelo situa o preço entre 12,34 e 1.300,00. "
         "Probabilidade estimada de alta: 5,2%. Volatilidade anualizada recente: 31,5%. "
-        "Histórico: nos últimos 12 meses, 88,1% dos preços observados ficaram dentro das "
-        "faixas de 90% do modelo. "
+        "Histórico: nos últimos 63 pregões, 88,1% dos preços observados ficaram dentro das "
+        "faixas de 90% que o modelo forneceu. "
         "Esta é uma estimativa estatística, não é recomendação de investimento."
     )
     assert "R$" not in text
@@ -53,8 +54,8 @@ def test_en_text_restates_the_numbers_with_point_decimals() -> None:
         "Last price: 1,234.50. The model's median price at the end of the period is "
         "1,240.00; with 90% probability it places the price between 12.34 and 1,300.00. "
         "Estimated probability of a gain: 5.2%. Recent annualized volatility: 31.5%. "
-        "Track record: over the last 12 months, 88.1% of actual prices fell inside the "
-        "model's 90% ranges. This is a statistical estimate, not investment advice."
+        "Track record: over the last 63 trading days, 88.1% of actual prices fell inside the "
+        "90% ranges the model served. This is a statistical estimate, not investment advice."
     )
 
 
@@ -108,6 +109,7 @@ def test_format_percent(fraction: float, locale: str, expected: str) -> None:
         ({"interval_level": 90.0}, "interval_level"),
         ({"prob_gain": float("nan")}, "prob_gain"),
         ({"recent_coverage": 1.5}, "recent_coverage"),
+        ({"coverage_window_days": None}, "coverage_window_days"),
     ],
 )
 def test_facts_are_validated(change: dict[str, object], field: str) -> None:
@@ -123,6 +125,11 @@ def test_prompt_holds_only_the_facts_and_forbids_advice() -> None:
         assert rule in str(system["content"])
     for number in ("1,234.50", "1,240.00", "12.34 to 1,300.00", "5.2%", "31.5%", "88.1%"):
         assert number in str(user["content"])
+    assert "track record over the last 63 trading days: 88.1% of actual prices" in str(
+        user["content"]
+    )
+    _, bare = build_messages(replace(FACTS, recent_coverage=None, coverage_window_days=None))
+    assert "model track record: not enough history yet" in str(bare["content"])
 
 
 def test_llm_narrator_without_key_writes_the_template() -> None:
