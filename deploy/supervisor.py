@@ -214,6 +214,14 @@ class Supervisor:
             if "ALREADY_STARTED" not in fault.faultString:
                 raise SupervisorError(f"start {name}: {fault.faultString}") from fault
 
+    def stop(self, name: str) -> None:
+        """Stop ``name`` and its process group; return once it is stopped (not restarted)."""
+        try:
+            self._proxy().stopProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString:
+                raise SupervisorError(f"stop {name}: {fault.faultString}") from fault
+
     def apply_config(self, programs: Iterable[Program]) -> tuple[list[str], list[str]]:
         """Rewrite the config and apply it: new programs start, removed ones stop and go.
 

@@ -5,7 +5,10 @@ One session stack (~1 min to start): a lake of six sample tickers, a registry wi
 `bentoml serve` replicas under supervisord, NGINX in front, on free ports. API keys are on
 (each test module has its own keys, each key its own rate budget), the narrator talks to the
 fake OpenAI server with a small shared quota. Fault injection is on: a test breaks a replica by
-writing the fault plan (``bentos.faults``) and mends it by removing the file. Teardown runs
+writing the fault plan (``bentos.faults``) and mends it by removing the file. With the Debian
+packages installed, Prometheus, Alertmanager and the exporters run too: Alertmanager posts to a
+webhook receiver of the session (``alert_receiver``), ``ReplicaDown`` fires after
+:data:`REPLICA_DOWN_FOR` and pages are sent within seconds, not minutes. Teardown runs
 `finsimples stack down` and checks that no process of the stack is left and every port is free.
 """
 
@@ -31,6 +34,7 @@ from deploy.replica import orphans
 from deploy.stack import Stack
 from finsimples.settings import Settings
 from tests.champion import fit_small, register_champion, write_lake
+from tests.e2e.webhook import WebhookReceiver
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.servers import free_port
 
@@ -44,6 +48,9 @@ ADMIN_KEY = "fs_e2e-admin"
 KEY_RPM = 1200  # per key: 20 per second, burst 20
 KEY_BURST = 20
 LLM_RPM = 30  # the shared LLM quota, requests per minute over every replica
+REPLICA_DOWN_FOR = "5s"  # ReplicaDown's `for`: short, so the alert test needs no minutes
+# Alertmanager's page route: first notification, then changes (the resolution), quickly.
+ALERT_TIMINGS = {"PAGE_GROUP_WAIT": "1s", "PAGE_GROUP_INTERVAL": "2s"}
 
 
 def free_port_block(size: int) -> int:
@@ -69,6 +76,9 @@ def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str,
         "MLFLOW_PORT": free_port(),
         "PROMETHEUS_PORT": free_port(),
         "ALERTMANAGER_PORT": free_port(),
+        "NGINX_EXPORTER_PORT": free_port(),
+        "REDIS_EXPORTER_PORT": free_port(),
+        "NODE_EXPORTER_PORT": free_port(),
         "S3_PORT": free_port(),
         "REPLICA_BASE_PORT": free_port_block(2 * replicas + 2),
     }
@@ -104,6 +114,7 @@ class RunningStack:
     v1: str
     v2: str
     llm: FakeOpenAIServer | None = None
+    alerts: WebhookReceiver | None = None
 
     @property
     def api(self) -> str:
@@ -159,12 +170,22 @@ def registry_with_two_versions(root: Path, sample_wide: pd.DataFrame) -> tuple[s
 
 
 @pytest.fixture(scope="session")
+def alert_receiver() -> Iterator[WebhookReceiver]:
+    """The webhook the session stack's Alertmanager posts to."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
 def running_stack(
-    tmp_path_factory: pytest.TempPathFactory, sample_wide: pd.DataFrame
+    tmp_path_factory: pytest.TempPathFactory,
+    sample_wide: pd.DataFrame,
+    alert_receiver: WebhookReceiver,
 ) -> Iterator[RunningStack]:
     """Three replicas behind NGINX, keys on, the narrator on the fake LLM, for the session."""
     root = tmp_path_factory.mktemp("stack")
     v1, v2 = registry_with_two_versions(root, sample_wide)
+    alerting = {f"FINSIMPLES_ALERTS__{name}": value for name, value in ALERT_TIMINGS.items()}
     with FakeOpenAIServer() as llm:
         keys = [*KEYS.values(), *LOAD_KEYS, *VERIFY_KEYS, ADMIN_KEY]
         env = stack_environment(
@@ -180,8 +201,11 @@ def running_stack(
             FINSIMPLES_LLM_REQUESTS_PER_MINUTE=str(LLM_RPM),
             FINSIMPLES_LOADTEST__API_KEYS=json.dumps(LOAD_KEYS),
             FINSIMPLES_FAULT_INJECTION="true",  # the fault plan breaks a replica on demand
+            FINSIMPLES_STACK__ALERT_WEBHOOK_URL=alert_receiver.url,
+            FINSIMPLES_ALERTS__REPLICA_DOWN_FOR=REPLICA_DOWN_FOR,
+            **alerting,
         )
-        running = RunningStack(root, env, settings_of(env), v1, v2, llm)
+        running = RunningStack(root, env, settings_of(env), v1, v2, llm, alert_receiver)
         up = running.cli("stack", "up")
         try:
             assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
