@@ -25,7 +25,9 @@ from deploy.compose_files import (
     COMPOSE_DIR,
     NGINX_LISTEN,
     REPLICA_PORT,
+    RULES_MOUNT,
     STATUS_SUBNET,
+    WEBHOOK_URL_FILE,
     render_all,
     replica_services,
     stale_files,
@@ -213,7 +215,7 @@ def generate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_generated_files_are_current(settings: Settings, tmp_path: Path) -> None:
-    rendered = render_all(settings.stack, latency_budget_seconds=settings.latency_budget_seconds)
+    rendered = render_all(settings)
     assert stale_files(rendered, COMPOSE_DIR) == []
     assert generate("--check").returncode == 0
     # A stale copy: --check names it and exits 1, the generator rewrites it.
@@ -249,19 +251,54 @@ def test_the_generated_nginx_conf_passes_nginx_t(tmp_path: Path) -> None:
     assert dup.returncode != 0
 
 
-def test_prometheus_yml_passes_promtool(resolved: dict[str, Any], settings: Settings) -> None:
+def test_prometheus_yml_passes_promtool(
+    resolved: dict[str, Any], settings: Settings, tmp_path: Path
+) -> None:
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool is not installed (make system-deps)"
     config = COMPOSE_DIR / "prometheus.yml"
-    done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True)
-    assert done.returncode == 0, done.stdout
-    jobs = {job["job_name"]: job for job in yaml.safe_load(config.read_text())["scrape_configs"]}
+    mounts = {m["target"]: m["source"] for m in resolved["services"]["prometheus"]["volumes"]}
+    assert mounts["/etc/prometheus/prometheus.yml"] == str(config)
+    # The rules it loads are the committed ones, mounted read-only where the config looks.
+    assert mounts[RULES_MOUNT] == str(ROOT / "monitoring" / "rules")
+    # promtool reads the rule files too: point the mount's path at the folder it mounts.
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(config.read_text().replace(RULES_MOUNT, mounts[RULES_MOUNT]))
+    done = subprocess.run(
+        [promtool, "check", "config", str(checked)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 rule files found" in done.stdout
+    document = yaml.safe_load(config.read_text())
+    jobs = {job["job_name"]: job for job in document["scrape_configs"]}
     api_targets = [
         t for group in jobs["finsimples-api"]["static_configs"] for t in group["targets"]
     ]
     assert api_targets == [f"{name}:{REPLICA_PORT}" for name in replica_services(settings.stack)]
-    mounts = {m["target"]: m["source"] for m in resolved["services"]["prometheus"]["volumes"]}
-    assert mounts["/etc/prometheus/prometheus.yml"] == str(config)
+    # Every other target is a compose service, on the port its image listens on.
+    services = resolved["services"]
+    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items()}
+    assert targets["nginx"] == ["nginx-exporter:9113"]
+    assert targets["redis"] == ["redis-exporter:9121"]
+    assert targets["node"] == ["node-exporter:9100"]
+    assert targets["alertmanager"] == ["alertmanager:9093"]
+    for name in ("nginx", "redis", "node", "alertmanager"):
+        assert targets[name][0].split(":")[0] in services, name
+    (managers,) = document["alerting"]["alertmanagers"]
+    assert managers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+
+
+def test_the_exporters(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    redis = services["redis-exporter"]
+    assert redis["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+    # Redis's own password, from the env file.
+    assert redis["environment"]["REDIS_PASSWORD"] == env_file_values(ENV_EXAMPLE)["REDIS_PASSWORD"]
+    assert redis["depends_on"]["redis"]["condition"] == "service_healthy"
+    node = services["node-exporter"]
+    assert node["command"] == ["--path.rootfs=/host"]
+    (mount,) = node["volumes"]
+    assert (mount["source"], mount["target"], mount["read_only"]) == ("/", "/host", True)
 
 
 def test_alertmanager_yml_passes_amtool(resolved: dict[str, Any], tmp_path: Path) -> None:
@@ -270,7 +307,15 @@ def test_alertmanager_yml_passes_amtool(resolved: dict[str, Any], tmp_path: Path
     config = COMPOSE_DIR / "alertmanager.yml"
     text = config.read_text()
     (secret,) = resolved["services"]["alertmanager"]["secrets"]
+    assert secret["target"] == WEBHOOK_URL_FILE
     assert f"url_file: {secret['target']}" in text
+    # monitoring.alertmanager's routes: pages and tickets, both posting to the secret's URL.
+    document = yaml.safe_load(text)
+    assert [r["receiver"] for r in document["route"]["routes"]] == ["page", "ticket"]
+    for receiver in document["receivers"]:
+        assert receiver["webhook_configs"] == [
+            {"url_file": WEBHOOK_URL_FILE, "send_resolved": True}
+        ]
     assert resolved["secrets"][secret["source"]]["environment"] == "ALERTMANAGER_WEBHOOK_URL"
     # Debian's amtool is 0.25; url_file came in 0.26 (the image is newer): check the rest of the
     # file with a url in its place.
