@@ -42,7 +42,7 @@ stop: ## stop what `make demo` started: the stack, or the single replica
 	@if [ -f .finsimples/serve.pid ]; then kill $$(cat .finsimples/serve.pid) 2>/dev/null || true; \
 	  rm -f .finsimples/serve.pid; echo "single replica stopped"; fi
 
-system-deps: ## install redis-server, nginx, prometheus, alertmanager with apt-get when missing
+system-deps: ## install redis-server, nginx, prometheus, alertmanager, the exporters with apt-get when missing
 	./deploy/install-system-deps.sh
 
 test: setup system-deps ## run the test suite except tests marked slow
