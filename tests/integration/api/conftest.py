@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -27,11 +27,21 @@ import pandas as pd
 import pytest
 
 from bentos.auth import hash_api_key
+from finsimples.jobs.track_record import replay_track_record
+from finsimples.lake import Lake
+from finsimples.records import (
+    DRIFT_STATUS,
+    RETRAIN_STATUS,
+    DriftStatus,
+    RetrainStatus,
+    write_record,
+)
 from finsimples.settings import Settings
 from tests.champion import fit_small, register_champion, write_lake
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.serving.conftest import RedisServer
 from tests.servers import free_port, server_process, wait_until
+from training.forecaster import QuantileForecaster
 
 ROOT = Path(__file__).resolve().parents[3]
 BUDGET = 1.5
@@ -154,8 +164,33 @@ def model_registry(tmp_path_factory: pytest.TempPathFactory, sample_wide: pd.Dat
     with contextlib.chdir(root):  # MLflow writes its artifacts under the working directory
         lake = write_lake(settings, sample_wide, root)
         v1 = register_champion(settings, lake, fit_small(lake, seed=0))
-        v2 = register_champion(settings, lake, fit_small(lake, seed=1))
+        second = fit_small(lake, seed=1)
+        v2 = register_champion(settings, lake, second)
+    seed_model_status(settings, second, v2)
     return Registry(root, settings, v1, v2)
+
+
+TRACK_RECORD_DAYS = 70
+"""Replayed days of the seeded track record: more than the 63-day window at h=1."""
+RETRAINED_ON = date(2022, 11, 30)
+"""The seeded retrain status's training date."""
+
+
+def seed_model_status(settings: Settings, forecaster: QuantileForecaster, version: str) -> None:
+    """The lake's records the replicas export: a replayed track record, retrain and drift."""
+    replay_track_record(settings, forecaster, version, TRACK_RECORD_DAYS)
+    location = Lake.from_settings(settings).location
+    at = datetime(2022, 11, 30, 22, tzinfo=UTC)
+    retrain = RetrainStatus(
+        finished_at=at,
+        success=True,
+        outcome="incremental retrain: promoted",
+        last_trained_on=RETRAINED_ON,
+        last_trained_version=version,
+    )
+    write_record(location, RETRAIN_STATUS, retrain)
+    drift = DriftStatus(checked_at=at, model_version=version, drift_detected=True, report="r")
+    write_record(location, DRIFT_STATUS, drift)
 
 
 @pytest.fixture(scope="session")
