@@ -408,7 +408,7 @@ app.add_typer(flows_app, name="flows")
 feed_app = typer.Typer(help="Replay a price file into the drop location, a day at a time.")
 app.add_typer(feed_app, name="feed")
 
-FLOW_NAMES = ("daily", "ingest", "retrain", "deploy-hook", "drift")
+FLOW_NAMES = ("daily", "ingest", "retrain", "deploy-hook", "drift", "track-record")
 
 
 @flows_app.command("run")

@@ -20,6 +20,7 @@ from flows.deploy_hook import deploy_hook_flow
 from flows.drift import drift_flow
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
+from flows.track_record import track_record_flow
 
 FLOWS: dict[str, Flow[Any, Any]] = {
     "daily": daily_flow,
@@ -27,6 +28,7 @@ FLOWS: dict[str, Flow[Any, Any]] = {
     "retrain": retrain_flow,
     "deploy-hook": deploy_hook_flow,
     "drift": drift_flow,
+    "track-record": track_record_flow,
 }
 """Every flow by the name ``finsimples flows run NAME`` and the deployments use."""
 
