@@ -32,7 +32,10 @@ from deploy.layout import Slot
 from deploy.preflight import port_owner
 from deploy.replica import orphans
 from deploy.stack import Stack
+from finsimples.jobs.drift import load_drift_inputs, store_drift_report
+from finsimples.jobs.track_record import replay_track_record
 from finsimples.settings import Settings
+from monitoring.drift import check_drift
 from tests.champion import fit_small, register_champion, write_lake
 from tests.e2e.webhook import WebhookReceiver
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -47,6 +50,7 @@ VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test b
 ADMIN_KEY = "fs_e2e-admin"
 KEY_RPM = 1200  # per key: 20 per second, burst 20
 KEY_BURST = 20
+TRACK_RECORD_DAYS = 70  # fills the 63-day window at h=1
 LLM_RPM = 30  # the shared LLM quota, requests per minute over every replica
 REPLICA_DOWN_FOR = "5s"  # ReplicaDown's `for`: short, so the alert test needs no minutes
 # Alertmanager's page route: first notification, then changes (the resolution), quickly.
@@ -159,13 +163,22 @@ class RunningStack:
 
 
 def registry_with_two_versions(root: Path, sample_wide: pd.DataFrame) -> tuple[str, str]:
-    """A lake and a registry under ``root/state`` holding v1, then v2 as @champion."""
+    """A lake and a registry under ``root/state`` holding v1, then v2 as @champion.
+
+    The lake also holds what the replicas' model gauges read: a track record replayed over the
+    last 70 days (v2 was fitted on them: in-sample, for the plumbing, not a quality figure) and
+    the drift check's record, from the real check of v2.
+    """
     settings = Settings(state_dir=root / "state")
     settings.state_dir.mkdir(parents=True)
     with contextlib.chdir(root):  # MLflow writes its artifacts under the working directory
         lake = write_lake(settings, sample_wide, root)
         v1 = register_champion(settings, lake, fit_small(lake, seed=0))
-        v2 = register_champion(settings, lake, fit_small(lake, seed=1))
+        champion = fit_small(lake, seed=1)
+        v2 = register_champion(settings, lake, champion)
+        replay_track_record(settings, champion, v2, TRACK_RECORD_DAYS)
+        inputs = load_drift_inputs(settings)
+        store_drift_report(settings, v2, check_drift(inputs.prices, champion, settings.drift))
     return v1, v2
 
 
