@@ -21,6 +21,7 @@ from pathlib import Path
 
 from deploy.config import StackConfig
 from deploy.nginx import NginxLayout, render_nginx_conf
+from finsimples import generated
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml, timings
 from monitoring.config import API_JOB, REDIS_JOB, REPLICA_LABEL
@@ -131,31 +132,15 @@ def render_all(settings: Settings) -> dict[str, str]:
     }
 
 
-def stale_files(rendered: dict[str, str], folder: Path) -> list[str]:
-    """Names of the files in ``folder`` that are missing or differ from ``rendered``."""
-    return [
-        name
-        for name, text in rendered.items()
-        if not (folder / name).is_file() or (folder / name).read_text() != text
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the generated files, or with ``--check`` report the stale ones (exit 1)."""
     parser = argparse.ArgumentParser(prog="python -m deploy.compose_files", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     parser.add_argument("--dir", type=Path, default=COMPOSE_DIR, help="default: deploy/compose")
     args = parser.parse_args(argv)
-    rendered = render_all(Settings())
-    stale = stale_files(rendered, args.dir)
-    if args.check:
-        for name in stale:
-            print(f"stale: {args.dir / name} (run `python -m deploy.compose_files`)")
-        return 1 if stale else 0
-    for name in stale:
-        (args.dir / name).write_text(rendered[name])
-        print(f"wrote {args.dir / name}")
-    return 0
+    return generated.sync_files(
+        render_all(Settings()), args.dir, check=args.check, command="python -m deploy.compose_files"
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from finsimples import generated
 from finsimples.settings import Settings
 from monitoring.panels import RATE, PanelSpec, Query, dashboard_rows
 
@@ -162,10 +163,10 @@ def substitute(expr: str, rate_interval: str = "1m") -> str:
     return expr.replace(RATE, rate_interval)
 
 
-def stale_files(rendered: str, root: Path) -> list[Path]:
-    """The outputs under ``root`` that are missing or differ from ``rendered``."""
-    paths = [root / name for name in OUTPUTS]
-    return [p for p in paths if not p.is_file() or p.read_text() != rendered]
+def rendered_files(settings: Settings) -> dict[str, str]:
+    """Every output (relative to the repository root) and its text."""
+    rendered = render_dashboard(settings)
+    return dict.fromkeys(OUTPUTS, rendered)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,16 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     parser.add_argument("--root", type=Path, default=ROOT, help="default: the repository")
     args = parser.parse_args(argv)
-    rendered = render_dashboard(Settings())
-    stale = stale_files(rendered, args.root)
-    for path in stale:
-        if args.check:
-            print(f"stale: {path} (run `python -m monitoring.dashboard`)")
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(rendered)
-            print(f"wrote {path}")
-    return 1 if stale and args.check else 0
+    return generated.sync_files(
+        rendered_files(Settings()),
+        args.root,
+        check=args.check,
+        command="python -m monitoring.dashboard",
+    )
 
 
 if __name__ == "__main__":

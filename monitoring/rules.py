@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from finsimples import generated
 from finsimples.settings import Settings
 from monitoring.alertmanager import PLACEHOLDER_WEBHOOK_URL, render_alertmanager_yml, timings
 from monitoring.alerts import (
@@ -101,19 +102,18 @@ def render_all(settings: Settings) -> dict[str, str]:
     return files
 
 
-def stale_files(rendered: dict[str, str], folder: Path) -> list[str]:
-    """Generated files in ``folder`` that are missing or differ, and rule files nobody renders."""
-    stale = [
-        name
-        for name, text in rendered.items()
-        if not (folder / name).is_file() or (folder / name).read_text() != text
-    ]
-    extra = sorted(
+def orphan_rules(rendered: dict[str, str], folder: Path) -> list[str]:
+    """Rule files in ``folder`` that nothing renders any more (a group renamed or dropped)."""
+    return sorted(
         f"rules/{path.name}"
         for path in (folder / "rules").glob("*.yml")
         if f"rules/{path.name}" not in rendered
     )
-    return stale + extra
+
+
+def stale_files(rendered: dict[str, str], folder: Path) -> list[str]:
+    """Generated files in ``folder`` that are missing or differ, and rule files nobody renders."""
+    return generated.stale_files(rendered, folder) + orphan_rules(rendered, folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,20 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=MONITORING_DIR, help="default: monitoring/")
     args = parser.parse_args(argv)
     rendered = render_all(Settings())
-    stale = stale_files(rendered, args.dir)
-    if args.check:
-        for name in stale:
-            print(f"stale: {args.dir / name} (run `python -m monitoring.rules`)")
-        return 1 if stale else 0
-    (args.dir / "rules").mkdir(exist_ok=True)
-    for name in stale:
-        if name in rendered:
-            (args.dir / name).write_text(rendered[name])
-            print(f"wrote {args.dir / name}")
-        else:
-            (args.dir / name).unlink()
-            print(f"removed {args.dir / name}")
-    return 0
+    return generated.sync_files(
+        rendered,
+        args.dir,
+        check=args.check,
+        command="python -m monitoring.rules",
+        orphans=orphan_rules(rendered, args.dir),
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from deploy.compose_files import (
     WEBHOOK_URL_FILE,
     render_all,
     replica_services,
-    stale_files,
 )
+from finsimples.generated import stale_files
 from finsimples.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,18 @@ import pytest
 
 import bentos.metrics
 from deploy.config import StackConfig
+from finsimples.generated import stale_files
 from finsimples.settings import Settings
-from monitoring import dashboard
 from monitoring.alerts import REQUESTS
 from monitoring.config import API_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
-from monitoring.dashboard import OUTPUTS, main, panel_queries, render_dashboard, substitute
+from monitoring.dashboard import (
+    OUTPUTS,
+    main,
+    panel_queries,
+    render_dashboard,
+    rendered_files,
+    substitute,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "monitoring" / "grafana" / "finsimples.json"
@@ -174,5 +181,7 @@ def test_check_reports_stale_files_and_writing_fixes_them(
 
 def test_committed_files_are_up_to_date(defaults: Settings) -> None:
     rendered = render_dashboard(defaults)
-    assert dashboard.stale_files(rendered, ROOT) == [], "run `python -m monitoring.dashboard`"
+    assert stale_files(dict.fromkeys(OUTPUTS, rendered), ROOT) == [], (
+        "run `python -m monitoring.dashboard`"
+    )
     assert main(["--check"]) == 0
