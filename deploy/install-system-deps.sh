@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers the stack and the tests start as processes when missing: redis-server,
 # nginx, prometheus (with promtool), prometheus-alertmanager (with amtool) and the exporters the
-# stack's Prometheus scrapes (prometheus-nginx-exporter, -redis-exporter, -node-exporter).
+# stack's Prometheus scrapes (prometheus-nginx-exporter, -redis-exporter, -node-exporter), and
+# chromium (headless, for the investor page's browser tests; Playwright drives /usr/bin/chromium).
 # They come from Debian's packages, not PyPI. Needs root or sudo; does nothing when all are present.
 set -euo pipefail
 
@@ -9,7 +10,8 @@ declare -A package_of=([redis-server]=redis-server [nginx]=nginx [prometheus]=pr
   [amtool]=prometheus-alertmanager [ab]=apache2-utils
   [prometheus-nginx-exporter]=prometheus-nginx-exporter
   [prometheus-redis-exporter]=prometheus-redis-exporter
-  [prometheus-node-exporter]=prometheus-node-exporter)
+  [prometheus-node-exporter]=prometheus-node-exporter
+  [chromium]=chromium)
 missing=()
 for cmd in "${!package_of[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
