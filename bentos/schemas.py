@@ -208,3 +208,23 @@ class CacheReport(BaseModel):
     model_version: str
     removed: int = 0
     warmed: int = 0
+
+
+HISTORY_MAX_DAYS = 756
+"""Upper bound of ``GET /v1/history?days=``: three years of trading days."""
+
+
+class HistoryPoint(BaseModel):
+    """One trading day's adjusted close."""
+
+    # `dt.date`, not `date`: the field is named `date` and would shadow the type.
+    date: dt.date
+    close: float
+
+
+class HistoryAnswer(BaseModel):
+    """A ticker's recent adjusted closes, oldest first (``GET /v1/history``)."""
+
+    ticker: str
+    lake_version: int = Field(description="lake version the prices were read from")
+    points: list[HistoryPoint]

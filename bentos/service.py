@@ -5,6 +5,8 @@ Endpoints (all under ``/v1/``, behind API keys when configured; health, metrics 
 - ``POST /v1/forecast`` {ticker, horizon_days, locale}: one forecast;
 - ``POST /v1/forecast/batch`` {tickers, horizon_days, locale}: up to ``batch_max_tickers``;
 - ``GET /v1/tickers``, ``GET /v1/model``: the lake's tickers, the served model's card;
+- ``GET /v1/history?ticker=&days=``: a ticker's recent closes (the page's chart);
+- ``/app/``: the investor's page (static files, ``bentos.page``); ``/`` redirects to it;
 - ``POST /v1/admin/cache/invalidate`` and ``/v1/admin/cache/warm``: the deploy hook's steps.
 
 The model comes from the BentoML model store (``bentos.model_store.import_champion``, packaged
@@ -21,27 +23,33 @@ collection no longer walks the hundreds of thousands of start-up objects while r
 """
 
 import gc
+import json
 import logging
 import socket
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import Field
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bentos.buckets import LATENCY_BUCKETS
-from bentos.edge import EdgeMiddleware, EdgePolicy
+from bentos.edge import EdgeMiddleware, EdgePolicy, validation_body
 from bentos.faults import NO_FAULT, Fault, FaultPlan
 from bentos.model_store import BENTO_MODEL_NAME
 from bentos.openapi import document_errors, limit_items
+from bentos.page import page_app
 from bentos.schemas import (
     BATCH_SCHEMA_MAX,
+    HISTORY_MAX_DAYS,
     BatchAnswer,
     BatchItem,
     CacheReport,
     ForecastAnswer,
+    HistoryAnswer,
     HorizonDays,
     Locale,
     ModelCard,
@@ -61,6 +69,7 @@ FORECAST_ROUTE = "/v1/forecast"
 BATCH_ROUTE = "/v1/forecast/batch"
 INVALIDATE_ROUTE = "/v1/admin/cache/invalidate"
 WARM_ROUTE = "/v1/admin/cache/warm"
+TICKER_PATTERN = r"^[A-Za-z0-9.\-]{1,12}$"  # as bentos.schemas.Ticker
 FAULT_DELAY_HEADER = "x-finsimples-fault-delay"
 ModelVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9._+\-]{1,64}$")]
 info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, openapi_url=None)
@@ -73,6 +82,7 @@ info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, opena
     metrics={"duration": {"buckets": list(LATENCY_BUCKETS)}},
 )
 @bentoml.asgi_app(info_app, path="/v1")
+@bentoml.asgi_app(page_app(), path="/")
 class ForecastService:
     """Calibrated price-range forecasts with narratives, cached, within a latency budget."""
 
@@ -80,6 +90,7 @@ class ForecastService:
 
     def __init__(self) -> None:
         from bentos.fallback import DEFAULT_SNAPSHOT
+        from bentos.history import PriceHistory
         from bentos.metrics import service_metrics
         from bentos.model_store import load_from_store
         from bentos.wiring import build_runtime
@@ -101,6 +112,7 @@ class ForecastService:
         self.runtime.start_refresher(settings.lake_refresh_seconds)
         self.runtime.start_process_usage(settings.process_metrics_seconds)
         self.runtime.start_model_status(settings.model_gauges_seconds)
+        self.history = PriceHistory(self.runtime.predictor)
         log.info("serving %s v%s", model[1].model_name, model[1].version)
         # Start-up objects (modules, the model, the lake's windows) live as long as the worker:
         # out of the collector's generations, they cost no time in full collections.
@@ -221,6 +233,31 @@ class ForecastService:
 
         return model_card(self.runtime.predictor)
 
+    @info_app.get("/history", response_model=HistoryAnswer)
+    def price_history(
+        self,
+        ticker: Annotated[str, Query(pattern=TICKER_PATTERN, description="e.g. AAPL")],
+        days: Annotated[int, Query(ge=1, le=HISTORY_MAX_DAYS, description="trading days")] = 252,
+    ) -> HistoryAnswer:
+        """A ticker's last ``days`` adjusted closes, oldest first (the page's price chart)."""
+        from bentos.errors import api_error
+
+        try:
+            return self.history.history(ticker, days)
+        except Exception as exc:
+            error = api_error(exc)
+            if error is None:
+                raise
+            return JSONResponse(error.body.model_dump(), error.status)  # type: ignore[return-value]
+
+
+@info_app.exception_handler(RequestValidationError)
+async def _invalid_query(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """A GET route's bad query parameter: a 422 naming it, like the POST routes' 422s."""
+    details = [{**e, "loc": [p for p in e["loc"] if p != "query"]} for e in exc.errors()]
+    body = validation_body(json.dumps({"detail": details}, default=str).encode())
+    return JSONResponse(body, 422)
+
 
 def _current_runtime() -> "Runtime | None":
     """The running service's runtime; None until its ``__init__`` has finished."""
@@ -245,6 +282,7 @@ ROUTE_ERRORS = {
     ("post", WARM_ROUTE): (401, 422, 429, 503),
     ("get", "/v1/tickers"): (401, 429, 503),
     ("get", "/v1/model"): (401, 429, 503),
+    ("get", "/v1/history"): (401, 404, 422, 429, 503),
 }
 
 
