@@ -98,6 +98,8 @@ def test_bentoml_build_from_a_clean_checkout(built: Built, model_registry: Regis
     for packaged in (
         "bentos/service.py",
         "bentos/snapshot/fallback.json.gz",
+        "bentos/webpage/index.html",  # the investor page (bentos.page)
+        "bentos/webpage/app.js",
         "training/features.py",
     ):
         assert (src / packaged).is_file(), packaged
