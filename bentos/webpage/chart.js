@@ -6,7 +6,7 @@
 
 window.FanChart = (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 720, H = 320, M = { top: 12, right: 12, bottom: 28, left: 56 };
+  const W = 720, H = 320, M = { top: 12, right: 12, bottom: 28, left: 56 }, FAN_SHARE = 0.3;
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -42,9 +42,14 @@ window.FanChart = (function () {
     const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
     lo -= pad; hi += pad;
     const top = M.top, bottom = H - M.bottom;
-    const x = (i) => M.left + (i / Math.max(n - 1, 1)) * (W - M.left - M.right);
-    const y = (v) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
     const start = hist.length - 1;  // the last price: where the fan opens
+    // The forecast gets a fixed share of the width, however long the history is: a 5-day fan
+    // beside a year of prices would otherwise be a sliver.
+    const plotW = W - M.left - M.right, split = M.left + plotW * (1 - FAN_SHARE);
+    const x = (i) => (i <= start
+      ? M.left + (start ? i / start : 1) * (split - M.left)
+      : split + ((i - start) / path.length) * (W - M.right - split));
+    const y = (v) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
 
     const svg = el("svg", {
       viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title chart-desc",
