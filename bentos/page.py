@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 PAGE_PATH = "/app"
 PAGE_DIR = Path(__file__).with_name("webpage")
@@ -36,11 +37,11 @@ SECURITY_HEADERS = {
 class _WithHeaders:
     """Adds :data:`SECURITY_HEADERS` to every response of the wrapped ASGI app."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def add_headers(message: dict[str, Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def add_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 extra = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
