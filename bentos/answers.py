@@ -71,6 +71,7 @@ def provenance(
         stale=False,
         generated_at=generated_at,
         narrator=narrator,
+        median=info.tags.get("median", "model"),
     )
 
 
@@ -185,4 +186,5 @@ def model_card(predictor: Predictor) -> ModelCard:
         track_record=realized_records(predictor.track_record),
         metrics=dict(info.metrics),
         description=info.description,
+        median=info.tags.get("median", "model"),
     )

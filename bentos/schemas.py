@@ -57,6 +57,11 @@ class Provenance(BaseModel):
         default=None, description="when the cached or fallback answer was stored; null if fresh"
     )
     narrator: str = Field(description="'<LLM model>/<prompt version>' or 'template'")
+    median: str = Field(
+        default="model",
+        description="where the median comes from: 'model', or the zero-return baseline at the "
+        "horizons where the model's median was not significantly better (decided at training)",
+    )
 
 
 class Timings(BaseModel):
@@ -200,6 +205,10 @@ class ModelCard(BaseModel):
     )
     metrics: dict[str, float]
     description: str
+    median: str = Field(
+        default="model",
+        description="where the served median comes from (the version's `median` tag)",
+    )
 
 
 class CacheReport(BaseModel):

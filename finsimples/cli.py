@@ -289,7 +289,15 @@ def models_list() -> None:
 
     registry = open_registry(Settings())
     table = Table(
-        "version", "aliases", "mode", "watermark", "h1 coverage", "h1 pinball vs EWMA", "gate"
+        "version",
+        "aliases",
+        "mode",
+        "watermark",
+        "h1 coverage",
+        "h1 pinball vs EWMA",
+        "median",
+        "DM vs champion",
+        "gate",
     )
     aliases = registry.aliases()
     for version in registry.versions():
@@ -303,6 +311,8 @@ def models_list() -> None:
             version.tags.get("watermark", ""),
             f"{metrics['h1_coverage']:.3f}" if "h1_coverage" in metrics else "",
             f"{gain:+.2%}" if gain is not None else "",
+            version.tags.get("median", ""),
+            version.tags.get("gate.dm_vs_champion", ""),
             version.tags.get("gate", ""),
         )
     out.print(table)

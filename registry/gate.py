@@ -2,15 +2,20 @@
 
 Metrics are the flat names a training run logs (see ``registry.metrics``): for each gated
 horizon ``h``, ``h{h}_coverage`` (pooled empirical coverage of the headline interval),
-``h{h}_coverage_worst_year``, ``h{h}_coverage_worst_ticker``, ``h{h}_pinball`` and
-``h{h}_pinball_ewma_normal`` (the EWMA-normal baseline on the same test rows) and
-``h{h}_mae_ratio`` (the median's MAE over the zero forecast's).
+``h{h}_coverage_worst_year`` and ``h{h}_coverage_worst_ticker``, and Diebold-Mariano tests on
+identical rows (``training.dm_test``): ``h{h}_dm_pinball_vs_ewma_normal[_p]`` (the walk-forward
+against the EWMA-normal baseline) and, when there is a champion, ``h{h}_dm_{pinball,ae}_vs_
+champion[_p]`` (candidate and champion on the same rows: the latest days with known outcomes
+for a refit of the same configuration or an incremental update, the same walk-forward folds
+when the configuration changed; ``champion_compared_on_folds`` is 1 then).
 
-An incremental candidate keeps its champion's method, so it carries the walk-forward metrics
-of the champion's last full refit; what the update itself changed is judged on the latest days
-with known outcomes, scored for the candidate and the champion on the same rows
-(``h{h}_recent_pinball`` / ``h{h}_recent_coverage``, the champion's with a ``_champion``
-suffix; see ``training.evaluation.score_recent``).
+Loss comparisons block only what is significantly worse (one-sided p-value below
+``significance`` after forgiving ``practical_tolerance``): a difference within noise never
+flips the verdict. The median's point accuracy is not gated: where it does not beat the
+zero-return forecast the served median is zero's (``training.median``).
+
+An incremental candidate also gets ``h{h}_recent_coverage`` (and ``_champion``) on the latest
+days: its coverage may not drift further from nominal than the champion's on the same rows.
 """
 
 from __future__ import annotations
@@ -31,20 +36,25 @@ class GatePolicy(BaseModel):
     coverage_tolerance: float = Field(0.02, ge=0, description="pooled coverage within ± this")
     min_worst_year_coverage: float = Field(0.85, ge=0, le=1)
     min_worst_ticker_coverage: float = Field(0.85, ge=0, le=1)
-    max_pinball_vs_champion: float = Field(
-        1.0, gt=0, description="candidate pinball / champion pinball must not exceed this"
-    )
-    max_pinball_vs_ewma: float = Field(
-        1.0, gt=0, description="candidate pinball / EWMA-normal pinball must not exceed this"
-    )
-    max_mae_ratio: float = Field(
-        1.0, gt=0, description="the median's MAE / the zero forecast's: no worse than zero"
-    )
-    max_recent_pinball_vs_champion: float = Field(
-        1.01,
+    significance: float = Field(
+        0.05,
         gt=0,
-        description="incremental candidate: its pinball on the latest days with known outcomes "
-        "/ the champion's on the same rows must not exceed this",
+        lt=0.5,
+        description="one-sided Diebold-Mariano level: a loss comparison blocks only when the "
+        "candidate is worse with a p-value below this",
+    )
+    practical_tolerance: float = Field(
+        0.002,
+        ge=0,
+        description="a loss difference up to this share of the reference's mean loss is "
+        "forgiven before testing (0.002: 0.2%)",
+    )
+    median_significance: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="the model's median is served at a horizon only where it beats the "
+        "zero-return forecast's absolute error with a DM p-value below this",
     )
     recent_coverage_slack: float = Field(
         0.02,
@@ -58,10 +68,10 @@ GATED_METRICS = (
     "coverage",
     "coverage_worst_year",
     "coverage_worst_ticker",
-    "pinball",
-    "pinball_ewma_normal",
-    "mae_ratio",
+    "dm_pinball_vs_ewma_normal",
+    "dm_pinball_vs_ewma_normal_p",
 )
+CHAMPION_LOSSES = {"pinball": "pinball", "ae": "absolute error of the median"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,8 @@ def evaluate_gate(
 
     Args:
         candidate: the candidate's logged metrics.
-        champion: the current champion's logged metrics (None when there is no champion).
+        champion: the current champion's logged metrics (None when there is no champion: then
+            nothing is compared with a champion and a calibrated, sane first model passes).
         policy: the thresholds.
 
     Returns:
@@ -100,60 +111,96 @@ def evaluate_gate(
             reasons.append(f"h={h}: not evaluated ({', '.join(missing)})")
             continue
         m = {key: float(candidate[name]) for key, name in names.items()}
-        if abs(m["coverage"] - policy.nominal_coverage) > policy.coverage_tolerance:
+        reasons += _calibration_reasons(m, h, policy)
+        if m["dm_pinball_vs_ewma_normal_p"] < policy.significance:
             reasons.append(
-                f"h={h}: coverage {m['coverage']:.3f} outside {policy.nominal_coverage:.2f} "
-                f"± {policy.coverage_tolerance:.2f}"
+                f"h={h}: pinball significantly worse than EWMA-normal on the same rows "
+                f"({_evidence(candidate, f'h{h}_dm_pinball_vs_ewma_normal')})"
             )
-        if m["coverage_worst_year"] < policy.min_worst_year_coverage:
-            reasons.append(
-                f"h={h}: worst-year coverage {m['coverage_worst_year']:.3f} "
-                f"< {policy.min_worst_year_coverage}"
-            )
-        if m["coverage_worst_ticker"] < policy.min_worst_ticker_coverage:
-            reasons.append(
-                f"h={h}: worst-ticker coverage {m['coverage_worst_ticker']:.3f} "
-                f"< {policy.min_worst_ticker_coverage}"
-            )
-        if m["pinball"] > m["pinball_ewma_normal"] * policy.max_pinball_vs_ewma:
-            reasons.append(
-                f"h={h}: pinball {m['pinball']:.6f} worse than EWMA-normal "
-                f"{m['pinball_ewma_normal']:.6f}"
-            )
-        if m["mae_ratio"] > policy.max_mae_ratio:
-            reasons.append(
-                f"h={h}: MAE ratio vs zero {m['mae_ratio']:.4f} > {policy.max_mae_ratio} "
-                "(point forecast worse than zero)"
-            )
-        best = None if champion is None else champion.get(names["pinball"])
-        if best is not None and m["pinball"] > float(best) * policy.max_pinball_vs_champion:
-            reasons.append(
-                f"h={h}: pinball {m['pinball']:.6f} worse than the champion's {float(best):.6f}"
-            )
+        if champion is not None:
+            reasons += _champion_reasons(candidate, h, policy)
     return GateVerdict(passed=not reasons, reasons=tuple(reasons))
 
 
-def _recent_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
-    """What blocks an incremental candidate on the latest days (nothing when not scored)."""
-    names = [
-        f"h{h}_recent_{key}{who}" for key in ("pinball", "coverage") for who in ("", "_champion")
+def _calibration_reasons(m: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
+    """Coverage pooled, worst year and worst ticker, each with how far off it is."""
+    reasons = []
+    off = m["coverage"] - policy.nominal_coverage
+    if abs(off) > policy.coverage_tolerance:
+        reasons.append(
+            f"h={h}: coverage {m['coverage']:.3f} outside {policy.nominal_coverage:.2f} "
+            f"± {policy.coverage_tolerance:.2f} (off by {off:+.3f})"
+        )
+    for key, label, floor in (
+        ("coverage_worst_year", "worst-year", policy.min_worst_year_coverage),
+        ("coverage_worst_ticker", "worst-ticker", policy.min_worst_ticker_coverage),
+    ):
+        if m[key] < floor:
+            reasons.append(
+                f"h={h}: {label} coverage {m[key]:.3f} < {floor} (short by {floor - m[key]:.3f})"
+            )
+    return reasons
+
+
+def _evidence(metrics: Mapping[str, float], name: str) -> str:
+    """``+1.2% loss, DM 3.10, p=0.0010`` from a DM metric family."""
+    rel = metrics.get(f"{name}_rel")
+    loss = f"{rel:+.2%} loss, " if rel is not None else ""
+    return f"{loss}DM {float(metrics[name]):.2f}, p={float(metrics[f'{name}_p']):.4f}"
+
+
+def _champion_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
+    """Candidate vs champion on identical rows: blocks only a significant loss."""
+    names = {loss: f"h{h}_dm_{loss}_vs_champion" for loss in CHAMPION_LOSSES}
+    missing = [f"{n}_p" for n in names.values() if f"{n}_p" not in candidate]
+    if missing:
+        return [f"h={h}: not compared with the champion on the same rows ({', '.join(missing)})"]
+    where = (
+        "the latest days"
+        if candidate.get("champion_compared_on_folds", 0.0) == 0.0
+        else "the same folds"
+    )
+    return [
+        f"h={h}: {label} significantly worse than the champion's on {where} "
+        f"({_evidence(candidate, names[loss])})"
+        for loss, label in CHAMPION_LOSSES.items()
+        if float(candidate[f"{names[loss]}_p"]) < policy.significance
     ]
+
+
+def _recent_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
+    """An incremental candidate's coverage on the latest days (nothing when not scored)."""
+    names = [f"h{h}_recent_coverage{who}" for who in ("", "_champion")]
     if not any(name in candidate for name in names):
         return []
     missing = [name for name in names if name not in candidate]
     if missing:
         return [f"h={h}: recent window not evaluated ({', '.join(missing)})"]
-    pinball, champion_pinball, coverage, champion_coverage = (float(candidate[n]) for n in names)
-    reasons = []
-    if pinball > champion_pinball * policy.max_recent_pinball_vs_champion:
-        reasons.append(
-            f"h={h}: pinball on the latest days {pinball:.6f} worse than the champion's "
-            f"{champion_pinball:.6f} on the same rows"
-        )
+    coverage, champion_coverage = (float(candidate[n]) for n in names)
     miss, champion_miss = (abs(c - policy.nominal_coverage) for c in (coverage, champion_coverage))
     if miss > champion_miss + policy.recent_coverage_slack:
-        reasons.append(
+        return [
             f"h={h}: coverage on the latest days {coverage:.3f} further from "
             f"{policy.nominal_coverage:.2f} than the champion's {champion_coverage:.3f}"
-        )
-    return reasons
+        ]
+    return []
+
+
+def gate_evidence_tags(metrics: Mapping[str, float], horizons: tuple[int, ...]) -> dict[str, str]:
+    """The DM statistics and p-values as short version tags (``models list`` shows them).
+
+    Returns:
+        ``gate.dm_vs_champion`` and ``gate.dm_vs_ewma_normal`` when measured, e.g.
+        ``"h1 pinball DM -0.41 p=0.66, h1 ae DM 0.10 p=0.46"``.
+    """
+    tags = {}
+    for against, losses in (("champion", ("pinball", "ae")), ("ewma_normal", ("pinball",))):
+        parts = [
+            f"h{h} {loss} DM {float(metrics[name]):.2f} p={float(metrics[name + '_p']):.3f}"
+            for h in horizons
+            for loss in losses
+            if (name := f"h{h}_dm_{loss}_vs_{against}") in metrics and name + "_p" in metrics
+        ]
+        if parts:
+            tags[f"gate.dm_vs_{against}"] = ", ".join(parts)
+    return tags

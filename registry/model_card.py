@@ -20,6 +20,7 @@ def render_model_card(
     metrics_source: str,
     verdict: GateVerdict,
     tickers: Sequence[str],
+    median: str = "model",
 ) -> str:
     """Markdown describing what the model is, what it was trained on and how well it did."""
     config = forecaster.config
@@ -39,6 +40,8 @@ def render_model_card(
         f"- quantiles: {', '.join(f'{q:g}' for q in config.quantiles)}; headline interval "
         f"{lo:g}-{hi:g} ({config.interval_coverage:.0%})",
         f"- anchor horizons: {', '.join(map(str, config.anchor_horizons))} (others interpolated)",
+        f"- median: {median} (served only where it beats the zero-return forecast's absolute "
+        "error, Diebold-Mariano; elsewhere the calibrated quantiles are re-centred on zero)",
         f"- gate: {verdict.summary()}",
         f"- metrics: {metrics_source}",
         "",

@@ -23,6 +23,7 @@ from registry.pyfunc import ARTIFACT_KEY, ForecasterModel, save_forecaster, to_f
 from training.forecaster import QuantileForecaster
 
 MODEL_ARTIFACT = "model"
+MEDIAN_TAG = "median"  # where the served median comes from (training.median), set at training
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TrainingRecord:
     model_card: str
     figures: Mapping[str, Figure]
     parent_version: str | None = None
+    median: str = "model"  # training.median.describe_median of the forecaster's policy
 
     @property
     def watermark(self) -> date:
@@ -83,6 +85,7 @@ def log_candidate(record: TrainingRecord, *, experiment: str, model_name: str) -
         "lake_version": str(record.lake_version),
         "metrics_source": record.metrics_source,
         "calibration": forecaster.config.calibration,
+        MEDIAN_TAG: record.median,
     }
     if record.parent_version:
         tags["parent_version"] = record.parent_version

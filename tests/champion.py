@@ -30,14 +30,13 @@ SMALL = TrainingConfig(
     booster=BoosterParams(n_estimators=20, max_depth=2, n_jobs=1),
     eval_horizons=(1, 5),
 )
-# A lenient gate so the small model passes: tests of the training loop are about the mechanism.
+# A lenient gate so the small model passes: tests of the training loop are about the mechanism
+# (loss comparisons still block a candidate that is worse beyond doubt).
 LENIENT = GatePolicy(
     coverage_tolerance=0.1,
     min_worst_year_coverage=0.5,
     min_worst_ticker_coverage=0.5,
-    max_pinball_vs_ewma=1.2,
-    max_pinball_vs_champion=1.2,
-    max_mae_ratio=1.2,
+    significance=0.001,
 )
 # What a walk-forward would have logged (names as registry.metrics writes them).
 METRICS = {

@@ -23,6 +23,7 @@ from training.adaptive import replay_levels
 from training.config import TrainingConfig
 from training.conformal import IntervalCalibrator
 from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
+from training.median import recentre
 from training.quantiles import interpolate_horizons, make_quantile_frame, prob_gain
 from training.targets import build_targets
 
@@ -35,6 +36,8 @@ class QuantileForecaster:
     ``feature_columns_``, ``feature_version_``, ``calibration_start_`` (first calibration
     date), ``boosted_through_`` (anchor -> last date the booster has trained on; every label
     it saw ends before the calibration window) and ``as_of_`` (last date seen).
+    ``median_sources_`` (horizon -> ``"model"``/``"zero"``, see :mod:`training.median`) is set
+    by the train job after its walk-forward; empty means the model's median everywhere.
     """
 
     def __init__(self, config: TrainingConfig | None = None) -> None:
@@ -47,6 +50,7 @@ class QuantileForecaster:
         self.calibration_start_: pd.Timestamp | None = None
         self.boosted_through_: dict[int, pd.Timestamp] = {}
         self.as_of_: pd.Timestamp | None = None
+        self.median_sources_: dict[int, str] = {}
 
     # --- shapes -------------------------------------------------------------------------------
     @property
@@ -234,9 +238,11 @@ class QuantileForecaster:
         """Anchor quantiles of z -> return quantiles for every horizon, as a quantile frame."""
         full = interpolate_horizons(normalized, self.anchors, self.horizons)
         scale = self._sigma(features)[:, None] * np.sqrt(self.horizons)[None, :]
-        return make_quantile_frame(
+        frame = make_quantile_frame(
             features.index, full * scale[:, :, None], self.horizons, self.config.quantiles
         )
+        # Models pickled before the median policy have no attribute: the model's median.
+        return recentre(frame, getattr(self, "median_sources_", {}))
 
     def _calibrated(self, raw: np.ndarray, levels: np.ndarray) -> np.ndarray:
         out = np.empty_like(raw, dtype=float)

@@ -15,23 +15,16 @@ from finsimples.jobs.common import (
     open_registry,
     read_training_prices,
 )
+from finsimples.jobs.evidence import same_config, versus_champion_recent, walk_forward
 from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from registry.figures import backtest_figures
-from registry.gate import GateVerdict, evaluate_gate
-from registry.metrics import flatten_recent, flatten_summary
+from registry.gate import GateVerdict, evaluate_gate, gate_evidence_tags
 from registry.model_card import render_model_card
 from registry.tracking import TrainingRecord, log_candidate
-from training.evaluation import (
-    default_methods,
-    run_backtest,
-    score_recent,
-    summarize_backtest,
-)
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
-from training.metrics import LeakageError
+from training.median import describe_median
 
 Step = Callable[[str], None]
 
@@ -61,6 +54,10 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
     Raises:
         JobError: empty lake, or an incremental run without a champion.
         LeakageError: the backtest was too good to be true; nothing was registered.
+
+    A full run with a champion compares the two on identical rows: both fitted models on the
+    latest days with known outcomes when the configuration is the champion's (a refit), both
+    configurations walked forward over the same folds when it changed.
     """
     report = step or (lambda _: None)
     lake = Lake.from_settings(settings)
@@ -77,6 +74,7 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
         features = build_features(prices)
     except ValueError as exc:  # e.g. too little history: the core names what is missing
         raise JobError(f"cannot train on the lake at {lake.uri}: {exc}") from exc
+    median = "model"
     if mode == "incremental":
         if champion is None:
             raise JobError("no champion to update: run `finsimples train --full` first")
@@ -88,25 +86,41 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
         report("updating the champion incrementally")
         forecaster = copy.deepcopy(champion.forecaster).update(features, prices)
         report(f"scoring candidate and champion on the last {settings.gate_recent_days} days")
-        metrics = _inherited(champion.metrics) | _recent_metrics(
+        metrics = _inherited(champion.metrics) | versus_champion_recent(
             forecaster, champion.forecaster, features, prices, settings
         )
         metrics_source = (
             f"walk-forward inherited from v{champion.version.version} (same method, newer "
-            f"data); h*_recent_*: candidate vs champion on the last {settings.gate_recent_days}"
-            " days"
+            f"data); h*_recent_* and h*_dm_*_vs_champion: candidate vs champion on the last "
+            f"{settings.gate_recent_days} days"
         )
+        median = describe_median(getattr(forecaster, "median_sources_", {}))
         summary = None
     else:
+        refit = champion is not None and same_config(config, champion.forecaster)
+        other = champion.forecaster if champion is not None and not refit else None
         report(f"walk-forward backtest of the last {settings.gate_test_years} years")
-        summary, figures = _gate_backtest(prices, features, settings)
-        metrics = flatten_summary(summary, f"model_{config.calibration}")
+        evidence = walk_forward(prices, features, settings, champion=other)
+        summary, figures, metrics = evidence.summary, evidence.figures, evidence.metrics
         metrics_source = f"walk-forward, last {settings.gate_test_years} years"
+        if other is not None:
+            metrics_source += "; h*_dm_*_vs_champion: both configurations on the same folds"
         report("fitting on all data")
         try:
             forecaster = QuantileForecaster(config).fit(features, prices)
         except ValueError as exc:
             raise JobError(f"cannot train on the lake at {lake.uri}: {exc}") from exc
+        forecaster.median_sources_ = dict(evidence.median_sources)
+        median = describe_median(forecaster.median_sources_)
+        if refit and champion is not None:
+            report(f"scoring candidate and champion on the last {settings.gate_recent_days} days")
+            metrics |= versus_champion_recent(
+                forecaster, champion.forecaster, features, prices, settings
+            )
+            metrics_source += (
+                f"; h*_dm_*_vs_champion: both fitted models on the last "
+                f"{settings.gate_recent_days} days"
+            )
 
     verdict = evaluate_gate(metrics, champion.metrics if champion else None, settings.gate)
     record = TrainingRecord(
@@ -127,8 +141,10 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
             metrics_source=metrics_source,
             verdict=verdict,
             tickers=sorted(prices["ticker"].unique()),
+            median=median,
         ),
         figures=figures,
+        median=median,
         parent_version=(
             str(champion.version.version) if champion and mode == "incremental" else None
         ),
@@ -140,7 +156,9 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
     updates = 0
     if mode == "incremental" and champion is not None:
         updates = updates_since_full(champion.version.tags) + 1
-    for key, value in {"gate": verdict.summary(), UPDATES_TAG: str(updates)}.items():
+    tags = {"gate": verdict.summary(), UPDATES_TAG: str(updates)}
+    tags |= gate_evidence_tags(metrics, settings.gate.horizons)
+    for key, value in tags.items():
         registry.client.set_model_version_tag(settings.model_name, logged.version, key, value)
     if verdict.passed:
         registry.promote(logged.version, reason=f"gate passed ({mode} training)")
@@ -152,42 +170,6 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
 
 
 def _inherited(metrics: dict[str, float]) -> dict[str, float]:
-    """The champion's walk-forward metrics, without its own recent-window scores."""
-    return {name: value for name, value in metrics.items() if "_recent_" not in name}
-
-
-def _recent_metrics(
-    candidate: QuantileForecaster,
-    champion: QuantileForecaster,
-    features: pd.DataFrame,
-    prices: pd.DataFrame,
-    settings: Settings,
-) -> dict[str, float]:
-    """Candidate and champion scored on the same latest days (``h{h}_recent_*`` metrics)."""
-    models = {"candidate": candidate, "champion": champion}
-    try:
-        scores = score_recent(
-            models, features, prices, settings.training, settings.gate_recent_days
-        )
-    except ValueError as exc:
-        raise JobError(f"cannot score the incremental candidate: {exc}") from exc
-    return flatten_recent(scores, tuple(settings.training.eval_horizons))
-
-
-def _gate_backtest(
-    prices: pd.DataFrame, features: pd.DataFrame, settings: Settings
-) -> tuple[pd.DataFrame, dict[str, Figure]]:
-    """Walk-forward over the last years, the model and the baselines the gate compares."""
-    config = settings.training
-    last = prices["date"].max()
-    start = pd.Timestamp(year=last.year - settings.gate_test_years + 1, month=1, day=1)
-    methods = {k: v for k, v in default_methods().items() if k in ("model", "ewma_normal", "zero")}
-    try:
-        backtest = run_backtest(prices, config, start, methods=methods, features=features)
-    except ValueError as exc:  # too little history before the gate's test years
-        raise JobError(f"cannot run the gate backtest from {start.date()}: {exc}") from exc
-    tripped = backtest.leakage.get(f"model_{config.calibration}", [])
-    if tripped:
-        raise LeakageError("leakage tripwire: " + "; ".join(tripped))
-    summary = summarize_backtest(backtest, tuple(config.eval_horizons), "ewma_normal")
-    return summary, backtest_figures(backtest, prices, config)
+    """The champion's walk-forward metrics, without its own comparisons with its champion."""
+    own = ("_recent_", "_vs_champion", "champion_compared_on_folds")
+    return {name: value for name, value in metrics.items() if not any(o in name for o in own)}

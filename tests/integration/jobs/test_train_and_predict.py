@@ -14,8 +14,9 @@ from finsimples.jobs.predict import predict
 from finsimples.jobs.train import train
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from tests.champion import LENIENT, SMALL, TICKERS, break_updates
+from tests.champion import LENIENT, SMALL, TICKERS, BiasedForecaster, break_updates
 from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)
+from training.forecaster import QuantileForecaster
 
 pytestmark = pytest.mark.integration
 # Six sample tickers from 2005, a small model (tests.champion.SMALL), a one-year gate backtest
@@ -83,23 +84,47 @@ def test_train_and_predict_against_an_mlflow_server_process(
     assert len(forecast.path) == 5
 
 
-def test_gate_blocks_a_candidate_no_better_than_the_champion(settings: Settings) -> None:
+def test_a_same_config_refit_passes_and_a_broken_refit_is_blocked_on_the_same_rows(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = train(settings, "full")
-    demanding = settings.model_copy(
-        update={"gate": LENIENT.model_copy(update={"max_pinball_vs_champion": 0.5})}
-    )
-    second = train(demanding, "full")
-    assert not second.promoted
-    assert second.verdict is not None
-    assert any("worse than the champion's" in r for r in second.verdict.reasons)
+    assert first.promoted, first.message
+    # the median policy is decided at training time and stored with the version
     registry = open_registry(settings)
-    assert str(registry.champion().version) == first.version  # type: ignore[union-attr]
-    assert str(registry.version_by_alias("challenger").version) == second.version  # type: ignore[union-attr]
-    assert registry.get(second.version).tags["gate"].startswith("blocked: ")  # type: ignore[arg-type]
+    version = registry.get(first.version)  # type: ignore[arg-type]
+    assert version.tags["median"].startswith(("zero-return baseline", "model"))
+    run = registry.client.get_run(version.run_id)
+    assert {"h1_median_model", "h1_median_vs_zero_p", "h1_dm_pinball_vs_ewma_normal_p"} <= set(
+        run.data.metrics
+    )
 
-    registry.promote(second.version, reason="manual: test", actor="ci")  # type: ignore[arg-type]
+    refit = train(settings, "full")  # same configuration, same data: identical rows, no evidence
+    assert refit.promoted, refit.message
+    assert refit.metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
+    assert refit.metrics["champion_compared_on_folds"] == 0.0
+    assert "gate.dm_vs_champion" in registry.get(refit.version).tags  # type: ignore[arg-type]
+
+    real_fit = QuantileForecaster.fit
+
+    def broken_fit(self, features, prices):  # type: ignore[no-untyped-def]
+        fitted = real_fit(self, features, prices)
+        fitted.__class__ = BiasedForecaster
+        return fitted
+
+    monkeypatch.setattr(QuantileForecaster, "fit", broken_fit)
+    broken = train(settings, "full")
+    assert not broken.promoted
+    assert broken.verdict is not None
+    reasons = " ".join(broken.verdict.reasons)
+    assert "h=1: pinball significantly worse than the champion's on the latest days" in reasons
+    assert "significantly worse than EWMA-normal" in reasons
+    assert str(registry.champion().version) == refit.version  # type: ignore[union-attr]
+    assert str(registry.version_by_alias("challenger").version) == broken.version  # type: ignore[union-attr]
+    assert registry.get(broken.version).tags["gate"].startswith("blocked: ")  # type: ignore[arg-type]
+
+    registry.promote(broken.version, reason="manual: test", actor="ci")  # type: ignore[arg-type]
     registry.rollback(reason="drill", actor="ci")
-    assert str(registry.champion().version) == first.version  # type: ignore[union-attr]
+    assert str(registry.champion().version) == refit.version  # type: ignore[union-attr]
 
 
 def test_incremental_update_after_new_days(settings: Settings, tmp_path: Path) -> None:
@@ -124,6 +149,7 @@ def test_incremental_update_after_new_days(settings: Settings, tmp_path: Path) -
     assert metrics["h1_recent_n"] == metrics["h1_recent_n_champion"] == len(TICKERS) * 125
     assert 0.7 < metrics["h1_recent_coverage"] < 1.0
     assert metrics["h1_recent_pinball"] <= metrics["h1_recent_pinball_champion"] * 1.01
+    assert metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
 
 
 def test_a_broken_incremental_update_is_registered_but_not_promoted(
@@ -137,8 +163,8 @@ def test_a_broken_incremental_update_is_registered_but_not_promoted(
     assert outcome.verdict is not None
     reasons = " ".join(outcome.verdict.reasons)
     # (ACI's replay through the window largely restores coverage; the loss shows the bias)
-    assert "h=1: pinball on the latest days" in reasons
-    assert "h=5: pinball on the latest days" in reasons
+    assert "h=1: pinball significantly worse than the champion's on the latest days" in reasons
+    assert "h=5: pinball significantly worse than the champion's on the latest days" in reasons
     registry = open_registry(settings)
     assert str(registry.champion().version) == first.version  # type: ignore[union-attr]
     assert str(registry.version_by_alias("challenger").version) == outcome.version  # type: ignore[union-attr]

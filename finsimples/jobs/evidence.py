@@ -1,0 +1,168 @@
+"""The evidence a train job gates on: a walk-forward, the median policy, same-row comparisons.
+
+Every loss comparison is made on identical rows and judged with a Diebold-Mariano test
+(``training.dm_test``): the model against the EWMA-normal baseline on the walk-forward's rows;
+the candidate against the champion either on the latest days with known outcomes (a refit of
+the same configuration, or an incremental update: the boosters of neither model trained on those
+labels) or, when the configuration changed, walked forward over the same folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from finsimples.jobs.common import JobError
+from finsimples.settings import Settings
+from registry.figures import backtest_figures
+from registry.metrics import flatten_recent, flatten_summary
+from training.comparison import recent_forecasts, rescore
+from training.config import TrainingConfig
+from training.dm_test import compare_forecasts, flatten_dm
+from training.evaluation import default_methods, run_backtest, summarize_backtest
+from training.features import FEATURE_VERSION
+from training.forecaster import QuantileForecaster
+from training.median import decide_median_sources, recentre
+from training.metrics import LeakageError, score_forecasts
+
+CHAMPION_METHOD = "champion"
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """A full candidate's walk-forward evidence."""
+
+    summary: pd.DataFrame
+    metrics: dict[str, float]
+    median_sources: dict[int, str]
+    figures: dict[str, Figure]
+
+
+def same_config(config: TrainingConfig, champion: QuantileForecaster) -> bool:
+    """Whether a candidate with ``config`` is a refit of the champion's configuration."""
+    return champion.config == config and champion.feature_version_ == FEATURE_VERSION
+
+
+def walk_forward(
+    prices: pd.DataFrame,
+    features: pd.DataFrame,
+    settings: Settings,
+    champion: QuantileForecaster | None = None,
+) -> WalkForward:
+    """Walk-forward over the last ``gate_test_years``: metrics, median policy, DM evidence.
+
+    Args:
+        prices: The lake's prices.
+        features: ``build_features(prices)``.
+        settings: Gives the training config, the gate policy and the test years.
+        champion: A champion with another configuration: walked forward on the same folds
+            and compared with the candidate there (``h{h}_dm_*_vs_champion``).
+
+    Raises:
+        JobError: too little history before the test years.
+        LeakageError: the candidate's backtest tripped the leakage tripwire.
+    """
+    config, policy = settings.training, settings.gate
+    last = prices["date"].max()
+    start = pd.Timestamp(year=last.year - settings.gate_test_years + 1, month=1, day=1)
+    methods = {k: v for k, v in default_methods().items() if k in ("model", "ewma_normal", "zero")}
+    if champion is not None:
+        methods[CHAMPION_METHOD] = lambda _: QuantileForecaster(champion.config)
+    try:
+        backtest = run_backtest(prices, config, start, methods=methods, features=features)
+    except ValueError as exc:  # too little history before the gate's test years
+        raise JobError(
+            f"too little history for the gate: a walk-forward from {start.date()} "
+            f"(gate_test_years={settings.gate_test_years}) needs earlier data: {exc}"
+        ) from exc
+    name = f"model_{config.calibration}"
+    tripped = backtest.leakage.get(name, [])
+    if tripped:
+        raise LeakageError("leakage tripwire: " + "; ".join(tripped))
+    sources, p_values = decide_median_sources(
+        backtest.forecasts[name],
+        backtest.outcomes,
+        list(range(1, config.max_horizon + 1)),
+        policy.median_significance,
+    )
+    served = recentre(backtest.forecasts[name], sources)
+    backtest = rescore(backtest, name, served, config)
+    horizons = tuple(config.eval_horizons)
+    summary = summarize_backtest(backtest, horizons, "ewma_normal")
+    metrics = flatten_summary(summary, name)
+    metrics |= {f"h{h}_median_model": float(sources[h] == "model") for h in horizons}
+    metrics |= {f"h{h}_median_vs_zero_p": p_values[h] for h in horizons}
+    ewma = compare_forecasts(
+        served,
+        backtest.forecasts["ewma_normal"],
+        backtest.outcomes,
+        horizons,
+        tolerance=policy.practical_tolerance,
+        losses=("pinball",),
+    )
+    metrics |= flatten_dm(ewma, "ewma_normal")
+    if champion is not None:
+        theirs = recentre(
+            backtest.forecasts[f"{CHAMPION_METHOD}_{champion.config.calibration}"],
+            getattr(champion, "median_sources_", {}),
+        )
+        metrics |= _versus_champion(served, theirs, backtest.outcomes, horizons, settings)
+        metrics["champion_compared_on_folds"] = 1.0
+    figures = backtest_figures(backtest, prices, config)
+    return WalkForward(summary.drop(index=_champion_rows(summary)), metrics, sources, figures)
+
+
+def versus_champion_recent(
+    candidate: QuantileForecaster,
+    champion: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    settings: Settings,
+) -> dict[str, float]:
+    """Candidate and champion on the same latest days: scores (``h{h}_recent_*``) and DM tests.
+
+    Raises:
+        JobError: fewer feature dates than ``gate_recent_days``.
+    """
+    config = settings.training
+    models = {"candidate": candidate, "champion": champion}
+    try:
+        frames, outcomes = recent_forecasts(
+            models, features, prices, config, settings.gate_recent_days
+        )
+    except ValueError as exc:
+        raise JobError(f"cannot score the candidate against the champion: {exc}") from exc
+    scores = pd.concat(
+        [
+            score_forecasts(frame, outcomes, config).assign(method=name).reset_index()
+            for name, frame in frames.items()
+        ],
+        ignore_index=True,
+    ).set_index(["method", "horizon"])
+    horizons = tuple(config.eval_horizons)
+    metrics = flatten_recent(scores, horizons)
+    metrics |= _versus_champion(
+        frames["candidate"], frames["champion"], outcomes, horizons, settings
+    )
+    metrics["champion_compared_on_folds"] = 0.0
+    return metrics
+
+
+def _versus_champion(
+    candidate: pd.DataFrame,
+    champion: pd.DataFrame,
+    outcomes: pd.Series,
+    horizons: tuple[int, ...],
+    settings: Settings,
+) -> dict[str, float]:
+    results = compare_forecasts(
+        candidate, champion, outcomes, horizons, tolerance=settings.gate.practical_tolerance
+    )
+    return flatten_dm(results, "champion")
+
+
+def _champion_rows(summary: pd.DataFrame) -> list:
+    methods = summary.index.get_level_values("method")
+    return [i for i, m in zip(summary.index, methods, strict=True) if m.startswith(CHAMPION_METHOD)]
