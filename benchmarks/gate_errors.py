@@ -1,0 +1,185 @@
+"""How often does the gate err? False blocks of look-alike candidates, misses of broken ones.
+
+Run: ``python -m benchmarks.gate_errors [--trials N]`` (a few minutes on two cores).
+
+On the bundled sample (six tickers, 2005 to 2022-11-30, the small config of the tests), a
+champion is fitted and candidates are compared with it on the same latest rows with known
+outcomes, exactly as the train job's refit path does (``training.comparison.recent_forecasts``,
+Diebold-Mariano on pinball and absolute error, ``registry.gate``):
+
+* false blocks: the same configuration with another seed and a training window shifted by up to
+  two months; goal at most 5%;
+* misses: features shuffled across rows, one quantile head swapped (the 0.25 and 0.75 outputs),
+  a leakage feature (the next day's return); goal 0%, each caught by its own reason (the first
+  two by the loss comparison with the champion, the leak by the walk-forward's tripwire).
+
+Prints a table and writes ``.finsimples/bench/gate_errors.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from registry.gate import GatePolicy, evaluate_gate
+from training.comparison import recent_forecasts
+from training.config import BoosterParams, TrainingConfig
+from training.dm_test import compare_forecasts, flatten_dm
+from training.evaluation import run_backtest
+from training.features import build_features
+from training.forecaster import QuantileForecaster
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sp500_prices.csv.gz"
+TICKERS = ["AAPL", "JNJ", "KO", "XOM", "JPM", "WMT"]
+LAST = pd.Timestamp("2022-11-30")
+CONFIG = TrainingConfig(
+    anchor_horizons=(1, 5, 30),
+    calibration_days=252,
+    booster=BoosterParams(n_estimators=20, max_depth=2, n_jobs=2),
+    eval_horizons=(1, 5),
+)
+RECENT_DAYS = 126
+CHAMPION_REASON = "worse than the champion's"
+
+
+class SwappedHead(QuantileForecaster):
+    """Broken: the 0.25 and 0.75 quantile heads swapped."""
+
+    def _raw(self, features):  # type: ignore[no-untyped-def]
+        raw = super()._raw(features)
+        return raw[:, :, [0, 3, 2, 1, 4]]
+
+
+def load_prices() -> pd.DataFrame:
+    """The six tickers from 2005, long format."""
+    wide = pd.read_csv(SAMPLE, parse_dates=["Date"])
+    wide = wide.loc[(wide["Date"] >= "2005-01-01") & (wide["Date"] <= LAST), ["Date", *TICKERS]]
+    long = wide.melt(id_vars="Date", var_name="ticker", value_name="adj_close").dropna()
+    return long.rename(columns={"Date": "date"}).reset_index(drop=True)
+
+
+def seeded(seed: int) -> TrainingConfig:
+    return CONFIG.model_copy(update={"booster": CONFIG.booster.model_copy(update={"seed": seed})})
+
+
+def fit(model, features, prices, end):  # type: ignore[no-untyped-def]
+    dates = features.index.get_level_values("date")
+    return model.fit(features.loc[dates <= end], prices.loc[prices["date"] <= end])
+
+
+def champion_verdict(candidate, champion, features, prices, policy):  # type: ignore[no-untyped-def]
+    """The refit path's verdict: both models on the same latest rows, DM vs the champion."""
+    frames, outcomes = recent_forecasts(
+        {"candidate": candidate, "champion": champion}, features, prices, CONFIG, RECENT_DAYS
+    )
+    results = compare_forecasts(
+        frames["candidate"],
+        frames["champion"],
+        outcomes,
+        policy.horizons,
+        tolerance=policy.practical_tolerance,
+    )
+    metrics = flatten_dm(results, "champion")
+    # Calibration and the EWMA check come from the walk-forward: passed here by construction,
+    # so the verdict isolates the champion comparison.
+    for h in policy.horizons:
+        metrics |= {
+            f"h{h}_coverage": 0.9,
+            f"h{h}_coverage_worst_year": 0.9,
+            f"h{h}_coverage_worst_ticker": 0.9,
+            f"h{h}_dm_pinball_vs_ewma_normal": 0.0,
+            f"h{h}_dm_pinball_vs_ewma_normal_p": 0.5,
+        }
+    return evaluate_gate(metrics, {}, policy), metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20, help="look-alike candidates")
+    parser.add_argument("--broken", type=int, default=3, help="candidates per broken kind")
+    args = parser.parse_args()
+    policy = GatePolicy()
+    began = time.perf_counter()
+    prices = load_prices()
+    features = build_features(prices)
+    dates = features.index.get_level_values("date").unique().sort_values()
+    end = dates[-RECENT_DAYS - 1]  # the champion never saw the scored rows
+    champion = fit(QuantileForecaster(seeded(0)), features, prices, end)
+
+    rows = []
+    for trial in range(args.trials):
+        shift = dates[-RECENT_DAYS - 1 - 2 * trial]  # up to ~2 months earlier
+        candidate = fit(QuantileForecaster(seeded(trial + 1)), features, prices, shift)
+        verdict, m = champion_verdict(candidate, champion, features, prices, policy)
+        rows.append(
+            {
+                "kind": "look-alike",
+                "blocked": not verdict.passed,
+                "reasons": list(verdict.reasons),
+                "h1_pinball_p": m["h1_dm_pinball_vs_champion_p"],
+            }
+        )
+        print(f"look-alike {trial}: {verdict.summary()[:120]}", flush=True)
+
+    rng = np.random.default_rng(0)
+    for i in range(args.broken):
+        shuffled = features.copy()
+        shuffled.loc[:, :] = shuffled.to_numpy()[rng.permutation(len(shuffled))]
+        broken = fit(QuantileForecaster(seeded(100 + i)), shuffled, prices, end)
+        verdict, _ = champion_verdict(broken, champion, features, prices, policy)
+        rows.append(_broken("shuffled features", verdict, CHAMPION_REASON))
+        swapped = fit(SwappedHead(seeded(200 + i)), features, prices, end)
+        verdict, _ = champion_verdict(swapped, champion, features, prices, policy)
+        rows.append(_broken("swapped quantile head", verdict, CHAMPION_REASON))
+        rows.append(_leak(features, prices, i))
+        print(f"broken set {i}: {[r['caught'] for r in rows[-3:]]}", flush=True)
+
+    frame = pd.DataFrame(rows)
+    look = frame[frame.kind == "look-alike"]
+    summary = {
+        "trials": len(look),
+        "false_block_rate": float(look.blocked.mean()),
+        "misses": {
+            kind: float(1 - g.caught.mean())
+            for kind, g in frame[frame.kind != "look-alike"].groupby("kind")
+        },
+        "policy": policy.model_dump(),
+        "seconds": round(time.perf_counter() - began, 1),
+        "rows": rows,
+    }
+    print(
+        f"\nfalse blocks: {look.blocked.sum()}/{len(look)} = {look.blocked.mean():.1%} (goal <= 5%)"
+    )
+    for kind, rate in summary["misses"].items():
+        print(f"misses, {kind}: {rate:.0%} (goal 0%, right reason)")
+    out = Path(".finsimples/bench/gate_errors.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(f"wrote {out} in {summary['seconds']} s")
+
+
+def _broken(kind: str, verdict, reason: str) -> dict:  # type: ignore[no-untyped-def]
+    caught = not verdict.passed and any(reason in r for r in verdict.reasons)
+    return {"kind": kind, "caught": caught, "reasons": list(verdict.reasons)}
+
+
+def _leak(features: pd.DataFrame, prices: pd.DataFrame, i: int) -> dict:
+    """A feature holding tomorrow's return: the walk-forward's tripwire must catch it."""
+    wide = prices.pivot(index="date", columns="ticker", values="adj_close")
+    future = np.log(wide.shift(-1) / wide).stack().rename("leak")
+    leaked = features.join(future.reindex(features.index).fillna(0.0))
+    config = seeded(300 + i)
+    backtest = run_backtest(
+        prices, config, "2022-01-01", methods={"model": QuantileForecaster}, features=leaked
+    )
+    tripped = backtest.leakage.get(f"model_{config.calibration}", [])
+    return {"kind": "leakage feature", "caught": bool(tripped), "reasons": tripped}
+
+
+if __name__ == "__main__":
+    main()
