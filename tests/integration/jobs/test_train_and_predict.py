@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +15,7 @@ from finsimples.jobs.predict import predict
 from finsimples.jobs.train import train
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from registry.gate import GatePolicy
 from tests.champion import LENIENT, SMALL, TICKERS, BiasedForecaster, break_updates
 from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)
 from training.forecaster import QuantileForecaster
@@ -216,3 +218,41 @@ def test_predicting_a_ticker_with_too_little_history_is_explained(
     ingest_files(Lake.from_settings(settings), [path])
     with pytest.raises(JobError, match=f"NEWCO has {len(days)} recent prices; forecasts need"):
         predict(settings, "NEWCO", 5)
+
+
+def test_first_model_on_a_new_lake_with_a_users_ticker_becomes_champion(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # a ninth-year-long user export: a realistic random walk (GBM with stochastic volatility)
+    rng = np.random.default_rng(7)
+    dates = pd.bdate_range("2013-12-02", "2022-11-30")
+    vol = 0.018 * np.exp(np.cumsum(rng.normal(0, 0.03, len(dates))).clip(-1, 1))
+    close = 25 * np.exp(np.cumsum(rng.normal(0.0002, 1, len(dates)) * vol))
+    path = tmp_path / "MYCO.csv"
+    pd.DataFrame({"Date": dates, "Close": close.round(4)}).to_csv(path, index=False)
+    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
+    # the default significance levels; only coverage is relaxed for the small test model
+    gate = GatePolicy(
+        coverage_tolerance=0.1, min_worst_year_coverage=0.5, min_worst_ticker_coverage=0.5
+    )
+    outcome = train(settings.model_copy(update={"gate": gate}), "full")
+    assert outcome.promoted, outcome.message
+    # the median policy: at a horizon where the model's median is not better than zero, the
+    # served median is the last close (a zero return) and the version says so
+    registry = open_registry(settings)
+    median = registry.get(outcome.version).tags["median"]  # type: ignore[arg-type]
+    forecast, _ = predict(settings, "MYCO", 5)
+    assert outcome.metrics["h1_median_model"] == 0.0  # daily returns: no median beats zero
+    assert median.startswith("zero-return baseline")
+    assert "h=1" in median
+    assert forecast.path[0].prices["q0.5"] == pytest.approx(forecast.last_price, rel=1e-6)
+
+
+def test_too_little_history_is_a_precise_reason(tmp_path: Path, sample_wide: pd.DataFrame) -> None:
+    subset = sample_wide.loc[sample_wide["Date"] >= "2021-06-01", ["Date", *TICKERS]]
+    path = tmp_path / "prices.csv"
+    subset.to_csv(path, index=False)
+    settings = Settings(state_dir=tmp_path / "state", training=SMALL, gate_test_years=1)
+    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
+    with pytest.raises(JobError, match="too little history"):
+        train(settings, "full")
