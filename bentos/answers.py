@@ -52,6 +52,7 @@ def facts_for(predictor: Predictor, forecast: Forecast, locale: str) -> Forecast
         recent_coverage=predictor.recent_coverage(forecast.horizon_days),
         coverage_window_days=record.window_days if record is not None else None,
         locale=locale,
+        currency=forecast.currency,
     )
 
 
@@ -100,6 +101,8 @@ def fresh_answer(
             generated_at or utc_now(),
         ),
         timings=timings or Timings(total_ms=0.0),
+        currency=forecast.currency,
+        exchange=forecast.exchange,
     )
 
 

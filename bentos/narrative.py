@@ -1,6 +1,7 @@
 """What a narrative says: the facts it may use, the deterministic template, the LLM prompt.
 
-The text only restates :class:`ForecastFacts`, numbers formatted per locale (pt-BR, en); the
+The text only restates :class:`ForecastFacts`, numbers formatted per locale (pt-BR, en) and
+prices with their currency (``R$ 37,52``, ``US$ 131.85``, see ``finsimples.money``); the
 LLM narrator (``bentos.narrator``) sends the same facts with :data:`SYSTEM_PROMPT`.
 """
 
@@ -13,6 +14,8 @@ from datetime import date
 from typing import Protocol
 
 from openai.types.chat import ChatCompletionMessageParam
+
+from finsimples.money import format_money, format_number
 
 PROMPT_VERSION = "prompt-v1"
 LOCALES = ("pt-BR", "en")
@@ -76,6 +79,7 @@ class ForecastFacts:
             ``finsimples.track_record``); None when there is not enough history.
         coverage_window_days: Trading days of that window (set with ``recent_coverage``).
         locale: ``pt-BR`` or ``en``.
+        currency: ISO code of the prices (``BRL``, ``USD``); None: bare numbers.
     """
 
     ticker: str
@@ -92,6 +96,7 @@ class ForecastFacts:
     recent_coverage: float | None = None
     locale: str = "pt-BR"
     coverage_window_days: int | None = None
+    currency: str | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -136,12 +141,6 @@ class Narrator(Protocol):
         ...
 
 
-def format_number(value: float, locale: str, decimals: int = 2) -> str:
-    """``1234.5`` as ``1,234.50`` (en) or ``1.234,50`` (pt-BR); no currency symbol."""
-    text = f"{value:,.{decimals}f}"
-    return text.translate(str.maketrans(",.", ".,")) if locale == "pt-BR" else text
-
-
 def format_percent(fraction: float, locale: str) -> str:
     """``0.052`` as ``5.2%`` (en) or ``5,2%`` (pt-BR); whole numbers without decimals (``90%``)."""
     percent = round(fraction * 100, 1)
@@ -155,10 +154,10 @@ def _fields(facts: ForecastFacts) -> dict[str, str]:
         "ticker": facts.ticker,
         "period": one if facts.horizon_days == 1 else many.format(h=facts.horizon_days),
         "as_of": facts.as_of.strftime("%d/%m/%Y" if loc == "pt-BR" else "%Y-%m-%d"),
-        "last": format_number(facts.last_price, loc),
-        "median": format_number(facts.median_price, loc),
-        "low": format_number(facts.low_price, loc),
-        "high": format_number(facts.high_price, loc),
+        "last": format_money(facts.last_price, facts.currency, loc),
+        "median": format_money(facts.median_price, facts.currency, loc),
+        "low": format_money(facts.low_price, facts.currency, loc),
+        "high": format_money(facts.high_price, facts.currency, loc),
         "level": format_percent(facts.interval_level, loc),
         "gain": format_percent(facts.prob_gain, loc),
         "vol": format_percent(facts.annual_volatility, loc),

@@ -26,6 +26,7 @@ from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_
 from finsimples.lake import Lake
 from finsimples.manifest import Manifest
 from finsimples.records import TrackRecordSummary
+from finsimples.tickers import Listing
 from training.features import (
     FEATURE_VERSION,
     MIN_HISTORY_DAYS,
@@ -100,6 +101,10 @@ class TickerWindow:
     first_date: date
     last_date: date
     forecastable: bool
+    exchange: str | None = None  # the lake's tickers table (None: not listed)
+    currency: str | None = None
+    name: str | None = None
+    timezone: str | None = None
 
 
 @dataclass
@@ -113,6 +118,24 @@ class _LakeView:
     as_of: dict[str, date] = field(default_factory=dict)  # each row's date
     daily_vol: dict[str, float] = field(default_factory=dict)  # each row's SIGMA_COLUMN
     forecasts: dict[str, Forecast] = field(default_factory=dict)  # whole paths, on first use
+    listings: dict[str, Listing] = field(default_factory=dict)  # exchange and currency
+
+
+def _window(
+    ticker: str, first: date, last: date, forecastable: bool, listing: Listing | None
+) -> TickerWindow:
+    if listing is None:
+        return TickerWindow(ticker, first, last, forecastable)
+    return TickerWindow(
+        ticker,
+        first,
+        last,
+        forecastable,
+        listing.exchange,
+        listing.currency,
+        listing.name or None,
+        listing.timezone,
+    )
 
 
 class Predictor:
@@ -215,8 +238,9 @@ class Predictor:
             # history: forecasting from it would ignore the newest prices (the predict job's rule).
             if row.index.get_level_values("date")[0] == last_rows.loc[ticker, "date"]:
                 rows[ticker] = row
+        listings = self.lake.listings(manifest)
         windows = {
-            ticker: TickerWindow(ticker, s.first, s.last, ticker in rows)
+            ticker: _window(ticker, s.first, s.last, ticker in rows, listings.get(ticker))
             for ticker, s in stats.items()
         }
         closes = last_rows["adj_close"].astype(float).to_dict()
@@ -225,7 +249,7 @@ class Predictor:
             t: pd.Timestamp(row.index.get_level_values("date")[0]).date() for t, row in rows.items()
         }
         vols = {t: float(row[SIGMA_COLUMN].iloc[0]) for t, row in rows.items()}
-        return _LakeView(manifest.version, windows, rows, prices, dates, vols)
+        return _LakeView(manifest.version, windows, rows, prices, dates, vols, listings=listings)
 
     def tickers(self) -> list[TickerWindow]:
         """Every ticker of the lake, sorted, with its first and last dates."""
@@ -284,6 +308,7 @@ class Predictor:
                 last_price=view.last_prices[ticker],
                 horizon=self.max_horizon,
                 interval=self.interval,
+                listing=view.listings.get(ticker),
             )
             view.forecasts[ticker] = whole  # every horizon: later requests skip the model
         return whole.up_to(horizon)

@@ -86,6 +86,12 @@ class ForecastAnswer(BaseModel):
     narrative: str
     provenance: Provenance
     timings: Timings
+    currency: str | None = Field(
+        default=None, description="ISO code of the prices' currency (BRL, USD); null if unknown"
+    )
+    exchange: str | None = Field(
+        default=None, description="MIC of the exchange whose sessions the path's dates are"
+    )
 
 
 class ApiErrorBody(BaseModel):
@@ -135,6 +141,10 @@ class TickerOut(BaseModel):
     first_date: dt.date
     last_date: dt.date
     forecastable: bool = Field(description="false when its recent history is too short")
+    exchange: str | None = Field(default=None, description="MIC: BVMF, XNYS, XNAS")
+    currency: str | None = Field(default=None, description="ISO code: BRL, USD")
+    name: str | None = None
+    timezone: str | None = Field(default=None, description="the exchange's time zone")
 
 
 class TickersAnswer(BaseModel):

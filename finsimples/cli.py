@@ -47,9 +47,22 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="CSV (.csv, .csv.gz) or Parquet price files."),
+    paths: list[Path] = typer.Argument(
+        ...,
+        help="CSV (.csv, .csv.gz; ',' or Brazilian ';' with comma decimals), Parquet or B3 "
+        "COTAHIST price files, and tickers reference files (ticker,exchange[,currency,name]).",
+    ),
     ticker: str | None = typer.Option(
         None, help="Ticker of one-ticker OHLCV files (default: from the file name)."
+    ),
+    exchange: str | None = typer.Option(
+        None, help="MIC every ticker of these files trades on: BVMF, XNYS or XNAS."
+    ),
+    currency: str | None = typer.Option(
+        None, help="Currency of the prices, e.g. BRL or USD (default: the exchange's)."
+    ),
+    date_column: str | None = typer.Option(
+        None, help="Header of the date column, when no column is named like a date."
     ),
     until: datetime | None = typer.Option(
         None, formats=["%Y-%m-%d"], help="Replay: ingest only rows dated on or before DATE."
@@ -91,6 +104,9 @@ def ingest(
                 until=until.date() if until else None,
                 next_day=next_day,
                 date_format=date_format,
+                date_column=date_column,
+                exchange=exchange,
+                currency=currency,
                 on_file=file_read,
             )
         except IngestError as exc:
@@ -104,10 +120,11 @@ def ingest(
 def lake_info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Tickers, first and last date (the watermark), rows and files of the lake."""
+    """Tickers (exchange, currency, name), first and last date (the watermark), rows and files."""
     lake = _lake()
     try:
         manifest = lake.manifest()
+        listings = lake.listings(manifest)
     except OSError as exc:
         raise _fail(f"lake {lake.uri}: {exc}") from exc
     if as_json:
@@ -118,8 +135,14 @@ def lake_info(
             "rows": manifest.rows,
             "tickers": {
                 t: {"first": s.first.isoformat(), "last": s.last.isoformat(), "rows": s.rows}
+                | (
+                    {k: v for k, v in vars(listings[t]).items() if k != "ticker"}
+                    if t in listings
+                    else {}
+                )
                 for t, s in manifest.tickers.items()
             },
+            "listings": {t: vars(v) for t, v in listings.items()},
         }
         out.print_json(json.dumps(body))
         return
@@ -128,12 +151,20 @@ def lake_info(
         f"{manifest.rows:,} rows",
         title_justify="left",
     )
-    table.add_column("ticker")
-    table.add_column("first date")
-    table.add_column("last date (watermark)")
+    for column in ("ticker", "exchange", "currency", "name", "first date", "last date (watermark)"):
+        table.add_column(column)
     table.add_column("rows", justify="right")
     for ticker, stats in manifest.tickers.items():
-        table.add_row(ticker, str(stats.first), str(stats.last), f"{stats.rows:,}")
+        listing = listings.get(ticker)
+        table.add_row(
+            ticker,
+            listing.exchange if listing else "?",
+            listing.currency if listing else "?",
+            listing.name if listing else "",
+            str(stats.first),
+            str(stats.last),
+            f"{stats.rows:,}",
+        )
     if not manifest.tickers:
         table.caption = "the lake is empty: run `finsimples ingest PATH`"
     out.print(table)
@@ -377,10 +408,18 @@ def predict(
     ticker: str = typer.Argument(..., help="Ticker, e.g. AAPL or PETR4."),
     horizon: int = typer.Option(5, "--horizon", "-h", help="Trading days ahead (1..30)."),
     as_json: bool = typer.Option(False, "--json", help="Print the forecast as JSON."),
+    locale: str = typer.Option(
+        "en", help="Number format of the table: en (US$ 131.85) or pt-BR (R$ 37,52)."
+    ),
 ) -> None:
-    """Forecast a ticker with the champion, locally (no server)."""
+    """Forecast a ticker with the champion, locally (no server); dates are the sessions of the
+    ticker's exchange, prices in its currency."""
     from finsimples.jobs.common import JobError
     from finsimples.jobs.predict import predict as predict_job
+    from finsimples.money import format_money
+
+    if locale not in ("en", "pt-BR"):
+        raise _fail(f"--locale {locale!r}: expected en or pt-BR")
 
     try:
         forecast, version = predict_job(Settings(), ticker, horizon)
@@ -392,9 +431,14 @@ def predict(
     lo, hi = sorted(forecast.path[0].prices, key=lambda k: float(k[1:]))[
         :: len(forecast.path[0].prices) - 1
     ]
+
+    def money(value: float) -> str:
+        return format_money(value, forecast.currency, locale)
+
+    place = f" ({forecast.exchange}, {forecast.currency})" if forecast.exchange else ""
     table = Table(
-        title=f"{forecast.ticker}: last {forecast.last_price:.2f} on {forecast.as_of}; "
-        f"model v{version}; {forecast.interval:.0%} range",
+        title=f"{forecast.ticker}{place}: last {money(forecast.last_price)} on "
+        f"{forecast.as_of}; model v{version}; {forecast.interval:.0%} range",
         title_justify="left",
     )
     for column in ("day", "date", f"low ({lo})", "median", f"high ({hi})", "P(gain)"):
@@ -403,9 +447,9 @@ def predict(
         table.add_row(
             str(point.day),
             str(point.date),
-            f"{point.prices[lo]:.2f}",
-            f"{point.prices['q0.5']:.2f}",
-            f"{point.prices[hi]:.2f}",
+            money(point.prices[lo]),
+            money(point.prices["q0.5"]),
+            money(point.prices[hi]),
             f"{point.prob_gain:.0%}",
         )
     out.print(table)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from finsimples.tickers import Listing
+
 # The grid of levels the expected return averages over (see _expected_simple_returns).
 _GRID = (0.0005, 0.9995, 1000)
 
@@ -39,7 +41,10 @@ class PathPoint(BaseModel):
 
     day: int = Field(description="trading days after as_of (1..horizon)")
     # `dt.date`, not `date`: the field is named `date` and would shadow the type.
-    date: dt.date = Field(description="the trading day (weekdays; exchange holidays not known)")
+    date: dt.date = Field(
+        description="the trading session of the ticker's exchange (weekdays when the exchange "
+        "is not known)"
+    )
     prices: dict[str, float] = Field(description="price quantiles, keys like 'q0.05'")
     returns: dict[str, float] = Field(description="simple-return quantiles, keys like 'q0.05'")
     expected_return: float = Field(description="mean simple return of the forecast distribution")
@@ -57,6 +62,10 @@ class Forecast(BaseModel):
     horizon_days: int
     interval: float = Field(description="nominal coverage of the q-low..q-high interval, e.g. 0.9")
     path: list[PathPoint]
+    exchange: str | None = Field(
+        default=None, description="MIC of the exchange whose sessions the path's dates are"
+    )
+    currency: str | None = Field(default=None, description="ISO code of the prices' currency")
 
     def up_to(self, horizon: int) -> Forecast:
         """This forecast cut at ``horizon`` days: what :func:`make_forecast` returns for it.
@@ -72,8 +81,16 @@ class Forecast(BaseModel):
         return self.model_copy(update={"horizon_days": horizon, "path": path})
 
 
-def trading_days_after(day: dt.date, count: int) -> list[dt.date]:
-    """The next ``count`` weekdays after ``day``."""
+def trading_days_after(day: dt.date, count: int, exchange: str | None = None) -> list[dt.date]:
+    """The next ``count`` sessions of ``exchange`` after ``day`` (weekdays when it is None).
+
+    Raises:
+        ValueError: ``day`` is outside the exchange's calendar.
+    """
+    if exchange is not None:
+        from finsimples.calendars import next_sessions
+
+        return next_sessions(exchange, day, count)
     current = day.date() if isinstance(day, dt.datetime) else day
     days: list[dt.date] = []
     while len(days) < count:
@@ -84,7 +101,13 @@ def trading_days_after(day: dt.date, count: int) -> list[dt.date]:
 
 
 def make_forecast(
-    quantiles: pd.DataFrame, *, ticker: str, last_price: float, horizon: int, interval: float
+    quantiles: pd.DataFrame,
+    *,
+    ticker: str,
+    last_price: float,
+    horizon: int,
+    interval: float,
+    listing: Listing | None = None,
 ) -> Forecast:
     """Build the answer from one origin's quantile frame (log returns, horizons 1..H).
 
@@ -95,11 +118,17 @@ def make_forecast(
         last_price: the adjusted close at the origin.
         horizon: how many days of the path to return.
         interval: nominal coverage of the outer quantile pair.
+        listing: the ticker's exchange and currency (the lake's ``tickers`` table); default:
+            the bundled reference and the B3 rule, else weekdays and no currency.
     """
     import numpy as np
     import pandas as pd
 
+    from finsimples.tickers import infer_listing
     from training.quantiles import prob_gain
+
+    listing = listing or infer_listing(ticker)
+    mic = listing.exchange if listing else None
 
     rows = quantiles[quantiles.index.get_level_values("horizon") <= horizon]
     as_of = pd.Timestamp(rows.index.get_level_values("date")[0]).date()
@@ -110,7 +139,7 @@ def make_forecast(
     growth = np.exp(log_q).tolist()
     simple = np.expm1(log_q).tolist()
     expected = _expected_simple_returns(log_q, levels).tolist()
-    dates = trading_days_after(as_of, horizon)
+    dates = trading_days_after(as_of, horizon, mic)
     path = [
         PathPoint(
             day=int(h),
@@ -129,6 +158,8 @@ def make_forecast(
         horizon_days=horizon,
         interval=interval,
         path=path,
+        exchange=mic,
+        currency=listing.currency if listing else None,
     )
 
 

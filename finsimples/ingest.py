@@ -1,12 +1,19 @@
 """Ingest: read the price files users have, validate every value, merge them into the lake.
 
-Three layouts are understood, by their header (case, spaces and underscores ignored):
+Four layouts are understood, by their header (case, accents, spaces and underscores ignored;
+Portuguese names such as ``Data``, ``Fechamento`` too):
 
 * wide, like the bundled sample: ``Date,AAPL,AMD,...`` of adjusted closes, an empty cell is
   missing data;
 * one ticker's OHLCV export: ``Date,Open,High,Low,Close[,Adj Close],Volume``, the ticker from an
   option or the file name (``GOOG.csv`` is GOOG), a leading unnamed index column dropped;
-* long: ``Date,Ticker|Symbol,...`` with OHLCV or adjusted-close columns.
+* long: ``Date,Ticker|Symbol,...`` with OHLCV or adjusted-close columns;
+* B3's COTAHIST fixed-width quotes file (see ``finsimples.cotahist``).
+
+The date column is the one named like a date, the one ``--date-column`` names, or an unnamed
+first column holding dates (pandas ``to_csv`` of a date-indexed frame). A file whose header
+has more ``;`` than ``,`` is a Brazilian spreadsheet export: ``;`` separators, comma decimals
+(``1.234,56``) and, unless ``--date-format`` says otherwise, ``DD/MM/YYYY`` dates.
 
 Every problem is reported with its file, line, column and value, and nothing is written unless
 every file is valid.
@@ -15,6 +22,7 @@ every file is valid.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,8 +32,17 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from finsimples.calendars import non_sessions
+from finsimples.cotahist import is_cotahist, read_cotahist
 from finsimples.lake import Lake, WriteResult
 from finsimples.schemas import KEY_COLUMNS, TICKER_PATTERN, VALUE_COLUMNS
+from finsimples.tickers import (
+    Listing,
+    make_listing,
+    parse_reference,
+    resolve_listings,
+    strip_b3_suffix,
+)
 
 MAX_REPORTED_PROBLEMS = 20
 _ALIASES = {
@@ -41,9 +58,16 @@ _ALIASES = {
     "adjclose": "adj_close",
     "adjustedclose": "adj_close",
     "volume": "volume",
+    "data": "date",
+    "abertura": "open",
+    "maxima": "high",
+    "minima": "low",
+    "fechamento": "close",
+    "ultimo": "close",
 }
 _SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".txt")
 _ISO_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
+_BR_DAY = re.compile(r"^\s*\d{2}/\d{2}/\d{4}\s*$")
 
 
 @dataclass(frozen=True)
@@ -106,34 +130,45 @@ def read_price_file(
     *,
     ticker: str | None = None,
     date_format: str | None = None,
+    date_column: str | None = None,
     today: date | None = None,
 ) -> pd.DataFrame:
     """Read and validate one price file into lake rows.
 
     Args:
-        path: a CSV (optionally gzipped) or Parquet file.
+        path: a CSV (optionally gzipped), Parquet or COTAHIST file.
         ticker: the ticker of a one-ticker OHLCV file (default: from the file name).
         date_format: a ``strftime`` format for dates that are not ISO ``YYYY-MM-DD``.
+        date_column: the header of the date column, when no column is named like a date.
         today: dates after this day are rejected (default: the machine's today).
 
     Returns:
         Columns ``date``, ``ticker``, the value columns and ``source`` (the file name); rows
-        without a price (empty cells) are left out.
+        without a price (empty cells) are left out. A COTAHIST file's frame carries
+        ``attrs["exchange"]`` (``BVMF``) and ``attrs["names"]`` (ticker -> name).
 
     Raises:
         IngestError: with every problem found (up to a limit).
     """
     name = path.name
-    try:
-        raw, first_line = _read_raw(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise IngestError([Problem(name, f"cannot be read as CSV or Parquet: {exc}")]) from exc
-    kinds = {c: _ALIASES.get(re.sub(r"[^a-z0-9]", "", str(c).lower())) for c in raw.columns}
-    if "date" not in kinds.values():
-        header = ",".join(map(str, raw.columns))
-        raise IngestError([Problem(name, f"missing column 'Date' (the header is {header!r})")])
-    table = _Table(name, kinds)
-    raw["_line"] = _line_labels(raw.index, first_line)
+    names: dict[str, str] | None = None
+    if is_cotahist(path):
+        table = _Table(name, {c: c for c in ("date", "ticker", *VALUE_COLUMNS)})
+        raw, names = read_cotahist(path, table.add)
+        table.raise_problems()
+        date_format = "%Y%m%d"
+    else:
+        try:
+            raw, first_line, decimal_comma = _read_raw(path)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            problem = Problem(name, f"cannot be read as CSV or Parquet: {exc}")
+            raise IngestError([problem]) from exc
+        kinds = _column_kinds(name, list(raw.columns), date_column)
+        table = _Table(name, kinds)
+        if decimal_comma:
+            date_format = date_format or _brazilian_date_format(raw, kinds)
+            _comma_decimals(raw, kinds)
+        raw["_line"] = _line_labels(raw.index, first_line)
     frame = table.from_wide(raw) if table.layout == "wide" else table.from_columns(raw, ticker)
     table.raise_problems()
     frame = frame.reset_index(drop=True)
@@ -143,7 +178,61 @@ def read_price_file(
     frame = frame[frame["adj_close"].notna()]
     table.check_duplicates(frame)
     frame["source"] = name
-    return frame[["date", "ticker", *VALUE_COLUMNS, "source"]].reset_index(drop=True)
+    result = frame[["date", "ticker", *VALUE_COLUMNS, "source"]].reset_index(drop=True)
+    if names is not None:
+        result.attrs.update(exchange="BVMF", names=names)
+    return result
+
+
+def _column_kinds(name: str, columns: list[str], date_column: str | None) -> dict[str, str | None]:
+    """What each header means; ``date_column`` (``--date-column``) names the date."""
+    kinds = {c: _ALIASES.get(_header_key(c)) for c in columns}
+    if date_column is not None:
+        if date_column not in kinds:
+            raise IngestError(
+                [
+                    Problem(
+                        name,
+                        f"--date-column {date_column!r} is not a column (the header is "
+                        f"{','.join(map(str, columns))!r})",
+                    )
+                ]
+            )
+        kinds = {c: None if kind == "date" else kind for c, kind in kinds.items()}
+        kinds[date_column] = "date"
+    if "date" not in kinds.values():
+        header = ",".join(map(str, columns))
+        raise IngestError(
+            [
+                Problem(
+                    name,
+                    f"missing column 'Date' (the header is {header!r}); pass --date-column NAME",
+                )
+            ]
+        )
+    return kinds
+
+
+def _header_key(column: object) -> str:
+    """``Máxima`` -> ``maxima``: lower case, accents and punctuation dropped."""
+    plain = unicodedata.normalize("NFKD", str(column)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", plain.lower())
+
+
+def _brazilian_date_format(raw: pd.DataFrame, kinds: Mapping[str, str | None]) -> str | None:
+    """``%d/%m/%Y`` when a Brazilian export's dates are written so, else None (ISO)."""
+    column = next(c for c, kind in kinds.items() if kind == "date")
+    values = raw[column].dropna().astype(str)
+    return "%d/%m/%Y" if len(values) and values.str.match(_BR_DAY).all() else None
+
+
+def _comma_decimals(raw: pd.DataFrame, kinds: Mapping[str, str | None]) -> None:
+    """``1.234,56`` -> ``1234.56`` in every column but the date and the ticker."""
+    for column, kind in kinds.items():
+        if kind in ("date", "ticker"):
+            continue
+        values = raw[column].astype("string").str.strip()
+        raw[column] = values.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
 
 
 def select_until(frame: pd.DataFrame, until: date) -> pd.DataFrame:
@@ -174,39 +263,158 @@ def ingest_files(
     paths: Sequence[Path],
     *,
     ticker: str | None = None,
+    exchange: str | None = None,
+    currency: str | None = None,
     until: date | None = None,
     next_day: bool = False,
     date_format: str | None = None,
+    date_column: str | None = None,
     today: date | None = None,
     on_file: Callable[[Path], None] | None = None,
 ) -> IngestReport:
     """Validate every file, then merge them into the lake in one commit.
 
+    Price rows and the ``tickers`` table (each ticker's exchange and currency) are written
+    together; a reference file (``ticker,exchange[,currency,name,timezone]``, no date column)
+    among ``paths`` is read as listings rather than prices.
+
     Args:
         lake: where the rows go.
         paths: the files; when two hold the same (ticker, date), the later file wins.
         ticker: ticker of one-ticker files (see :func:`read_price_file`).
+        exchange: ``--exchange``: the MIC every ticker of these files trades on.
+        currency: ``--currency``: the prices' currency (default: the exchange's).
         until: replay: ingest only rows dated on or before this day.
         next_day: replay: ingest only the next trading day after the lake's data.
         date_format: ``strftime`` format of non-ISO dates.
+        date_column: header of the date column (``--date-column``).
         today: rows dated after it are rejected (default: today).
         on_file: called after each file is read (progress bars).
 
     Raises:
-        IngestError: a file is invalid; nothing was written.
+        IngestError: a file is invalid, a ticker's exchange is unknown or a row falls on a
+            day its exchange was closed; nothing was written.
     """
     if not paths:
         raise IngestError([Problem("ingest", "no files given")])
     frames = []
+    given: dict[str, Listing] = {}
     for path in paths:
         if not path.is_file():
             raise IngestError([Problem(str(path), "no such file")])
-        frames.append(read_price_file(path, ticker=ticker, date_format=date_format, today=today))
+        if is_reference_file(path):
+            given |= read_reference_file(path)
+        else:
+            frames.append(
+                read_price_file(
+                    path,
+                    ticker=ticker,
+                    date_format=date_format,
+                    date_column=date_column,
+                    today=today,
+                )
+            )
         if on_file:
             on_file(path)
-    return ingest_frames(
-        lake, frames, source=", ".join(p.name for p in paths), until=until, next_day=next_day
+    listings = place_tickers(
+        frames, lake.listings(), given=given, exchange=exchange, currency=currency
     )
+    return ingest_frames(
+        lake,
+        frames,
+        source=", ".join(p.name for p in paths),
+        until=until,
+        next_day=next_day,
+        listings=listings,
+    )
+
+
+def is_reference_file(path: Path) -> bool:
+    """Whether ``path`` is a tickers reference CSV: ``ticker`` and ``exchange``, no date."""
+    if not path.name.lower().endswith((".csv", ".csv.gz", ".txt")) or is_cotahist(path):
+        return False
+    try:
+        header = {_header_key(c) for c in _first_line(path).replace(";", ",").split(",")}
+    except OSError:
+        return False
+    return {"ticker", "exchange"} <= header and not header & {"date", "data", "datetime"}
+
+
+def read_reference_file(path: Path) -> dict[str, Listing]:
+    """The listings of a reference CSV (see ``finsimples.tickers.parse_reference``).
+
+    Raises:
+        IngestError: naming the line and column at fault.
+    """
+    try:
+        return parse_reference(path.read_text(encoding="utf-8-sig"), path.name)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IngestError([Problem(path.name, str(exc))]) from exc
+
+
+def place_tickers(
+    frames: Sequence[pd.DataFrame],
+    known: Mapping[str, Listing],
+    *,
+    given: Mapping[str, Listing] | None = None,
+    exchange: str | None = None,
+    currency: str | None = None,
+) -> dict[str, Listing]:
+    """Each ticker's listing (``finsimples.tickers.resolve_listings``), then a check that no
+    row falls on a day its exchange was closed.
+
+    A COTAHIST file's tickers are B3's, with the file's names.
+
+    Raises:
+        IngestError: an ambiguous ticker (naming ``--exchange``), an unknown exchange, or rows
+            on holidays or weekends of their exchange (each named with its file and ticker).
+    """
+    given = dict(given or {})
+    for frame in frames:
+        if frame.attrs.get("exchange"):
+            for ticker, name in frame.attrs.get("names", {}).items():
+                if ticker not in given and ticker not in known:
+                    given[ticker] = make_listing(ticker, frame.attrs["exchange"], name=name)
+    tickers = {t for frame in frames for t in frame["ticker"].unique()}
+    try:
+        listings = resolve_listings(
+            tickers,
+            exchange_option=exchange,
+            currency_option=currency,
+            given=given,
+            known=known,
+        )
+    except ValueError as exc:  # AmbiguousTickerError, UnknownExchangeError
+        raise IngestError([Problem("ingest", str(exc))]) from exc
+    problems = [p for frame in frames for p in closed_day_problems(frame, listings)]
+    if problems:
+        raise IngestError(problems)
+    # Listings given in a reference file are kept even for tickers without prices yet.
+    return {**{t: v for t, v in given.items() if t not in listings}, **listings}
+
+
+def closed_day_problems(frame: pd.DataFrame, listings: Mapping[str, Listing]) -> list[Problem]:
+    """Rows dated on a day their ticker's exchange did not trade: a sign of a bad file
+    (shifted dates, a time zone applied twice, a filled-in calendar)."""
+    problems = []
+    for ticker, dates in frame.groupby("ticker")["date"]:
+        listing = listings.get(str(ticker))
+        if listing is None:
+            continue
+        closed = non_sessions(listing.exchange, (d.date() for d in dates))
+        sources = frame.loc[dates.index, "source"]
+        for day, why in sorted(closed.items()):
+            source = str(sources[dates.dt.date == day].iloc[0])
+            problems.append(
+                Problem(
+                    source,
+                    f"{ticker} has a row on {day}, a {why} of {listing.exchange} (no trading "
+                    "session): the file's dates are wrong; fix or remove those rows",
+                    column="date",
+                    value=str(day),
+                )
+            )
+    return problems
 
 
 def ingest_frames(
@@ -216,6 +424,7 @@ def ingest_frames(
     source: str,
     until: date | None = None,
     next_day: bool = False,
+    listings: Mapping[str, Listing] | None = None,
 ) -> IngestReport:
     """Merge validated files (:func:`read_price_file` output) into the lake in one commit.
 
@@ -225,13 +434,19 @@ def ingest_frames(
         source: recorded in the lake's commit (the file names).
         until: replay: only rows dated on or before this day.
         next_day: replay: only the next trading day after the lake's data.
+        listings: rows for the ``tickers`` table, written in the same commit
+            (:func:`place_tickers`).
     """
-    frame = pd.concat(frames, ignore_index=True).drop_duplicates(list(KEY_COLUMNS), keep="last")
+    if frames:
+        frame = pd.concat(frames, ignore_index=True)
+        frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="last")
+    else:  # a reference file alone
+        frame = pd.DataFrame(columns=["date", "ticker", *VALUE_COLUMNS, "source"])
     if until is not None:
         frame = select_until(frame, until)
     if next_day:
         frame = select_next_day(frame, lake.watermarks())
-    result = lake.write_prices(frame, source=source)
+    result = lake.write_prices(frame, source=source, listings=listings)
     compacted = lake.compact() if result.version else None
     return IngestReport(
         files=len(frames),
@@ -246,20 +461,45 @@ def ingest_frames(
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None]:
-    """The file as a frame of raw values, and the line of its first data row (CSV only)."""
+def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None, bool]:
+    """The file as a frame of raw values, the line of its first data row (CSV only), and
+    whether it is a Brazilian export (``;`` separators, comma decimals)."""
     if path.name.lower().endswith((".parquet", ".pq")):
         raw = pd.read_parquet(path)
         if not isinstance(raw.index, pd.RangeIndex):  # a date index saved by pandas
             raw = raw.reset_index()
         raw.columns = [str(c).strip() for c in raw.columns]
-        return raw.reset_index(drop=True), None
-    raw = pd.read_csv(path, dtype=str, skip_blank_lines=False, skipinitialspace=True)
+        return raw.reset_index(drop=True), None, False
+    header = _first_line(path)
+    with_semicolons = header.count(";") > header.count(",")
+    raw = pd.read_csv(
+        path,
+        dtype=str,
+        skip_blank_lines=False,
+        skipinitialspace=True,
+        sep=";" if with_semicolons else ",",
+    )
     first = raw.columns[0] if len(raw.columns) else None
     if first is not None and (str(first).startswith("Unnamed:") or not str(first).strip()):
-        raw = raw.drop(columns=first)  # the index column pandas and R write without a name
+        # The index column pandas and R write without a name: the dates when it holds dates
+        # (a date-indexed frame's to_csv) and no other column does, otherwise a row number.
+        has_date = any(_ALIASES.get(_header_key(c)) == "date" for c in raw.columns[1:])
+        values = raw[first].dropna().astype(str)
+        if not has_date and len(values) and values.str.match(_ISO_DAY).all():
+            raw = raw.rename(columns={first: "Date"})
+        else:
+            raw = raw.drop(columns=first)
     raw.columns = [str(c).strip() for c in raw.columns]
-    return raw.dropna(how="all"), 2
+    return raw.dropna(how="all"), 2, with_semicolons
+
+
+def _first_line(path: Path) -> str:
+    """The header line of a CSV file, gzipped or not."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        return str(handle.readline())
 
 
 def _line_labels(index: pd.Index, first_line: int | None) -> pd.Series:
@@ -303,7 +543,7 @@ class _Table:
     def from_wide(self, raw: pd.DataFrame) -> pd.DataFrame:
         date_column = next(c for c, kind in self.kinds.items() if kind == "date")
         tickers = {
-            c: str(c).strip().upper() for c in raw.columns if c not in (date_column, "_line")
+            c: strip_b3_suffix(str(c)) for c in raw.columns if c not in (date_column, "_line")
         }
         for column, ticker in tickers.items():
             if not TICKER_PATTERN.match(ticker):
@@ -334,7 +574,7 @@ class _Table:
             if column not in frame:
                 frame[column] = np.nan
         if self.layout == "long":
-            frame["ticker"] = frame["ticker"].astype(str).str.strip().str.upper()
+            frame["ticker"] = frame["ticker"].astype(str).map(strip_b3_suffix)
             bad = ~frame["ticker"].str.fullmatch(TICKER_PATTERN.pattern)
             for line, value in frame.loc[bad, ["_line", "ticker"]].itertuples(index=False):
                 self.add(
@@ -344,7 +584,7 @@ class _Table:
                     value,
                 )
             return frame
-        label = (ticker or _ticker_from_name(self.name)).strip().upper()
+        label = strip_b3_suffix(ticker or _ticker_from_name(self.name))
         if not TICKER_PATTERN.match(label):
             origin = "--ticker" if ticker else "the file name"
             self.add(

@@ -4,6 +4,7 @@ Layout under the lake root::
 
     prices/year=YYYY/<version>-<id>.parquet   data files, each within one calendar year
     corrections/<version>.parquet             old and new values of every replaced row
+    tickers/<version>.parquet                 the tickers table: exchange, currency, name
     _manifests/<version>.json                 the committed versions (see ``manifest.py``)
 
 Appending a trading day writes one data file and one manifest; a year's files are merged into
@@ -38,12 +39,14 @@ from finsimples.manifest import (
     parse_manifest_version,
     utc_now,
 )
-from finsimples.schemas import KEY_COLUMNS, PRICES_SCHEMA, VALUE_COLUMNS
+from finsimples.schemas import KEY_COLUMNS, PRICES_SCHEMA, TICKERS_SCHEMA, VALUE_COLUMNS
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
+from finsimples.tickers import Listing
 
 PRICES_DIR = "prices"
 CORRECTIONS_DIR = "corrections"
+TICKERS_DIR = "tickers"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,18 @@ class Lake:
         cutoff = frame["ticker"].map(watermark).fillna(pd.Timestamp.min)
         return frame[frame["date"] > cutoff].reset_index(drop=True)
 
+    def listings(self, manifest: Manifest | None = None) -> dict[str, Listing]:
+        """The ``tickers`` table: each ticker's exchange, currency, name and time zone."""
+        manifest = manifest or self.manifest()
+        if manifest.tickers_file is None:
+            return {}
+        table = pq.read_table(
+            self.location.path(manifest.tickers_file),
+            filesystem=self.location.filesystem,
+            schema=TICKERS_SCHEMA,
+        )
+        return {row["ticker"]: Listing(**row) for row in table.to_pylist()}
+
     def corrections(self) -> pd.DataFrame:
         """Every replaced row: ticker, date, old and new values, when and from what source."""
         manifest = self.manifest()
@@ -145,7 +160,13 @@ class Lake:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def write_prices(self, frame: pd.DataFrame, *, source: str) -> WriteResult:
+    def write_prices(
+        self,
+        frame: pd.DataFrame,
+        *,
+        source: str,
+        listings: Mapping[str, Listing] | None = None,
+    ) -> WriteResult:
         """Merge validated rows into the table, as one commit; last write wins.
 
         Rows equal to what the lake holds are skipped, so writing the same data twice commits
@@ -159,16 +180,23 @@ class Lake:
                 ``adj_close`` set (see ``finsimples.ingest``, which validates). An optional
                 ``source`` column says where each row came from.
             source: recorded in the commit, and in rows whose frame has no ``source``.
+            listings: rows of the ``tickers`` table to add or replace, in the same commit.
         """
-        if frame.empty:
-            return WriteResult(0, 0, 0, None, 0)
-        incoming = _normalize(frame)
         manifest = self.manifest()
-        existing = self.read_prices(
-            incoming["ticker"].unique(),
-            incoming["date"].min().date(),
-            incoming["date"].max().date(),
-            manifest=manifest,
+        known = self.listings(manifest) if listings else {}
+        changed = {t: v for t, v in (listings or {}).items() if known.get(t) != v}
+        if frame.empty and not changed:
+            return WriteResult(0, 0, 0, None, 0)
+        incoming = _normalize(frame if not frame.empty else _empty_frame())
+        existing = (
+            self.read_prices(
+                incoming["ticker"].unique(),
+                incoming["date"].min().date(),
+                incoming["date"].max().date(),
+                manifest=manifest,
+            )
+            if len(incoming)
+            else _empty_frame()
         )
         merged = incoming.merge(
             existing[[*KEY_COLUMNS, *VALUE_COLUMNS]],
@@ -185,7 +213,7 @@ class Lake:
         is_replaced = ~is_new & ~same
         n_new, n_replaced = int(is_new.sum()), int(is_replaced.sum())
         n_unchanged = len(merged) - n_new - n_replaced
-        if n_new + n_replaced == 0:
+        if n_new + n_replaced == 0 and not changed:
             return WriteResult(0, 0, n_unchanged, None, 0)
 
         version = manifest.version + 1
@@ -200,6 +228,11 @@ class Lake:
             record = _corrections_record(merged[is_replaced], version, source, now)
             self.location.write_bytes(self.location.path(path), _parquet_bytes(record))
             corrections = (*corrections, path)
+        tickers_file = None
+        if changed:
+            tickers_file = f"{TICKERS_DIR}/{version:010d}.parquet"
+            table = _listings_table({**known, **changed})
+            self.location.write_bytes(self.location.path(tickers_file), _parquet_bytes(table))
         commit = Commit(
             operation="write",
             committed_at=now,
@@ -209,8 +242,10 @@ class Lake:
             unchanged=n_unchanged,
             added=tuple(f.path for f in added),
         )
-        self._commit(manifest.next((*manifest.files, *added), stats, commit, corrections))
-        written = len(added) + 1 + (1 if n_replaced else 0)
+        self._commit(
+            manifest.next((*manifest.files, *added), stats, commit, corrections, tickers_file)
+        )
+        written = len(added) + 1 + (1 if n_replaced else 0) + (1 if changed else 0)
         return WriteResult(n_new, n_replaced, n_unchanged, version, written)
 
     def compact(self, years: Iterable[int] | None = None) -> Manifest | None:
@@ -262,11 +297,12 @@ class Lake:
         kept = [self._load_version(v) for v in versions[-keep_versions:]]
         referenced = {f.path for m in kept for f in m.files}
         referenced |= {p for m in kept for p in m.corrections}
+        referenced |= {m.tickers_file for m in kept if m.tickers_file}
         doomed = [
             self.location.path(MANIFEST_DIR, manifest_name(v)) for v in versions[:-keep_versions]
         ]
         root = self.location.path("")
-        for prefix in (PRICES_DIR, CORRECTIONS_DIR, MANIFEST_DIR):
+        for prefix in (PRICES_DIR, CORRECTIONS_DIR, TICKERS_DIR, MANIFEST_DIR):
             for path in self.location.list_files(prefix):
                 relative = path[len(root) :]
                 is_stray_tmp = relative.rsplit("/", 1)[-1].startswith(".tmp-")
@@ -372,6 +408,11 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
         {k: pa.array(v, type=PRICES_SCHEMA.field(k).type) for k, v in columns.items()},
         schema=PRICES_SCHEMA,
     )
+
+
+def _listings_table(listings: Mapping[str, Listing]) -> pa.Table:
+    rows = [vars(listings[t]) for t in sorted(listings)]
+    return pa.Table.from_pylist(rows, schema=TICKERS_SCHEMA)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

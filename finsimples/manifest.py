@@ -65,6 +65,8 @@ class Manifest:
     tickers: dict[str, TickerStats] = field(default_factory=dict)
     corrections: tuple[str, ...] = ()
     commit: Commit | None = None
+    tickers_file: str | None = None
+    """The ``tickers`` reference table of this version (exchange, currency per ticker)."""
 
     @property
     def rows(self) -> int:
@@ -77,6 +79,7 @@ class Manifest:
         tickers: dict[str, TickerStats],
         commit: Commit,
         corrections: tuple[str, ...] | None = None,
+        tickers_file: str | None = None,
     ) -> Manifest:
         """The manifest of the version after this one."""
         return replace(
@@ -86,6 +89,7 @@ class Manifest:
             tickers=dict(sorted(tickers.items())),
             corrections=self.corrections if corrections is None else corrections,
             commit=commit,
+            tickers_file=tickers_file or self.tickers_file,
         )
 
 
@@ -138,6 +142,7 @@ def load_manifest(data: bytes) -> Manifest:
             for ticker, s in body["tickers"].items()
         },
         corrections=tuple(body["corrections"]),
+        tickers_file=body.get("tickers_file"),  # lakes written before the table have none
         commit=None
         if commit is None
         else Commit(

@@ -35,3 +35,15 @@ PRICES_SCHEMA = pa.schema(
 def is_valid_ticker(ticker: str) -> bool:
     """Whether ``ticker`` follows :data:`TICKER_PATTERN`."""
     return bool(TICKER_PATTERN.match(ticker))
+
+
+TICKERS_SCHEMA = pa.schema(
+    [
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("timezone", pa.string(), nullable=False),
+    ]
+)
+"""The ``tickers`` reference table: where each ticker trades (a MIC) and in what currency."""

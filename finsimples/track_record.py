@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from finsimples.forecast import trading_days_after
+from finsimples.tickers import infer_listing
 
 KEYS = ("as_of", "ticker", "horizon")
 """A logged forecast's identity (with the day it was logged on, one per file)."""
@@ -88,7 +89,8 @@ def forecast_log(
 
     Returns:
         One row per (ticker, horizon): :data:`LOG_COLUMNS`, then one ``q<level>`` column per
-        quantile level; ``due_date`` is the API's estimate of the target date (weekdays).
+        quantile level; ``due_date`` is the API's target date (the ticker's exchange
+        sessions when its exchange is known, else weekdays).
     """
     wanted = sorted(set(horizons))
     levels = [float(c) for c in quantiles.columns]
@@ -106,8 +108,8 @@ def forecast_log(
             "horizon": index["horizon"].astype("int64"),
             "model_version": str(model_version),
             "due_date": [
-                trading_days_after(day, int(h))[-1]
-                for day, h in zip(as_of, index["horizon"], strict=True)
+                _due_date(day, int(h), str(ticker))
+                for day, h, ticker in zip(as_of, index["horizon"], index["ticker"], strict=True)
             ],
             "last_price": last,
         }
@@ -118,6 +120,15 @@ def forecast_log(
     for level in levels:
         frame[quantile_key(level)] = by_level[level]
     return frame.sort_values(["ticker", "horizon"]).reset_index(drop=True)
+
+
+def _due_date(day: date, horizon: int, ticker: str) -> date:
+    """The session ``horizon`` sessions after ``day`` on the ticker's inferred exchange."""
+    listing = infer_listing(ticker)
+    try:
+        return trading_days_after(day, horizon, listing.exchange if listing else None)[-1]
+    except ValueError:  # a day outside the calendar's years
+        return trading_days_after(day, horizon)[-1]
 
 
 def _levels(frame: pd.DataFrame) -> list[tuple[float, str]]:

@@ -17,9 +17,16 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from finsimples.drop import DropZone
-from finsimples.ingest import IngestError, IngestReport, ingest_frames, read_price_file
+from finsimples.ingest import (
+    IngestError,
+    IngestReport,
+    ingest_frames,
+    place_tickers,
+    read_price_file,
+)
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from finsimples.tickers import Listing
 from flows.io import compute_task, io_task, with_retries
 
 
@@ -57,15 +64,25 @@ def fetch(drop: DropZone, name: str, folder: Path) -> Path:
 
 
 @compute_task
-def validate(path: Path) -> pd.DataFrame:
-    """Lake rows of one file, or an ``IngestError`` naming the file, row, column and value."""
-    return read_price_file(path)
+def validate(path: Path, known: dict[str, Listing]) -> tuple[pd.DataFrame, dict[str, Listing]]:
+    """Lake rows of one file and its tickers' listings, or an ``IngestError`` naming the file,
+    row, column and value (an ambiguous ticker, a row on its exchange's holiday too)."""
+    frame = read_price_file(path)
+    return frame, place_tickers([frame], known)
 
 
 @io_task
-def write_lake(lake: Lake, frames: list[pd.DataFrame], source: str) -> IngestReport:
-    """Merge the valid files into the lake in one atomic commit."""
-    return ingest_frames(lake, frames, source=source)
+def read_listings(lake: Lake) -> dict[str, Listing]:
+    """The lake's tickers table."""
+    return lake.listings()
+
+
+@io_task
+def write_lake(
+    lake: Lake, frames: list[pd.DataFrame], source: str, listings: dict[str, Listing]
+) -> IngestReport:
+    """Merge the valid files and their tickers into the lake in one atomic commit."""
+    return ingest_frames(lake, frames, source=source, listings=listings)
 
 
 @io_task
@@ -92,18 +109,23 @@ def ingest_flow() -> IngestSummary:
         log.info("no new files at %s", drop.uri)
         return IngestSummary()
     valid: dict[str, pd.DataFrame] = {}
+    listings: dict[str, Listing] = {}
     rejected: dict[str, str] = {}
+    known = with_retries(read_listings, settings)(lake)
     with tempfile.TemporaryDirectory(prefix="finsimples-ingest-") as folder:
         for name in names:
             path = with_retries(fetch, settings)(drop, name, Path(folder))
             try:
-                valid[name] = validate(path)
+                valid[name], placed = validate(path, known)
+                listings |= placed
             except IngestError as exc:
                 log.warning("quarantining %s: %s", name, exc)
                 rejected[name] = str(exc)
     report = None
     if valid:
-        report = with_retries(write_lake, settings)(lake, list(valid.values()), ", ".join(valid))
+        report = with_retries(write_lake, settings)(
+            lake, list(valid.values()), ", ".join(valid), listings
+        )
         log.info("lake at %s: %s", lake.uri, report.summary())
     for name in valid:
         with_retries(mark_processed, settings)(drop, name)

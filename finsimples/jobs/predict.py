@@ -62,5 +62,6 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
         last_price=float(own["adj_close"].iloc[-1]),
         horizon=horizon,
         interval=settings.training.interval_coverage,
+        listing=lake.listings().get(ticker),
     )
     return forecast, str(champion.version.version)

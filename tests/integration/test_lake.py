@@ -159,7 +159,7 @@ def test_bad_input_leaves_the_lake_unchanged(lake: Lake, bad: Path) -> None:
 def test_values_keep_full_precision_and_missing_stays_missing(lake: Lake) -> None:
     ingest_files(lake, [DATA / "formats" / "petr4.sa.csv", DATA / "formats" / "wide_gaps.csv"])
     frame = lake.read_prices()
-    petr = frame[frame["ticker"] == "PETR4.SA"]
+    petr = frame[frame["ticker"] == "PETR4"]  # .SA stripped
     assert petr["close"].tolist() == [37.77, 38.66, 38.05]
     assert petr["volume"].tolist() == [29437400, 53089200, 42500100]
     wide = frame[frame["ticker"] == "BF-B"]

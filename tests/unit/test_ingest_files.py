@@ -34,7 +34,7 @@ def test_ticker_option_overrides_the_file_name() -> None:
 
 def test_export_without_adj_close_uses_close_and_skips_null_rows() -> None:
     frame = read("formats/petr4.sa.csv")
-    assert set(frame["ticker"]) == {"PETR4.SA"}
+    assert set(frame["ticker"]) == {"PETR4"}  # Yahoo's B3 suffix stripped
     # Dates carry a time and a UTC offset (yfinance); the trading day is what was written.
     assert list(frame["date"].dt.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03", "2024-01-04"]
     np.testing.assert_array_equal(frame["adj_close"], frame["close"])

@@ -16,6 +16,7 @@ from bentos.predictor import (
     Predictor,
     UnknownTickerError,
 )
+from finsimples.calendars import calendar
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.records import HorizonRecord, TrackRecordSummary
@@ -88,10 +89,10 @@ def test_refresh_reads_a_new_lake_version(
 def test_short_history_is_not_forecastable(
     small_forecaster: QuantileForecaster, lake_copy: Lake, tmp_path: Path
 ) -> None:
-    days = pd.bdate_range(end="2022-11-30", periods=60)
+    days = calendar("XNYS").sessions_window("2022-11-30", -60)  # ingest refuses holidays
     new = pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": np.linspace(10, 12, 60)})
     new.to_csv(tmp_path / "NEWCO.csv", index=False)
-    ingest_files(lake_copy, [tmp_path / "NEWCO.csv"], ticker="NEWCO")
+    ingest_files(lake_copy, [tmp_path / "NEWCO.csv"], ticker="NEWCO", exchange="XNYS")
     predictor = Predictor.load(small_forecaster, INFO, lake_copy)
     assert {w.ticker: w.forecastable for w in predictor.tickers()}["NEWCO"] is False
     with pytest.raises(NotForecastableError, match="NEWCO has too little recent history"):
