@@ -151,7 +151,8 @@ def lake_info(
         f"{manifest.rows:,} rows",
         title_justify="left",
     )
-    for column in ("ticker", "exchange", "currency", "name", "first date", "last date (watermark)"):
+    # Names are in --json: the table stays within 80 columns.
+    for column in ("ticker", "exchange", "currency", "first date", "last date (watermark)"):
         table.add_column(column)
     table.add_column("rows", justify="right")
     for ticker, stats in manifest.tickers.items():
@@ -160,7 +161,6 @@ def lake_info(
             ticker,
             listing.exchange if listing else "?",
             listing.currency if listing else "?",
-            listing.name if listing else "",
             str(stats.first),
             str(stats.last),
             f"{stats.rows:,}",
@@ -507,12 +507,15 @@ def flows_run(
 @flows_app.command("serve")
 def flows_serve() -> None:
     """Serve every flow as a deployment; daily and drift run on their cron schedules."""
-    from flows.deployments import serve
+    from flows.deployments import daily_schedules, serve
 
     settings = Settings()
+    daily = ", ".join(
+        f"{s.mic or 'daily'} {s.cron} ({s.timezone})" for s in daily_schedules(settings)
+    )
     out.print(
-        f"daily: {settings.daily_cron}, drift: {settings.drift_cron} "
-        f"({settings.schedule_timezone}); Ctrl-C stops",
+        f"daily: {daily}; drift: {settings.drift_cron} ({settings.schedule_timezone}); "
+        "Ctrl-C stops",
         highlight=False,
     )
     serve(settings)

@@ -193,8 +193,20 @@ class Settings(BaseSettings):
     )
     daily_cron: str = Field(
         default="30 18 * * 1-5",
-        description="When the daily flow (ingest, retrain, deploy hook) runs: weekdays after "
-        "the B3 close.",
+        description="When the daily flow runs if daily_exchanges is empty (in schedule_timezone).",
+    )
+    daily_exchanges: list[str] = Field(
+        default_factory=lambda: ["BVMF", "XNYS"],
+        description="One daily-flow schedule per exchange (MIC), at its close from its trading "
+        "calendar plus daily_delay_minutes, in its own time zone (so US daylight saving moves "
+        "the NYSE run in Brasília time); on a holiday the run logs 'market closed'. Nasdaq "
+        "(XNAS) closes with NYSE: XNYS covers it.",
+    )
+    daily_delay_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=360,
+        description="Minutes after an exchange's close the daily run starts.",
     )
     drift_cron: str = Field(default="0 20 * * 1-5", description="When the drift flow runs.")
     schedule_timezone: str = Field(

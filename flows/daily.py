@@ -11,9 +11,11 @@ so) until the next run, which scores the missed day too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from finsimples.schedules import market_closed_reason
 from flows.ingest import IngestSummary, ingest_flow
 from flows.retrain import RetrainSummary, retrain_flow
 from flows.track_record import TrackRecordRun, track_record_flow
@@ -21,16 +23,19 @@ from flows.track_record import TrackRecordRun, track_record_flow
 
 @dataclass(frozen=True)
 class DailySummary:
-    """What one day's run did."""
+    """What one day's run did; ``closed`` says why nothing ran (the exchange's holiday)."""
 
     ingest: IngestSummary
-    retrain: RetrainSummary
+    retrain: RetrainSummary | None
     track_record: TrackRecordRun | None = None
     track_record_error: str | None = None
+    closed: str | None = None
 
     @property
     def message(self) -> str:
         """Three lines for logs and the CLI."""
+        if self.closed is not None or self.retrain is None:
+            return str(self.closed)
         if self.track_record is not None:
             track = self.track_record.message
         else:
@@ -41,14 +46,24 @@ class DailySummary:
 
 
 @flow(name="daily")
-def daily_flow(full: bool = False) -> DailySummary:
+def daily_flow(
+    full: bool = False, exchange: str | None = None, now: datetime | None = None
+) -> DailySummary:
     """Ingest new price files, retrain (incremental, or full on cadence or if asked), then log
     and score the champion's forecasts.
 
     Args:
         full: make the retrain a full refit.
+        exchange: the exchange whose close scheduled this run (a MIC); on a day it did not
+            trade the run logs "market closed" and does nothing.
+        now: the run's time (default: now; tests).
     """
     log = get_run_logger()
+    if exchange:
+        closed = market_closed_reason(exchange, now or datetime.now(UTC))
+        if closed is not None:
+            log.info("%s; nothing to ingest or retrain", closed)
+            return DailySummary(IngestSummary(), None, closed=closed)
     ingest = ingest_flow()
     retrain = retrain_flow(full=full)
     log.info("ingest: %s; retrain: %s", ingest.message, retrain.message)

@@ -14,6 +14,7 @@ from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
+from finsimples.schedules import DailySchedule, daily_schedule
 from finsimples.settings import Settings
 from flows.daily import daily_flow
 from flows.deploy_hook import deploy_hook_flow
@@ -33,15 +34,36 @@ FLOWS: dict[str, Flow[Any, Any]] = {
 """Every flow by the name ``finsimples flows run NAME`` and the deployments use."""
 
 
+def daily_schedules(settings: Settings) -> list[DailySchedule]:
+    """The daily flow's schedules: one per exchange after its close (see
+    ``finsimples.schedules``), or ``daily_cron`` when no exchange is configured."""
+    if not settings.daily_exchanges:
+        return [DailySchedule("", settings.daily_cron, settings.schedule_timezone)]
+    return [daily_schedule(mic, settings.daily_delay_minutes) for mic in settings.daily_exchanges]
+
+
 def deployments(settings: Settings) -> list[RunnerDeployment]:
-    """One deployment per flow; ``daily`` and ``drift`` on the settings' cron schedules."""
-    schedules: dict[str, str] = {"daily": settings.daily_cron, "drift": settings.drift_cron}
+    """One deployment per flow, ``drift`` on its cron; ``daily`` once per exchange
+    (``daily-bvmf``, ``daily-xnys``), each after its exchange's close with ``exchange`` set."""
     made = []
     for name, flow in FLOWS.items():
-        cron = schedules.get(name)
-        timed = [Cron(cron, timezone=settings.schedule_timezone)] if cron else None
+        if name == "daily":
+            for schedule in daily_schedules(settings):
+                deployment = flow.to_deployment(
+                    name=f"daily-{schedule.mic.lower()}" if schedule.mic else "daily",
+                    schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
+                    parameters={"exchange": schedule.mic} if schedule.mic else {},
+                    tags=["finsimples"],
+                )
+                made.append(cast(RunnerDeployment, deployment))  # sync call: not a coroutine
+            continue
+        timed = (
+            [Cron(settings.drift_cron, timezone=settings.schedule_timezone)]
+            if name == "drift"
+            else None
+        )
         deployment = flow.to_deployment(name=name, schedules=timed, tags=["finsimples"])
-        made.append(cast(RunnerDeployment, deployment))  # sync call: not a coroutine
+        made.append(cast(RunnerDeployment, deployment))
     return made
 
 

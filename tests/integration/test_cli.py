@@ -46,9 +46,19 @@ def test_ingest_replay_and_info(tmp_path: Path, sample_path: Path) -> None:
     body = json.loads(info.stdout)
     assert body["version"] == 2
     assert body["rows"] == 166_180
-    assert body["tickers"]["AAPL"] == {"first": "1990-01-02", "last": "2022-12-21", "rows": 8_309}
+    assert body["tickers"]["AAPL"] == {
+        "first": "1990-01-02",
+        "last": "2022-12-21",
+        "rows": 8_309,
+        "exchange": "XNAS",
+        "currency": "USD",
+        "name": "Apple Inc.",
+        "timezone": "America/New_York",
+    }
+    assert body["listings"]["KO"]["exchange"] == "XNYS"
     table = run("lake", "info", env=env).stdout
     assert "AAPL" in table
+    assert "XNAS" in table
     assert "2022-12-21" in table
     assert "last date (watermark)" in table
 

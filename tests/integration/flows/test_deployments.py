@@ -16,38 +16,57 @@ from prefect.settings import PREFECT_API_URL
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from flows.deployments import FLOWS, deployments
+from flows.deployments import FLOWS, daily_schedules, deployments
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 FINSIMPLES = str(Path(sys.executable).with_name("finsimples"))
 
 
-def test_daily_and_drift_run_on_the_settings_schedules() -> None:
-    settings = Settings(daily_cron="15 19 * * 1-5", schedule_timezone="America/New_York")
-    made = {d.name: d for d in deployments(settings)}
-    assert set(made) == set(FLOWS)
-    [daily] = made["daily"].schedules
-    assert (daily.schedule.cron, daily.schedule.timezone) == ("15 19 * * 1-5", "America/New_York")
+def test_daily_runs_after_each_exchange_close_and_drift_on_its_cron() -> None:
+    made = {d.name: d for d in deployments(Settings())}
+    assert set(made) == set(FLOWS) - {"daily"} | {"daily-bvmf", "daily-xnys"}
+    [b3] = made["daily-bvmf"].schedules
+    assert (b3.schedule.cron, b3.schedule.timezone) == ("30 18 * * 1-5", "America/Sao_Paulo")
+    assert made["daily-bvmf"].parameters == {"exchange": "BVMF"}
+    [nyse] = made["daily-xnys"].schedules
+    assert (nyse.schedule.cron, nyse.schedule.timezone) == ("30 16 * * 1-5", "America/New_York")
     [drift] = made["drift"].schedules
     assert drift.schedule.cron == Settings().drift_cron
     assert made["retrain"].schedules == []
 
 
+def test_without_exchanges_daily_runs_on_the_settings_cron() -> None:
+    settings = Settings(
+        daily_exchanges=[], daily_cron="15 19 * * 1-5", schedule_timezone="America/New_York"
+    )
+    made = {d.name: d for d in deployments(settings)}
+    [daily] = made["daily"].schedules
+    assert (daily.schedule.cron, daily.schedule.timezone) == ("15 19 * * 1-5", "America/New_York")
+
+
 def test_prefect_yaml_entrypoints_load_and_schedules_match_the_defaults() -> None:
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     defaults = Settings()
-    crons = {"daily_flow": defaults.daily_cron, "drift_flow": defaults.drift_cron}
+    daily = {s.mic: (s.cron, s.timezone) for s in daily_schedules(defaults)}
     pools = set()
     for deployment in spec["deployments"]:
         flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
         assert flow.name in FLOWS
         pools.add(deployment["work_pool"]["name"])
+        function = deployment["entrypoint"].rsplit(":", 1)[1]
         for schedule in deployment.get("schedules", []):
-            function = deployment["entrypoint"].rsplit(":", 1)[1]
-            assert schedule["cron"] == crons[function]
-            assert schedule["timezone"] == defaults.schedule_timezone
+            if function == "daily_flow":
+                mic = deployment["parameters"]["exchange"]
+                assert (schedule["cron"], schedule["timezone"]) == daily[mic]
+            else:
+                assert (schedule["cron"], schedule["timezone"]) == (
+                    defaults.drift_cron,
+                    defaults.schedule_timezone,
+                )
     assert pools == {"finsimples-local", "finsimples-k8s"}
+    named = {d["name"] for d in spec["deployments"]}
+    assert {f"daily-{mic.lower()}-local" for mic in daily} <= named
 
 
 def test_feed_then_flows_run_from_the_command_line(tmp_path: Path, sample_path: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from finsimples.calendars import calendar
 from finsimples.ingest import ingest_files
 from finsimples.jobs.common import JobError, open_registry
 from finsimples.jobs.predict import predict
@@ -211,11 +212,11 @@ def test_predicting_a_ticker_with_too_little_history_is_explained(
 ) -> None:
     train(settings, "full")
     path = tmp_path / "NEWCO.csv"  # listed three weeks before the lake's last day
-    days = pd.bdate_range("2022-11-10", "2022-11-30")
+    days = calendar("XNYS").sessions_in_range("2022-11-10", "2022-11-30")  # no Thanksgiving
     pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": 10.0, "Volume": 1000}).to_csv(
         path, index=False
     )
-    ingest_files(Lake.from_settings(settings), [path])
+    ingest_files(Lake.from_settings(settings), [path], exchange="XNYS")
     with pytest.raises(JobError, match=f"NEWCO has {len(days)} recent prices; forecasts need"):
         predict(settings, "NEWCO", 5)
 
@@ -225,12 +226,13 @@ def test_first_model_on_a_new_lake_with_a_users_ticker_becomes_champion(
 ) -> None:
     # a ninth-year-long user export: a realistic random walk (GBM with stochastic volatility)
     rng = np.random.default_rng(7)
-    dates = pd.bdate_range("2013-12-02", "2022-11-30")
+    # NYSE sessions: ingest refuses rows on the exchange's holidays
+    dates = calendar("XNYS").sessions_in_range("2013-12-02", "2022-11-30")
     vol = 0.018 * np.exp(np.cumsum(rng.normal(0, 0.03, len(dates))).clip(-1, 1))
     close = 25 * np.exp(np.cumsum(rng.normal(0.0002, 1, len(dates)) * vol))
     path = tmp_path / "MYCO.csv"
     pd.DataFrame({"Date": dates, "Close": close.round(4)}).to_csv(path, index=False)
-    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
+    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30), exchange="XNYS")
     # the default significance levels; only coverage is relaxed for the small test model
     gate = GatePolicy(
         coverage_tolerance=0.1, min_worst_year_coverage=0.5, min_worst_ticker_coverage=0.5
