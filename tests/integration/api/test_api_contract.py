@@ -78,6 +78,8 @@ def test_tickers_and_model_card(replica_a: ApiServer, api_stack: ApiStack) -> No
         card = http.get("/v1/model").json()
     assert [t["ticker"] for t in tickers["tickers"]] == sorted(TICKERS)
     assert tickers["tickers"][0]["last_date"] == WATERMARK.isoformat()
+    ko = next(t for t in tickers["tickers"] if t["ticker"] == "KO")
+    assert (ko["exchange"], ko["currency"]) == ("XNYS", "USD")
     assert card["version"] == api_stack.v1
     assert card["loaded_from"].startswith("bentoml:finsimples-forecaster:v")
     assert (card["interval"], card["max_horizon"]) == (0.9, 30)
