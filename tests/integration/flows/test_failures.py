@@ -101,7 +101,8 @@ def test_s3_down_during_ingest_fails_after_retries_and_leaves_the_lake_unchanged
 
     assert state.is_failed()
     runs = _task_runs(state)
-    assert runs["write_lake"].run_count == 3  # the first try and flow_io_retries=2
+    # The flow's first lake read (the tickers table) is retried, then fails: nothing written.
+    assert runs["read_listings"].run_count == 3  # the first try and flow_io_retries=2
     proxy.start()
     assert world.lake.manifest() == before
     assert world.drop.pending() == [dropped.name]  # still there for the next run
