@@ -6,7 +6,7 @@
 
 window.FanChart = (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 720, H = 320, M = { top: 12, right: 12, bottom: 28, left: 56 }, FAN_SHARE = 0.3;
+  const W = 720, H = 320, FAN_SHARE = 0.3;
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -41,6 +41,10 @@ window.FanChart = (function () {
     let lo = Math.min(...values), hi = Math.max(...values);
     const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
     lo -= pad; hi += pad;
+    // The left margin fits the longest price label ("US$ 1.234,56"): ~7 units a character.
+    const ticks = [0, 1, 2, 3, 4].map((k) => lo + ((hi - lo) * k) / 4);
+    const longest = Math.max(...ticks.map((v) => opts.format(v).length));
+    const M = { top: 12, right: 12, bottom: 28, left: Math.max(56, 12 + 7 * longest) };
     const top = M.top, bottom = H - M.bottom;
     const start = hist.length - 1;  // the last price: where the fan opens
     // The forecast gets a fixed share of the width, however long the history is: a 5-day fan
@@ -57,8 +61,7 @@ window.FanChart = (function () {
     });
     svg.appendChild(el("title", { id: "chart-title" }, opts.title));
     svg.appendChild(el("desc", { id: "chart-desc" }, opts.desc));
-    for (let k = 0; k <= 4; k++) {
-      const v = lo + ((hi - lo) * k) / 4;
+    for (const v of ticks) {
       svg.appendChild(el("line", { class: "axis", x1: M.left, x2: W - M.right, y1: y(v), y2: y(v), "stroke-opacity": 0.35 }));
       svg.appendChild(el("text", { x: M.left - 6, y: y(v) + 4, "text-anchor": "end" }, opts.format(v)));
     }
