@@ -315,21 +315,12 @@ def backtest(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Versions, aliases and key metrics."""
+    """Versions, aliases and key metrics; then each version's gate, median and DM evidence."""
     from finsimples.jobs.common import open_registry
 
     registry = open_registry(Settings())
-    table = Table(
-        "version",
-        "aliases",
-        "mode",
-        "watermark",
-        "h1 coverage",
-        "h1 pinball vs EWMA",
-        "median",
-        "DM vs champion",
-        "gate",
-    )
+    table = Table("version", "aliases", "mode", "watermark", "h1 coverage", "h1 pinball vs EWMA")
+    details: list[str] = []
     aliases = registry.aliases()
     for version in registry.versions():
         run = registry.client.get_run(version.run_id) if version.run_id else None
@@ -342,11 +333,19 @@ def models_list() -> None:
             version.tags.get("watermark", ""),
             f"{metrics['h1_coverage']:.3f}" if "h1_coverage" in metrics else "",
             f"{gain:+.2%}" if gain is not None else "",
-            version.tags.get("median", ""),
-            version.tags.get("gate.dm_vs_champion", ""),
-            version.tags.get("gate", ""),
         )
+        # Long texts below the table, where a terminal's width does not cut them.
+        facts = {
+            "gate": version.tags.get("gate", ""),
+            "median": version.tags.get("median", ""),
+            "DM vs champion": version.tags.get("gate.dm_vs_champion", ""),
+        }
+        shown = "; ".join(f"{name}: {text}" for name, text in facts.items() if text)
+        if shown:
+            details.append(f"v{version.version} {shown}")
     out.print(table)
+    for line in details:
+        out.print(line, highlight=False)
 
 
 @models_app.command("history")

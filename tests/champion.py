@@ -46,12 +46,16 @@ METRICS = {
     "h1_width": 0.05,
     "h1_pinball_gain": 0.01,
     "h1_coverage_ewma_normal": 0.9,
+    "h1_dm_pinball_vs_ewma_normal": -1.2,  # better than EWMA-normal: no evidence it is worse
+    "h1_dm_pinball_vs_ewma_normal_p": 0.88,
     "h5_coverage": 0.9,
     "h5_coverage_worst_year": 0.87,
     "h5_coverage_worst_ticker": 0.86,
     "h5_width": 0.11,
     "h5_pinball_gain": 0.004,
     "h5_coverage_ewma_normal": 0.89,
+    "h5_dm_pinball_vs_ewma_normal": -0.6,
+    "h5_dm_pinball_vs_ewma_normal_p": 0.72,
 }
 
 
