@@ -39,6 +39,7 @@ OPERATIONS = {
     "POST /v1/admin/cache/warm": (POSITIVE, NEGATIVE),
     "GET /v1/tickers": (POSITIVE,),  # no parameters: no invalid request to make
     "GET /v1/model": (POSITIVE,),
+    "GET /v1/history": (POSITIVE, NEGATIVE),
 }
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 
