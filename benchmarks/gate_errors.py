@@ -8,7 +8,8 @@ outcomes, exactly as the train job's refit path does (``training.comparison.rece
 Diebold-Mariano on pinball and absolute error, ``registry.gate``):
 
 * false blocks: the same configuration with another seed and a training window shifted by up to
-  two months; goal at most 5%;
+  two months, judged against the champion, with the roles swapped, and against the previous
+  look-alike (one champion is one draw); goal at most 5%;
 * misses: features shuffled across rows, one quantile head swapped (the 0.25 and 0.75 outputs),
   a leakage feature (the next day's return); goal 0%, each caught by its own reason (the first
   two by the loss comparison with the champion, the leak by the walk-forward's tripwire).
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from registry.gate import GatePolicy, evaluate_gate
+from registry.gate import GatePolicy, GateVerdict, evaluate_gate
 from training.comparison import recent_forecasts
 from training.config import BoosterParams, TrainingConfig
 from training.dm_test import compare_forecasts, flatten_dm
@@ -50,7 +51,7 @@ CHAMPION_REASON = "worse than the champion's"
 class SwappedHead(QuantileForecaster):
     """Broken: the 0.25 and 0.75 quantile heads swapped."""
 
-    def _raw(self, features):  # type: ignore[no-untyped-def]
+    def _raw(self, features: pd.DataFrame) -> np.ndarray:
         raw = super()._raw(features)
         return raw[:, :, [0, 3, 2, 1, 4]]
 
@@ -67,12 +68,20 @@ def seeded(seed: int) -> TrainingConfig:
     return CONFIG.model_copy(update={"booster": CONFIG.booster.model_copy(update={"seed": seed})})
 
 
-def fit(model, features, prices, end):  # type: ignore[no-untyped-def]
+def fit(
+    model: QuantileForecaster, features: pd.DataFrame, prices: pd.DataFrame, end: pd.Timestamp
+) -> QuantileForecaster:
     dates = features.index.get_level_values("date")
     return model.fit(features.loc[dates <= end], prices.loc[prices["date"] <= end])
 
 
-def champion_verdict(candidate, champion, features, prices, policy):  # type: ignore[no-untyped-def]
+def champion_verdict(
+    candidate: QuantileForecaster,
+    champion: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    policy: GatePolicy,
+) -> tuple[GateVerdict, dict[str, float]]:
     """The refit path's verdict: both models on the same latest rows, DM vs the champion."""
     frames, outcomes = recent_forecasts(
         {"candidate": candidate, "champion": champion}, features, prices, CONFIG, RECENT_DAYS
@@ -112,66 +121,86 @@ def main() -> None:
     champion = fit(QuantileForecaster(seeded(0)), features, prices, end)
 
     rows = []
+    previous = None
     for trial in range(args.trials):
         shift = dates[-RECENT_DAYS - 1 - 2 * trial]  # up to ~2 months earlier
         candidate = fit(QuantileForecaster(seeded(trial + 1)), features, prices, shift)
-        verdict, m = champion_verdict(candidate, champion, features, prices, policy)
-        rows.append(
-            {
-                "kind": "look-alike",
-                "blocked": not verdict.passed,
-                "reasons": list(verdict.reasons),
-                "h1_pinball_p": m["h1_dm_pinball_vs_champion_p"],
-            }
-        )
-        print(f"look-alike {trial}: {verdict.summary()[:120]}", flush=True)
+        # One champion is one draw: a weak one flatters every look-alike. So each fitted pair
+        # is judged in both roles, and consecutive look-alikes are judged against each other.
+        pairs = [
+            ("look-alike", candidate, champion),
+            ("look-alike, roles swapped", champion, candidate),
+        ]
+        if previous is not None:
+            pairs.append(("look-alike vs look-alike", candidate, previous))
+        for kind, cand, champ in pairs:
+            verdict, m = champion_verdict(cand, champ, features, prices, policy)
+            rows.append({"kind": kind, "blocked": not verdict.passed, **_row(verdict, m)})
+            print(f"{kind} {trial}: {verdict.summary()[:120]}", flush=True)
+        previous = candidate
 
     rng = np.random.default_rng(0)
     for i in range(args.broken):
         shuffled = features.copy()
         shuffled.loc[:, :] = shuffled.to_numpy()[rng.permutation(len(shuffled))]
         broken = fit(QuantileForecaster(seeded(100 + i)), shuffled, prices, end)
-        verdict, _ = champion_verdict(broken, champion, features, prices, policy)
-        rows.append(_broken("shuffled features", verdict, CHAMPION_REASON))
+        verdict, m = champion_verdict(broken, champion, features, prices, policy)
+        rows.append(_broken("shuffled features", verdict, CHAMPION_REASON, m))
         swapped = fit(SwappedHead(seeded(200 + i)), features, prices, end)
-        verdict, _ = champion_verdict(swapped, champion, features, prices, policy)
-        rows.append(_broken("swapped quantile head", verdict, CHAMPION_REASON))
+        verdict, m = champion_verdict(swapped, champion, features, prices, policy)
+        rows.append(_broken("swapped quantile head", verdict, CHAMPION_REASON, m))
         rows.append(_leak(features, prices, i))
         print(f"broken set {i}: {[r['caught'] for r in rows[-3:]]}", flush=True)
 
     frame = pd.DataFrame(rows)
+    alike = frame.kind.str.startswith("look-alike")
     look = frame[frame.kind == "look-alike"]
+    misses = {str(name): float(1 - g.caught.mean()) for name, g in frame[~alike].groupby("kind")}
     summary = {
         "trials": len(look),
         "false_block_rate": float(look.blocked.mean()),
-        "misses": {
-            kind: float(1 - g.caught.mean())
-            for kind, g in frame[frame.kind != "look-alike"].groupby("kind")
+        "false_block_rates": {
+            name: float(g.blocked.mean()) for name, g in frame[alike].groupby("kind")
         },
+        "misses": misses,
         "policy": policy.model_dump(),
         "seconds": round(time.perf_counter() - began, 1),
         "rows": rows,
     }
-    print(
-        f"\nfalse blocks: {look.blocked.sum()}/{len(look)} = {look.blocked.mean():.1%} (goal <= 5%)"
-    )
-    for kind, rate in summary["misses"].items():
-        print(f"misses, {kind}: {rate:.0%} (goal 0%, right reason)")
+    print()
+    for name, g in frame[alike].groupby("kind"):
+        print(
+            f"false blocks, {name!s}: {int(g.blocked.sum())}/{len(g)} = {g.blocked.mean():.1%}"
+            " (goal <= 5%)"
+        )
+    for name, rate in misses.items():
+        print(f"misses, {name}: {rate:.0%} (goal 0%, right reason)")
     out = Path(".finsimples/bench/gate_errors.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))
     print(f"wrote {out} in {summary['seconds']} s")
 
 
-def _broken(kind: str, verdict, reason: str) -> dict:  # type: ignore[no-untyped-def]
+def _row(verdict: GateVerdict, metrics: dict[str, float]) -> dict:
+    """The reasons and the DM evidence vs the champion (relative loss, p-value)."""
+    evidence = {
+        f"h{h}_{loss}_{part}": metrics.get(f"h{h}_dm_{loss}_vs_champion{suffix}")
+        for h in (1, 5)
+        for loss in ("pinball", "ae")
+        for part, suffix in (("rel", "_rel"), ("p", "_p"))
+    }
+    return {"reasons": list(verdict.reasons), **evidence}
+
+
+def _broken(kind: str, verdict: GateVerdict, reason: str, metrics: dict[str, float]) -> dict:
     caught = not verdict.passed and any(reason in r for r in verdict.reasons)
-    return {"kind": kind, "caught": caught, "reasons": list(verdict.reasons)}
+    return {"kind": kind, "caught": caught, **_row(verdict, metrics)}
 
 
 def _leak(features: pd.DataFrame, prices: pd.DataFrame, i: int) -> dict:
     """A feature holding tomorrow's return: the walk-forward's tripwire must catch it."""
     wide = prices.pivot(index="date", columns="ticker", values="adj_close")
-    future = np.log(wide.shift(-1) / wide).stack().rename("leak")
+    future = pd.Series(wide.shift(-1).div(wide).apply(np.log).stack(), name="leak")
     leaked = features.join(future.reindex(features.index).fillna(0.0))
     config = seeded(300 + i)
     backtest = run_backtest(
