@@ -38,6 +38,18 @@ def _aligned(forecasts: pd.DataFrame, outcomes: pd.Series) -> tuple[pd.DataFrame
     return forecasts.loc[keep], y[keep]
 
 
+def _origins(index: pd.Index) -> pd.MultiIndex:
+    """The (date, ticker) origin of each forecast row of a (date, ticker, horizon) index."""
+    return pd.MultiIndex.from_arrays(
+        [index.get_level_values("date"), index.get_level_values("ticker")],
+        names=["date", "ticker"],
+    )
+
+
+def _dates(origin: pd.Index) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(origin.get_level_values("date"))
+
+
 def pinball_losses(forecasts: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     """Pinball (quantile) loss of each row, averaged over the quantile columns.
 
@@ -138,7 +150,7 @@ def score_forecasts(
             "up_rate": g.up.mean(),
         }
     )
-    origin = kept.index.droplevel("horizon")
+    origin = _origins(kept.index)
     point = pd.Series(median, index=origin)
     realized = pd.Series(y, index=origin)
     horizons = kept.index.get_level_values("horizon").to_numpy()
@@ -167,7 +179,7 @@ def coverage_breakdown(
     kept, y = _aligned(forecasts, outcomes)
     lo_level, hi_level = config.interval_levels
     covered = (y >= kept[lo_level].to_numpy(float)) & (y <= kept[hi_level].to_numpy(float))
-    origin = kept.index.droplevel("horizon")
+    origin = _origins(kept.index)
     vol = sigma.reindex(origin).to_numpy(float)
     terciles = pd.qcut(vol, 3, labels=["low", "mid", "high"]) if np.isfinite(vol).all() else None
     rows = pd.DataFrame(
@@ -175,7 +187,7 @@ def coverage_breakdown(
             "horizon": kept.index.get_level_values("horizon"),
             "covered": covered.astype(float),
             "pooled": "all",
-            "year": origin.get_level_values("date").year.astype(str),
+            "year": _dates(origin).year.astype(str),
             "ticker": origin.get_level_values("ticker"),
         }
     )
@@ -205,7 +217,7 @@ def check_leakage(scores: pd.DataFrame, config: TrainingConfig) -> list[str]:
     h = config.tripwire_horizon
     if h not in scores.index:
         raise ValueError(f"scores lack the tripwire horizon h={h}")
-    row = scores.loc[h]
+    row = scores.loc[h].to_dict()
     limits = [
         ("mae_ratio", "<", config.tripwire_max_mae_ratio),
         ("directional_accuracy", ">", config.tripwire_max_directional_accuracy),
@@ -228,3 +240,46 @@ def assert_no_leakage(scores: pd.DataFrame, config: TrainingConfig) -> None:
     reasons = check_leakage(scores, config)
     if reasons:
         raise LeakageError("; ".join(reasons))
+
+
+def miss_breakdown(
+    forecasts: pd.DataFrame, outcomes: pd.Series, sigma: pd.Series, config: TrainingConfig
+) -> pd.DataFrame:
+    """Where the headline interval misses, per horizon and month of the forecast origin.
+
+    Coverage alone cannot say why a year falls short; the side of the misses and the size of
+    the outcomes relative to the ex-ante vol can: a volatility surprise shows as misses on both
+    sides and an RMS normalized outcome above 1, a drift as misses mostly on one side.
+
+    Args:
+        forecasts: Quantile frame.
+        outcomes: Realized log returns on the same index.
+        sigma: Ex-ante daily vol indexed by (date, ticker).
+        config: Gives the headline interval.
+
+    Returns:
+        Frame indexed by ``(horizon, month)`` (``"2018-02"``) with columns ``n``, ``coverage``,
+        ``below`` and ``above`` (shares of outcomes under the lower / over the upper bound) and
+        ``rms_z`` (root mean square of ``outcome / (sigma * sqrt(h))``; about 1 when the
+        ex-ante vol was right).
+    """
+    kept, y = _aligned(forecasts, outcomes)
+    lo_level, hi_level = config.interval_levels
+    horizon = kept.index.get_level_values("horizon").to_numpy()
+    origin = _origins(kept.index)
+    vol = sigma.reindex(origin).to_numpy(float)
+    rows = pd.DataFrame(
+        {
+            "horizon": horizon,
+            "month": _dates(origin).strftime("%Y-%m"),
+            "below": (y < kept[lo_level].to_numpy(float)).astype(float),
+            "above": (y > kept[hi_level].to_numpy(float)).astype(float),
+            "z2": (y / (vol * np.sqrt(horizon))) ** 2,
+        }
+    )
+    grouped = rows.groupby(["horizon", "month"])
+    table = grouped[["below", "above"]].mean()
+    table.insert(0, "n", grouped.size())
+    table.insert(1, "coverage", 1.0 - table["below"] - table["above"])
+    table["rms_z"] = np.sqrt(grouped["z2"].mean())
+    return table

@@ -12,6 +12,7 @@ from training.metrics import (
     assert_no_leakage,
     check_leakage,
     coverage_breakdown,
+    miss_breakdown,
     pinball_losses,
     rank_ic,
     score_forecasts,
@@ -90,6 +91,17 @@ def test_coverage_breakdown_groups():
     assert by[("ticker", "B")] == 0.0
     assert by[("vol_tercile", "low")] == 1.0
     assert by[("vol_tercile", "high")] == 0.0
+
+
+def test_miss_breakdown_sides_and_vol_surprise():
+    forecasts, outcomes = _tiny()
+    sigma = pd.Series([0.5, 1.5], index=forecasts.index.droplevel("horizon"))
+    table = miss_breakdown(forecasts, outcomes, sigma, CONFIG)
+    first, second = table.loc[(1, "2023-01")], table.loc[(1, "2024-01")]
+    assert (first.n, first.coverage, first.below, first.above) == (1, 1.0, 0.0, 0.0)
+    assert first.rms_z == pytest.approx(1.0)  # 0.5 / (0.5 * sqrt(1))
+    assert (second.coverage, second.below, second.above) == (0.0, 1.0, 0.0)
+    assert second.rms_z == pytest.approx(2.0)  # |-3| / 1.5
 
 
 def test_scoring_without_any_outcome_fails():
