@@ -28,10 +28,9 @@ import numpy as np
 import pandas as pd
 
 from registry.gate import GatePolicy, GateVerdict, evaluate_gate
-from training.comparison import recent_forecasts
 from training.config import BoosterParams, TrainingConfig
 from training.dm_test import compare_forecasts, flatten_dm
-from training.evaluation import run_backtest
+from training.evaluation import recent_forecasts, run_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
 

@@ -238,6 +238,42 @@ def summarize_backtest(
     return table.loc[:, list(SUMMARY_COLUMNS)]
 
 
+def recent_forecasts(
+    models: Mapping[str, QuantileForecaster],
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    config: TrainingConfig,
+    days: int,
+) -> tuple[dict[str, pd.DataFrame], pd.Series]:
+    """Each model's served forecasts (``predict_online``) for the last ``days`` feature dates.
+
+    Args:
+        models: Name -> fitted forecaster.
+        features: ``build_features(prices)`` through the last date.
+        prices: The price panel the features come from.
+        config: Gives ``max_horizon`` for the outcomes.
+        days: How many of the latest feature dates to forecast.
+
+    Returns:
+        ``(frames, outcomes)``: name -> quantile frame, and the realized log returns on the
+        frames' index (NaN where the outcome is not known yet).
+
+    Raises:
+        ValueError: fewer than ``days`` feature dates.
+    """
+    features = features.sort_index()
+    dates = features.index.get_level_values("date").unique().sort_values()
+    if len(dates) < days:
+        raise ValueError(f"recent scoring needs {days} feature dates, got {len(dates)}")
+    start = dates[-days]
+    recent = prices.loc[pd.to_datetime(prices["date"]) >= start]
+    outcomes = build_targets(recent, config.max_horizon).stack().rename("outcome")
+    outcomes.index = outcomes.index.set_names(["date", "ticker", "horizon"])
+    frames = {name: m.predict_online(features, prices, start) for name, m in models.items()}
+    index = next(iter(frames.values())).index
+    return frames, outcomes.reindex(index)
+
+
 def score_recent(
     models: Mapping[str, QuantileForecaster],
     features: pd.DataFrame,
@@ -266,18 +302,11 @@ def score_recent(
     Raises:
         ValueError: fewer than ``days`` feature dates.
     """
-    features = features.sort_index()
-    dates = features.index.get_level_values("date").unique().sort_values()
-    if len(dates) < days:
-        raise ValueError(f"recent scoring needs {days} feature dates, got {len(dates)}")
-    start = dates[-days]
-    # Outcomes of origins from ``start`` on need only prices from ``start`` on.
-    recent = prices.loc[pd.to_datetime(prices["date"]) >= start]
-    outcomes = build_targets(recent, config.max_horizon).stack().rename("outcome")
-    outcomes.index = outcomes.index.set_names(["date", "ticker", "horizon"])
-    scores = []
-    for name, model in models.items():
-        frame = model.predict_online(features, prices, start)
-        scored = score_forecasts(frame, outcomes.reindex(frame.index), config)
-        scores.append(scored.assign(method=name).reset_index())
+    frames, outcomes = recent_forecasts(models, features, prices, config, days)
+    scores = [
+        score_forecasts(frame, outcomes.reindex(frame.index), config)
+        .assign(method=name)
+        .reset_index()
+        for name, frame in frames.items()
+    ]
     return pd.concat(scores, ignore_index=True).set_index(["method", "horizon"])

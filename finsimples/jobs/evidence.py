@@ -18,10 +18,15 @@ from finsimples.jobs.common import JobError
 from finsimples.settings import Settings
 from registry.figures import backtest_figures
 from registry.metrics import flatten_recent, flatten_summary
-from training.comparison import recent_forecasts, rescore
+from training.comparison import rescore
 from training.config import TrainingConfig
 from training.dm_test import compare_forecasts, flatten_dm
-from training.evaluation import default_methods, run_backtest, summarize_backtest
+from training.evaluation import (
+    default_methods,
+    recent_forecasts,
+    run_backtest,
+    summarize_backtest,
+)
 from training.features import FEATURE_VERSION
 from training.forecaster import QuantileForecaster
 from training.median import decide_median_sources, recentre
