@@ -2,8 +2,8 @@
 
 The gate compares a candidate with its champion only on identical rows: for a refit of the same
 configuration (or an incremental update) both fitted models forecast the latest dates with known
-outcomes (``training.evaluation.recent_forecasts``); for a changed configuration both walk forward over the same
-folds (``run_backtest`` with both as methods).
+outcomes (``training.evaluation.recent_forecasts``); for a changed configuration both walk
+forward over the same folds (``run_backtest`` with both as methods).
 """
 
 from __future__ import annotations
