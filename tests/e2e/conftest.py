@@ -73,19 +73,18 @@ def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str,
         for k, v in os.environ.items()
         if not k.startswith(("FINSIMPLES_", "BENTOML_", "PROMETHEUS_", "PREFECT_"))
     }
-    ports = {
-        "NGINX_PORT": free_port(),
-        "NGINX_STATUS_PORT": free_port(),
-        "REDIS_PORT": free_port(),
-        "MLFLOW_PORT": free_port(),
-        "PROMETHEUS_PORT": free_port(),
-        "ALERTMANAGER_PORT": free_port(),
-        "NGINX_EXPORTER_PORT": free_port(),
-        "REDIS_EXPORTER_PORT": free_port(),
-        "NODE_EXPORTER_PORT": free_port(),
-        "S3_PORT": free_port(),
-        "REPLICA_BASE_PORT": free_port_block(2 * replicas + 2),
-    }
+    names = ["NGINX_PORT", "NGINX_STATUS_PORT", "REDIS_PORT", "MLFLOW_PORT", "PROMETHEUS_PORT"]
+    names += ["ALERTMANAGER_PORT", "NGINX_EXPORTER_PORT", "REDIS_EXPORTER_PORT"]
+    names += ["NODE_EXPORTER_PORT", "S3_PORT"]
+    base = free_port_block(2 * replicas + 2)
+    taken = set(range(base, base + 2 * replicas + 2))
+    ports = {"REPLICA_BASE_PORT": base}
+    for name in names:  # free_port() may hand out the same port twice: keep them distinct
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.add(port)
+        ports[name] = port
     env |= {f"FINSIMPLES_STACK__{name}": str(port) for name, port in ports.items()}
     env |= {
         "FINSIMPLES_STATE_DIR": str(state_dir),
