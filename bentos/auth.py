@@ -123,7 +123,7 @@ class ApiKeyAuth:
             normalized.append(digest.encode("ascii"))
         self._hashes = tuple(normalized)
         if limiter is None:
-            assert per_key_rpm is not None  # checked above
+            assert per_key_rpm is not None  # noqa: S101 - type narrowing: exactly one is given, checked above
             limiter = KeyedRateLimiter(per_key_rpm, burst, clock=clock)
         self._limiter = limiter
 

@@ -158,7 +158,7 @@ def _unpickle(path: Path) -> QuantileForecaster:
 
     # The same check as registry.pyfunc.load_forecaster, which this module does not import:
     # it would pull MLflow into every replica. Trusted input: our own registry's artifact.
-    forecaster = pickle.loads(path.read_bytes())
+    forecaster = pickle.loads(path.read_bytes())  # noqa: S301 - our registry's own artifact
     if not isinstance(forecaster, QuantileForecaster):
         raise TypeError(f"{path} holds a {type(forecaster).__name__}, not a QuantileForecaster")
     return forecaster

@@ -113,7 +113,7 @@ class LLMNarrator:
         self.template = TemplateNarrator()
         self.limiter = limiter if limiter is not None else TokenBucket(requests_per_minute)
         self.counters = Counters(NARRATOR_COUNTERS, on_increment)
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not a secret
         self._blocked_until = 0.0  # set by a 429's Retry-After, shared by every narration
         self._client = self._pool = None
         if api_key:
@@ -195,7 +195,7 @@ class LLMNarrator:
         return None
 
     def _request(self, messages: list[ChatCompletionMessageParam], deadline: float) -> str:
-        assert self._pool is not None
+        assert self._pool is not None  # noqa: S101 - type narrowing: set with the client
         future = self._pool.submit(self._send, messages, deadline)
         wait = deadline - time.monotonic() - _RETURN_MARGIN
         try:
@@ -218,7 +218,7 @@ class LLMNarrator:
     def _send(self, messages: list[ChatCompletionMessageParam], deadline: float) -> ChatCompletion:
         # Runs in a worker: the timeout is computed when the request really starts, and a request
         # that waited in the queue past its deadline is not sent at all (it would waste quota).
-        assert self._client is not None
+        assert self._client is not None  # noqa: S101 - type narrowing: called only with a client
         remaining = deadline - time.monotonic() - _RETURN_MARGIN
         if remaining <= 0:
             raise TimeoutError("deadline passed before the request started")

@@ -116,7 +116,7 @@ def render_nginx_conf(
     paths = f"pid {prefix}/nginx.pid;\n" if prefix else ""
     temp = (
         "".join(
-            f"    {name}_temp_path {prefix}/tmp/{name};\n"
+            f"    {name}_temp_path {prefix}/tmp/{name};\n"  # noqa: S108 - under the stack's prefix, not /tmp
             for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         if prefix

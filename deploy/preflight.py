@@ -126,7 +126,7 @@ def prepare_model(settings: Settings, layout: StackLayout, version: str) -> Prep
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "bentos.package", "--prepare", "--json"]
     command += ["--version", version, "--snapshot", str(snapshot)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603 - our own module, argv list
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
         raise StackError(f"importing model version {version} failed:\n" + "\n".join(tail))

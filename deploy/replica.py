@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
     killed = reap(Path(argv[0]))
     if killed:
         print(f"deploy.replica: killed orphans of a previous run: {killed}", flush=True)
-    os.execv(argv[2], argv[2:])
+    os.execv(argv[2], argv[2:])  # noqa: S606 - the supervisor's own program line, by design
 
 
 if __name__ == "__main__":

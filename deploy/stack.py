@@ -189,7 +189,7 @@ class Stack:
         folder = self.layout.nginx_conf.parent
         command = [find_binary("nginx") or "nginx", "-t", "-q", "-p", str(folder)]
         command += ["-c", str(self.layout.nginx_conf), "-e", str(self.layout.logs / "nginx-t.log")]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - nginx -t, argv list
         if done.returncode != 0:
             raise StackError(f"nginx -t rejected {self.layout.nginx_conf}: {done.stderr.strip()}")
 

@@ -184,7 +184,7 @@ class Supervisor:
             SupervisorError: it exited or did not answer within ``timeout`` seconds.
         """
         daemon = str(Path(sys.executable).with_name("supervisord"))
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - the venv's supervisord on our config, argv list
             [daemon, "-c", str(self.conf)], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:

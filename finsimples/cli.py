@@ -182,7 +182,7 @@ def lake_compact(
         out.print("nothing to compact")
         return
     commit = manifest.commit
-    assert commit is not None  # a compaction always records its commit
+    assert commit is not None  # noqa: S101 - type narrowing: a compaction always records its commit
     out.print(
         f"merged {len(commit.removed)} files into {len(commit.added)}; "
         f"lake version {manifest.version}"

@@ -231,7 +231,7 @@ def deploy_hook_flow(
     elif verify:
         verification = verify_rollout(settings)
         if not verification["passed"]:
-            assert old_version is not None  # checked above
+            assert old_version is not None  # noqa: S101 - type narrowing: checked above
             log.error("deploy hook: verification of v%s failed, rolling back", new_version)
             why = "; ".join(verification["failures"])
             rollback_error = undo(settings, old_version, new_version, why)

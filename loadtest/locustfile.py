@@ -103,9 +103,11 @@ def start_run(environment: Environment, **_: Any) -> None:
     assert RUN is not None
     assert environment.parsed_options is not None
     RUN.writer = RecordWriter(Path(environment.parsed_options.fs_events))
-    request = urllib.request.Request(f"{environment.host}/v1/tickers", headers=_headers(0))
+    request = urllib.request.Request(f"{environment.host}/v1/tickers", headers=_headers(0))  # noqa: S310 - scheme checked below
     try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
+        if request.type not in ("http", "https"):  # urlopen would read file: URLs too
+            raise ValueError(f"--host must be an http(s) URL, got {environment.host!r}")
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - http(s) only
             tickers = [row["ticker"] for row in json.load(reply)["tickers"]]
         RUN.popularity = Popularity.of(tickers, RUN.seed)
     except Exception as exc:  # no investor can start without the tickers: end the run now

@@ -129,7 +129,7 @@ def run_locust(command: list[str], folder: Path, keys: list[str], timeout: float
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with (folder / "locust.log").open("w") as log:
         try:
-            done = subprocess.run(
+            done = subprocess.run(  # noqa: S603 - Locust from our argv list, no shell
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired as exc:

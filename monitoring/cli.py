@@ -40,7 +40,7 @@ def status_command(
     """
     settings = Settings()
     url = prometheus or endpoints(settings, with_prometheus=True).prometheus
-    assert url is not None
+    assert url is not None  # noqa: S101 - type narrowing: with_prometheus=True sets it
     with PrometheusApi(url) as api:
         try:
             if not watch:

@@ -166,7 +166,7 @@ def run_backtest(
                 row["updates"] = len(steps) - 1
             for i, (step_start, step_end) in enumerate(steps):
                 if i > 0:  # an incremental update on what is known at the step's start
-                    assert isinstance(model, QuantileForecaster)
+                    assert isinstance(model, QuantileForecaster)  # noqa: S101 - type narrowing: _update_steps
                     model.update(
                         features.loc[feature_dates < step_start],
                         prices.loc[prices["date"] < step_start],
