@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deploy.cli import deploy_command, stack_app
+from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
@@ -540,3 +544,20 @@ def feed_next_day(
         return
     path = DropZone.from_settings(settings).put(day.name, day.data)
     out.print(f"{day.day}: {day.rows} rows -> {path}", highlight=False)
+
+
+def main() -> None:
+    """The ``finsimples`` command: :data:`app`, with bad settings told as what to fix.
+
+    Every command builds its ``Settings`` from the environment and ``.env``; a misspelt or
+    invalid ``FINSIMPLES_*`` variable then ends the command with exit code 2 and one line per
+    problem (never a traceback, never a secret's value).
+    """
+    try:
+        app()
+    except (ValidationError, SettingsError) as exc:
+        if isinstance(exc, ValidationError) and exc.title != Settings.__name__:
+            raise
+        err.print("[bold red]error:[/] the settings are invalid:")
+        err.print(describe_settings_error(exc, Settings), markup=False, highlight=False)
+        sys.exit(2)

@@ -11,9 +11,10 @@ from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from deploy.config import StackConfig
+from finsimples.environment import UnknownVariables
 from loadtest.config import LoadTestConfig
 from monitoring.config import AlertConfig, DriftConfig, SloConfig
 from registry.gate import GatePolicy
@@ -31,6 +32,19 @@ class Settings(BaseSettings):
         extra="forbid",
         frozen=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, and a check refusing misspelt ``FINSIMPLES_*`` variables."""
+        sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        return (*sources, UnknownVariables(settings_cls))
 
     state_dir: Path = Field(
         default=Path(".finsimples"),

@@ -73,10 +73,28 @@ def test_bad_file_exits_nonzero_with_a_precise_message(tmp_path: Path) -> None:
     assert not (tmp_path / "lake").exists()
 
 
-def test_bad_settings_are_reported(tmp_path: Path) -> None:
-    result = run("lake", "info", env={"FINSIMPLES_LAKE_URI": "gs://nope"})
-    assert result.returncode != 0
-    assert "lake_uri" in result.stderr
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"FINSIMPLES_LAKE_URI": "gs://nope"}, "FINSIMPLES_LAKE_URI='gs://nope': Value error"),
+        (
+            {"FINSIMPLES_LATENCY_BUDGET_SECONDS": "3s"},
+            "FINSIMPLES_LATENCY_BUDGET_SECONDS='3s': Input should be a valid number",
+        ),
+        ({"FINSIMPLES_API_KEY_HASHES": "abc"}, "FINSIMPLES_API_KEY_HASHES: is not valid JSON"),
+        (
+            {"FINSIMPLES_REDIS_URL_": "redis://x"},
+            "FINSIMPLES_REDIS_URL_ is not a FinSimples setting "
+            "(did you mean FINSIMPLES_REDIS_URL?)",
+        ),
+    ],
+)
+def test_bad_settings_are_reported(env: dict[str, str], expected: str) -> None:
+    result = run("lake", "info", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "error: the settings are invalid:" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_cli_against_the_s3_api_server(s3_endpoint: str) -> None:

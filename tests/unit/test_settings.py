@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 
+from finsimples.environment import describe_settings_error, unknown_variables
 from finsimples.settings import Settings
 
 
@@ -48,3 +50,70 @@ def test_bad_settings_name_the_field(field: str, value: object, message: str) ->
     with pytest.raises(ValidationError, match=message) as info:
         Settings(**{field: value})
     assert field in str(info.value)
+
+
+def test_a_misspelt_variable_is_refused_with_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Silently ignored, this typo would turn API keys off.
+    monkeypatch.setenv("FINSIMPLES_API_KEY_HASH", "0" * 64)
+    with pytest.raises(SettingsError) as info:
+        Settings()
+    assert str(info.value) == (
+        "FINSIMPLES_API_KEY_HASH is not a FinSimples setting "
+        "(did you mean FINSIMPLES_API_KEY_HASHES?)"
+    )
+
+
+def test_nested_variables_are_known_and_misspelt_ones_are_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINSIMPLES_STACK__NGINX_PORT", "8090")
+    monkeypatch.setenv("FINSIMPLES_HOME", "/app")  # the flow image's code folder, not a setting
+    assert Settings().stack.nginx_port == 8090
+    problems = unknown_variables(Settings, {"FINSIMPLES_STACK__NGINX_PRT": "1", "HOME": "/"})
+    assert problems == [
+        "FINSIMPLES_STACK__NGINX_PRT is not a FinSimples setting "
+        "(did you mean FINSIMPLES_STACK__NGINX_PORT?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "FINSIMPLES_LATENCY_BUDGET_SECONDS",
+            "abc",
+            "FINSIMPLES_LATENCY_BUDGET_SECONDS='abc': Input should be a valid number, "
+            "unable to parse string as a number",
+        ),
+        (
+            "FINSIMPLES_STACK__REPLICAS",
+            "0",
+            "FINSIMPLES_STACK__REPLICAS='0': Input should be greater than or equal to 1",
+        ),
+        (
+            "FINSIMPLES_API_KEY_HASHES",
+            "not json",
+            "FINSIMPLES_API_KEY_HASHES: is not valid JSON (Expecting value: line 1 column 1 "
+            '(char 0)); a list is written as ["a", "b"]',
+        ),
+        ("FINSIMPLES_LAKE_URI", "gs://x", "FINSIMPLES_LAKE_URI='gs://x': Value error, "),
+    ],
+)
+def test_a_garbage_value_is_described_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises((ValidationError, SettingsError)) as info:
+        Settings()
+    assert describe_settings_error(info.value, Settings).startswith(expected)
+
+
+def test_a_secrets_value_is_never_echoed() -> None:
+    # A secret that fails validation (a list where a string belongs) is named, not shown.
+    with pytest.raises(ValidationError) as info:
+        Settings(openai_api_key=["sk-CANARY-1234"])  # type: ignore[arg-type]
+    described = describe_settings_error(info.value, Settings)
+    assert described.startswith("FINSIMPLES_OPENAI_API_KEY: ")
+    assert "CANARY" not in described
