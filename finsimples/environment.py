@@ -130,8 +130,11 @@ def describe_settings_error(
     for problem in error.errors(include_url=False):
         location = tuple(problem["loc"])
         variable = PREFIX + NESTED.join(str(part).upper() for part in location)
-        if problem["type"] == "extra_forbidden":
-            lines.append(f"{variable}: is not a FinSimples setting")
+        if problem["type"] == "extra_forbidden":  # a line of the .env file
+            name = str(location[-1]).upper()
+            close = difflib.get_close_matches(name, set(setting_names(model)), n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            lines.append(f"{name} (in the .env file) is not a FinSimples setting{hint}")
             continue
         value = "" if _is_secret(model, location) else f"={_shown(problem['input'])}"
         lines.append(f"{variable}{value}: {problem['msg']}")

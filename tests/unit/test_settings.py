@@ -117,3 +117,16 @@ def test_a_secrets_value_is_never_echoed() -> None:
     described = describe_settings_error(info.value, Settings)
     assert described.startswith("FINSIMPLES_OPENAI_API_KEY: ")
     assert "CANARY" not in described
+
+
+def test_a_misspelt_line_of_the_dotenv_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("FINSIMPLES_LATENCY_BUDGT=4\n")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert describe_settings_error(info.value, Settings) == (
+        "FINSIMPLES_LATENCY_BUDGT (in the .env file) is not a FinSimples setting "
+        "(did you mean FINSIMPLES_LATENCY_BUDGET_SECONDS?)"
+    )
