@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # Prefect's temporary local server (flows run without PREFECT_API_URL) reports nothing home.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: help setup demo stop test test-slow lint format bench system-deps clean
+.PHONY: help setup demo stop test test-slow lint format audit bench system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ lint: setup ## ruff (lint + format check) and mypy
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Not in `make test` or CI: it needs the vulnerability service. Exactly one verdict line; the
+# script's exit code is 0 clean, 1 vulnerabilities, 3 not run (make reports `Error 1`/`Error 3`).
+AUDIT_SERVICE ?= pypi
+audit: setup ## pip-audit --strict on uv.lock's packages and the bento's; "NOT RUN" (never "clean") when the service is unreachable
+	$(BIN)/python -m deploy.audit --service $(AUDIT_SERVICE) --uv "$(UV)"
 
 bench: setup ## every benchmark, each with a peer measured in the same run (~30 min on 2 cores); figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
