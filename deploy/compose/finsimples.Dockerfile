@@ -32,7 +32,9 @@ COPY deploy/ deploy/
 COPY prefect.yaml bentofile.yaml ./
 RUN uv sync --frozen
 
-USER finsimples
+# Numeric (the user made above): Kubernetes' runAsNonRoot (the flow jobs' template) can only
+# verify a numeric user, and refuses to start an image whose USER is a name.
+USER 1035:1035
 # prefect.yaml's pull step works in $FINSIMPLES_HOME.
 ENV PATH=/app/.venv/bin:$PATH \
     FINSIMPLES_HOME=/app \
