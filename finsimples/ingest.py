@@ -21,6 +21,7 @@ every file is valid.
 
 from __future__ import annotations
 
+import csv
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -160,7 +161,17 @@ def read_price_file(
     else:
         try:
             raw, first_line, decimal_comma = _read_raw(path)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            # Excel's plain "CSV" is Windows-1252 in Brazil: say what to do, not just the byte.
+            problem = Problem(
+                name,
+                f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                "save it as UTF-8 (Excel: \"CSV UTF-8\")",
+            )
+            raise IngestError([problem]) from exc
+        except IngestError:
+            raise
+        except (OSError, ValueError) as exc:
             problem = Problem(name, f"cannot be read as CSV or Parquet: {exc}")
             raise IngestError([problem]) from exc
         kinds = _column_kinds(name, list(raw.columns), date_column)
@@ -472,6 +483,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None, bool]:
         return raw.reset_index(drop=True), None, False
     header = _first_line(path)
     with_semicolons = header.count(";") > header.count(",")
+    _refuse_repeated_headers(path.name, header, ";" if with_semicolons else ",")
     raw = pd.read_csv(
         path,
         dtype=str,
@@ -491,6 +503,18 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None, bool]:
             raw = raw.drop(columns=first)
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.dropna(how="all"), 2, with_semicolons
+
+
+def _refuse_repeated_headers(name: str, header: str, separator: str) -> None:
+    """Refuse a header naming a column twice: pandas would keep both, as ``Close`` and
+    ``Close.1``, and one of the two would be dropped without a word."""
+    columns = [c.strip() for c in next(csv.reader([header], delimiter=separator), [])]
+    seen: dict[str, int] = {}
+    for position, column in enumerate(columns, start=1):
+        if column and column in seen:
+            problem = f"column {column!r} appears twice in the header (columns {seen[column]} "
+            raise IngestError([Problem(name, problem + f"and {position}): keep one")])
+        seen[column] = position
 
 
 def _first_line(path: Path) -> str:

@@ -126,6 +126,24 @@ def test_sample_file_is_read_whole(sample_path: Path, sample_wide: pd.DataFrame)
             "my prices.csv: value 'MY PRICES': the ticker from the file name does not match",
         ),
         ("bad/broken.parquet", "broken.parquet: cannot be read as CSV or Parquet"),
+        (
+            "bad/repeated_column.csv",
+            "repeated_column.csv: column 'Close' appears twice in the header (columns 2 and 3)",
+        ),
+        (
+            "bad/windows_1252.csv",
+            "windows_1252.csv: is not UTF-8 text (byte 0xe7 at offset 23); save it as UTF-8 "
+            '(Excel: "CSV UTF-8")',
+        ),
+        ("bad/empty.csv", "empty.csv: cannot be read as CSV or Parquet: No columns to parse"),
+        ("bad/ragged.csv", "ragged.csv: cannot be read as CSV or Parquet: Error tokenizing data"),
+        ("bad/unclosed_quote.csv", "unclosed_quote.csv: cannot be read as CSV or Parquet: "),
+        ("bad/infinite_price.csv", "line 2, column 'Close': value 'inf': is not a number"),
+        (
+            "bad/formula_date.csv",
+            "formula_date.csv, line 2, column 'Date': value '=HYPERLINK(\"http://x\")': "
+            "is not a date",
+        ),
     ],
 )
 def test_bad_input_names_file_line_column_and_value(name: str, expected: str) -> None:
