@@ -2,8 +2,12 @@
 
 It runs before BentoML parses a request body, so a request without a valid key is refused (401)
 or throttled (429 + Retry-After) before any work is done; health, metrics and docs paths stay
-open. BentoML answers a request body that fails validation with 400; input errors of this API
-are 422 naming the field, so the edge rewrites those answers. Every response carries the
+open. The admin routes (``/v1/admin/``) take admin keys only, the others client keys only: a
+valid key of the other kind gets 403. With no key configured at all, the admin routes answer
+only requests made directly on the replica's host, never through NGINX (403 otherwise).
+BentoML answers a request body that fails validation with 400; input errors of this API are 422
+naming the field, so the edge rewrites those answers; a body not sent as JSON gets 415 and
+one over the size limit 413 (``bentos.bodies``). Every response carries the
 replica id, so a client (or the load test) sees which replica answered behind the balancer.
 It also completes the generated OpenAPI spec with the error answers (``bentos.openapi``).
 """
@@ -16,10 +20,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bentos.auth import ApiKeyAuth, AuthStatus, api_key_from_headers
+from bentos.auth import ApiKeyAuth, AuthStatus, KeyScope, api_key_from_headers, is_direct_local
+from bentos.bodies import BodyRefusal, read_json_body
+from bentos.schemas import ApiErrorBody
 
 REPLICA_HEADER = "x-finsimples-replica"
 PROTECTED_PREFIX = "/v1/"
+ADMIN_PREFIX = "/v1/admin/"
+KEY_HINT = "send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'"
 SPEC_PATH = "/docs.json"  # BentoML's OpenAPI document
 
 Scope = dict[str, Any]
@@ -33,14 +41,18 @@ class EdgePolicy:
     """What the edge enforces.
 
     Attributes:
-        auth: API key check and per-key rate limit; None: auth off (local use).
+        auth: API key check and per-key rate limit; None: no key configured (local use), the
+            client routes are open and the admin routes answer direct local requests only.
         replica_id: Sent in the ``X-FinSimples-Replica`` header.
-        validated_paths: POST routes whose 400 answers are validation errors to rewrite.
+        validated_paths: POST routes whose 400 answers are validation errors to rewrite; their
+            bodies must be JSON (415) of at most ``max_body_bytes`` (413), see ``bentos.bodies``.
+        max_body_bytes: The largest request body the validated routes read.
     """
 
     auth: ApiKeyAuth | None
     replica_id: str
     validated_paths: frozenset[str] = frozenset()
+    max_body_bytes: int = 65_536
 
 
 def _json_response(status: int, body: dict[str, Any], headers: Iterable[tuple[str, str]] = ()):
@@ -125,32 +137,40 @@ class EdgeMiddleware:
         rewrite = (
             policy is not None and scope.get("method") == "POST" and path in policy.validated_paths
         )
+        if rewrite and policy is not None:
+            read = await read_json_body(scope, receive, policy.max_body_bytes)
+            if isinstance(read, BodyRefusal):
+                await self._send(send, read.status, read.body, [], replica)
+                return
+            receive = read
         await self.app(scope, receive, _Responder(send, replica, rewrite))
 
     @staticmethod
     def _check(policy: EdgePolicy, scope: Scope):
-        if policy.auth is None:
-            return None
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        result = policy.auth.check(api_key_from_headers(headers))
+        admin = scope.get("path", "").startswith(ADMIN_PREFIX)
+        if policy.auth is None:
+            if not admin or is_direct_local(scope.get("client"), headers):
+                return None
+            return _forbidden("admin_local_only")
+        if not admin and not policy.auth.guards_clients:
+            return None  # only admin keys configured: the client routes are open
+        wanted = KeyScope.ADMIN if admin else KeyScope.CLIENT
+        result = policy.auth.check(api_key_from_headers(headers), wanted)
         if result.status is AuthStatus.OK:
             return None
+        if result.status is AuthStatus.WRONG_SCOPE:
+            return _forbidden("admin_key_required" if admin else "client_key_required")
         if result.status is AuthStatus.RATE_LIMITED:
             wait = max(1, math.ceil(result.retry_after))
-            body = {
-                "error": "rate_limited",
-                "message": f"too many requests for this API key; retry after {wait} s",
-                "retry_after": wait,
-            }
-            return 429, body, [("retry-after", str(wait))]
+            message = f"too many requests for this API key; retry after {wait} s"
+            body = ApiErrorBody(error="rate_limited", message=message, retry_after=wait)
+            return 429, body.model_dump(), [("retry-after", str(wait))]
         what = "missing" if result.status is AuthStatus.MISSING else "invalid"
-        body = {
-            "error": "unauthorized",
-            "message": f"{what} API key: send it as 'X-API-Key: KEY' or "
-            "'Authorization: Bearer KEY'",
-            "field": "X-API-Key",
-        }
-        return 401, body, [("www-authenticate", 'Bearer realm="finsimples"')]
+        kind = "admin key" if admin else "API key"
+        message = f"{what} {kind}: {KEY_HINT}"
+        body = ApiErrorBody(error="unauthorized", message=message, field="X-API-Key")
+        return 401, body.model_dump(), [("www-authenticate", 'Bearer realm="finsimples"')]
 
     @staticmethod
     async def _send(send: Send, status: int, body: dict[str, Any], headers, replica) -> None:
@@ -158,6 +178,24 @@ class EdgeMiddleware:
         start["headers"].append(replica)
         await send(start)
         await send({"type": "http.response.body", "body": payload})
+
+
+FORBIDDEN = {
+    "admin_local_only": "with no API keys configured, the admin routes answer only requests "
+    "made directly on the replica's host (not through a proxy); to call them from elsewhere, "
+    "set FINSIMPLES_ADMIN_KEY_HASHES (`finsimples api-key new --admin`)",
+    "admin_key_required": "this route needs an admin key (FINSIMPLES_ADMIN_KEY_HASHES); "
+    "a client API key is not accepted here",
+    "client_key_required": "this route needs a client API key (FINSIMPLES_API_KEY_HASHES); "
+    "an admin key is accepted only on the /v1/admin/ routes",
+}
+"""The 403 answers: error code to message."""
+
+
+def _forbidden(error: str) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+    """A 403 in the API's error envelope (``bentos.schemas.ApiErrorBody``)."""
+    body = ApiErrorBody(error=error, message=FORBIDDEN[error], field="X-API-Key")
+    return 403, body.model_dump(), []
 
 
 class _Responder:

@@ -3,8 +3,8 @@
 BentoML builds ``/docs.json`` from the service's type hints and lists the same generic answers
 for every route (400, 404 and 500, with its own error schemas); ``@bentoml.api`` has no way to
 declare others. The edge middleware (``bentos.edge``) passes the generated spec through
-:func:`document_errors`, which puts in what each route really answers: 401, 404, 422, 429 and
-503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``ValidationErrorBody``) and their
+:func:`document_errors`, which puts in what each route really answers: 401, 403, 404, 422, 429
+and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``ValidationErrorBody``) and their
 headers. It also marks a request body with required fields as required: BentoML leaves every
 body optional, so by its spec a request without one is valid, yet it gets a 422. Limits set at
 run time (a batch's ``batch_max_tickers``) go in with :func:`limit_items`. ``bentoml build``
@@ -32,6 +32,13 @@ _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
         "unauthorized: missing or invalid API key (when the replica has keys configured)",
         ApiErrorBody,
         {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    403: (
+        "admin_key_required (a client key on an admin route), client_key_required (an admin key "
+        "on a client route) or admin_local_only (an admin route through a proxy while the "
+        "replica has no keys configured)",
+        ApiErrorBody,
+        {},
     ),
     404: (
         "unknown_ticker (with suggestions) or insufficient_history: the ticker cannot be forecast",

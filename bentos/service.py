@@ -7,7 +7,8 @@ Endpoints (all under ``/v1/``, behind API keys when configured; health, metrics 
 - ``GET /v1/tickers``, ``GET /v1/model``: the lake's tickers, the served model's card;
 - ``GET /v1/history?ticker=&days=``: a ticker's recent closes (the page's chart);
 - ``/app/``: the investor's page (static files, ``bentos.page``); ``/`` redirects to it;
-- ``POST /v1/admin/cache/invalidate`` and ``/v1/admin/cache/warm``: the deploy hook's steps.
+- ``POST /v1/admin/cache/invalidate`` and ``/v1/admin/cache/warm``: the deploy hook's steps;
+  admin keys only (``bentos.edge``).
 
 The model comes from the BentoML model store (``bentos.model_store.import_champion``, packaged
 by ``bentoml build``; for local development run ``python -m bentos.package --prepare`` before
@@ -275,14 +276,16 @@ def _current_policy() -> EdgePolicy | None:
 
 
 # What each route answers besides 200, for the OpenAPI spec (see bentos.openapi).
+# 403: a key of the other kind (an admin key on a client route, a client key on an admin
+# route), or an admin route called through a proxy while no key is configured (bentos.edge).
 ROUTE_ERRORS = {
-    ("post", FORECAST_ROUTE): (401, 404, 422, 429, 503),
-    ("post", BATCH_ROUTE): (401, 422, 429, 503),  # a batch item carries its own 404/503
-    ("post", INVALIDATE_ROUTE): (401, 422, 429, 503),
-    ("post", WARM_ROUTE): (401, 422, 429, 503),
-    ("get", "/v1/tickers"): (401, 429, 503),
-    ("get", "/v1/model"): (401, 429, 503),
-    ("get", "/v1/history"): (401, 404, 422, 429, 503),
+    ("post", FORECAST_ROUTE): (401, 403, 404, 422, 429, 503),
+    ("post", BATCH_ROUTE): (401, 403, 422, 429, 503),  # a batch item carries its own 404/503
+    ("post", INVALIDATE_ROUTE): (401, 403, 422, 429, 503),
+    ("post", WARM_ROUTE): (401, 403, 422, 429, 503),
+    ("get", "/v1/tickers"): (401, 403, 429, 503),
+    ("get", "/v1/model"): (401, 403, 429, 503),
+    ("get", "/v1/history"): (401, 403, 404, 422, 429, 503),
 }
 
 

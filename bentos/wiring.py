@@ -259,8 +259,10 @@ def build_runtime(
         template_fallback_ttl=settings.template_fallback_ttl_seconds,
     )
     auth = None
-    if settings.api_key_hashes:
-        auth = ApiKeyAuth(settings.api_key_hashes, limiter=limits.api_keys)
+    if settings.api_key_hashes or settings.admin_key_hashes:
+        auth = ApiKeyAuth(
+            settings.api_key_hashes, admin_hashes=settings.admin_key_hashes, limiter=limits.api_keys
+        )
     policy = EdgePolicy(auth, replica_id, validated_paths)
     if metrics is not None:
         metrics.set_model(info)

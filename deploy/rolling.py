@@ -83,9 +83,32 @@ class DeployReport:
         }
 
 
+ADMIN_KEY_HINT = (
+    "set FINSIMPLES_DEPLOY_API_KEY to an admin key whose hash is in FINSIMPLES_ADMIN_KEY_HASHES "
+    "(`finsimples api-key new --admin`)"
+)
+
+
 def _admin_headers(stack: Stack) -> dict[str, str]:
+    """The deploy's admin key, when the replicas have keys (the settings check it is one)."""
     key = stack.settings.deploy_api_key
     return {"X-API-Key": key.get_secret_value()} if key else {}
+
+
+def require_admin_key(stack: Stack) -> None:
+    """Refuse to start a deploy whose admin calls would be refused.
+
+    With keys configured, the admin routes take only admin keys; without a deploy key the
+    first replica's warm-up would fail after it was started. Without keys, the deploy's calls
+    are direct requests on this host, which the replicas accept.
+
+    Raises:
+        StackError: keys are on and ``deploy_api_key`` is unset.
+    """
+    settings = stack.settings
+    keys_on = settings.api_key_hashes or settings.admin_key_hashes
+    if keys_on and settings.deploy_api_key is None:
+        raise StackError(f"the replicas have API keys but the deploy has none: {ADMIN_KEY_HINT}")
 
 
 def _admin_post(
@@ -99,9 +122,7 @@ def _admin_post(
         timeout=stack.settings.stack.admin_timeout_seconds,
     )
     if answer.status_code != 200:
-        hint = ""
-        if answer.status_code == 401:
-            hint = " (set FINSIMPLES_DEPLOY_API_KEY to a key whose hash is in the api key hashes)"
+        hint = f" ({ADMIN_KEY_HINT})" if answer.status_code in (401, 403) else ""
         raise StackError(f"{slot.program} {route}: HTTP {answer.status_code}{hint}: {answer.text}")
     return dict(answer.json())
 
@@ -204,6 +225,7 @@ class RollingDeploy:
         if generation is None:
             raise StackError("NGINX does not answer on its status port: is the stack whole?")
         self.generation = generation
+        require_admin_key(stack)
         target = require_champion(stack.settings, version)
         self.progress(f"importing model version {target} into the stack's model store")
         model = prepare_model(stack.settings, stack.layout, target)

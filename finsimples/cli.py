@@ -219,6 +219,36 @@ def lake_history() -> None:
     out.print(table)
 
 
+# --- API keys -----------------------------------------------------------------------------------
+api_key_app = typer.Typer(help="API keys: mint one, keep only its hash.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("new")
+def api_key_new(
+    admin: bool = typer.Option(
+        False,
+        "--admin",
+        help="An admin key: the only kind the admin routes (/v1/admin/) accept, and refused "
+        "on the client routes.",
+    ),
+) -> None:
+    """Print a new random API key and its SHA-256; the key is shown once and stored nowhere."""
+    from bentos.auth import ADMIN_KEY_PREFIX, KEY_PREFIX, generate_api_key
+
+    key, digest = generate_api_key(ADMIN_KEY_PREFIX if admin else KEY_PREFIX)
+    variable = "FINSIMPLES_ADMIN_KEY_HASHES" if admin else "FINSIMPLES_API_KEY_HASHES"
+    holder = "the deploy (FINSIMPLES_DEPLOY_API_KEY) or the operator" if admin else "the client"
+    out.print(f"key:    {key}", markup=False, highlight=False)
+    out.print(f"sha256: {digest}", markup=False, highlight=False)
+    err.print(
+        f"Give the key to {holder}; put only the sha256 in {variable} (a JSON list, e.g. "
+        f"'[\"{digest}\"]'), then restart the replicas.",
+        markup=False,
+        highlight=False,
+    )
+
+
 # --- training, registry, forecasts --------------------------------------------------------------
 # These commands import their jobs when they run: mlflow and xgboost take seconds to import,
 # which `ingest` and `lake info` should not pay.

@@ -7,10 +7,11 @@ below the entry points reads the environment. Every field can be set with an env
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from deploy.config import StackConfig
@@ -123,13 +124,21 @@ class Settings(BaseSettings):
     batch_max_tickers: int = Field(default=20, ge=1, description="Tickers per batch request.")
     api_key_hashes: list[str] = Field(
         default_factory=list,
-        description="SHA-256 hex of the accepted API keys (`finsimples api-key new`); "
-        "empty: auth off (local use).",
+        description="SHA-256 hex of the accepted client API keys (`finsimples api-key new`); "
+        "empty: the client routes are open (local use).",
+    )
+    admin_key_hashes: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 hex of the admin keys (`finsimples api-key new --admin`), the only "
+        "keys the admin routes (/v1/admin/: cache warm-up and invalidation) accept; client "
+        "keys get 403 there. With no client and no admin hashes, the admin routes answer only "
+        "requests made directly on the replica's host.",
     )
     deploy_api_key: SecretStr | None = Field(
         default=None,
-        description="The key `finsimples deploy` sends to the replicas' admin routes (cache "
-        "warm-up and invalidation); its hash must be in api_key_hashes when auth is on.",
+        description="The admin key `finsimples deploy` sends to the replicas' admin routes "
+        "(cache warm-up and invalidation); its hash must be in admin_key_hashes when keys are "
+        "on.",
     )
     api_key_rpm: float = Field(default=60.0, gt=0, description="Requests per minute per key.")
     api_key_burst: float | None = Field(
@@ -298,6 +307,29 @@ class Settings(BaseSettings):
                 "s3://BUCKET/PREFIX"
             )
         return value
+
+    @model_validator(mode="after")
+    def _admin_keys_apart(self) -> Settings:
+        """Admin and client keys are two disjoint sets, and the deploy's key is an admin key."""
+        clients = {digest.strip().lower() for digest in self.api_key_hashes}
+        admins = {digest.strip().lower() for digest in self.admin_key_hashes}
+        if clients & admins:
+            raise ValueError(
+                f"{len(clients & admins)} hash(es) in both api_key_hashes and admin_key_hashes: "
+                "a key is either a client key or an admin key; remove the admin key's hash from "
+                "FINSIMPLES_API_KEY_HASHES"
+            )
+        if self.deploy_api_key is None or not (clients or admins):
+            return self
+        digest = hashlib.sha256(self.deploy_api_key.get_secret_value().encode()).hexdigest()
+        if digest not in admins:
+            where = " (it is a client key's hash)" if digest in clients else ""
+            raise ValueError(
+                "deploy_api_key: its SHA-256 is not in admin_key_hashes" + where + "; the "
+                "deploy calls the admin routes, which take admin keys only: put its hash in "
+                "FINSIMPLES_ADMIN_KEY_HASHES (`finsimples api-key new --admin` makes a key)"
+            )
+        return self
 
     @property
     def resolved_lake_uri(self) -> str:

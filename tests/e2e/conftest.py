@@ -199,11 +199,12 @@ def running_stack(
     v1, v2 = registry_with_two_versions(root, sample_wide)
     alerting = {f"FINSIMPLES_ALERTS__{name}": value for name, value in ALERT_TIMINGS.items()}
     with FakeOpenAIServer() as llm:
-        keys = [*KEYS.values(), *LOAD_KEYS, *VERIFY_KEYS, ADMIN_KEY]
+        keys = [*KEYS.values(), *LOAD_KEYS, *VERIFY_KEYS]  # client keys; the admin key apart
         env = stack_environment(
             root / "state",
             3,
             FINSIMPLES_API_KEY_HASHES=json.dumps([hash_api_key(k) for k in keys]),
+            FINSIMPLES_ADMIN_KEY_HASHES=json.dumps([hash_api_key(ADMIN_KEY)]),
             FINSIMPLES_API_KEY_RPM=str(KEY_RPM),
             FINSIMPLES_API_KEY_BURST=str(KEY_BURST),
             FINSIMPLES_DEPLOY_API_KEY=ADMIN_KEY,

@@ -4,8 +4,8 @@ One session stack, started once (~30 s):
 
 - a lake of six sample tickers and a registry with two versions: v1, then v2 as @champion;
 - replica A: `python -m bentos.package --prepare --version 1` imported v1 into its own
-  BENTOML_HOME and wrote a fallback snapshot; API keys on, Redis, the narrator against the fake
-  OpenAI server, fault injection on (a request header makes the predictor slow);
+  BENTOML_HOME and wrote a fallback snapshot; client and admin API keys on, Redis, the narrator
+  against the fake OpenAI server, fault injection on (a request header makes the predictor slow);
 - replica B: v2 (@champion) in its own BENTOML_HOME; no keys, template narrator, the same Redis:
   a rolling deploy's new replica; it checks the lake for new data every half second.
 """
@@ -49,8 +49,9 @@ FAKE_MODEL = "fake-gpt"
 # One key per test module, so one module's requests never eat another's rate budget.
 KEYS = {
     name: f"fs_api-tests-{name}"
-    for name in ("contract", "cache", "narrator", "fallback", "metrics", "limited")
+    for name in ("contract", "cache", "narrator", "fallback", "metrics", "limited", "admin")
 }
+ADMIN_KEY = "fs_admin_api-tests"  # replica A's one admin key (FINSIMPLES_ADMIN_KEY_HASHES)
 BURST = 100
 
 
@@ -230,6 +231,7 @@ def api_stack(model_registry: Registry) -> Iterator[ApiStack]:
             | {
                 "BENTOML_HOME": str(root / "bentoml-a"),
                 "FINSIMPLES_API_KEY_HASHES": json.dumps([hash_api_key(k) for k in KEYS.values()]),
+                "FINSIMPLES_ADMIN_KEY_HASHES": json.dumps([hash_api_key(ADMIN_KEY)]),
                 "FINSIMPLES_API_KEY_RPM": "60",
                 "FINSIMPLES_API_KEY_BURST": str(BURST),
                 "FINSIMPLES_OPENAI_BASE_URL": llm.base_url,
