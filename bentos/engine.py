@@ -133,6 +133,7 @@ class ForecastEngine:
 
         Raises:
             UnknownTickerError, NotForecastableError, HorizonError: Bad input (404, 404, 422).
+            StaleTickerError: The ticker's prices stop too long before the lake's (409).
             AnswerUnavailableError: Nothing to answer within the budget (503).
         """
         answer = self._answer(query, started, fault_delay)
@@ -234,7 +235,8 @@ class ForecastEngine:
     ) -> int:
         """Compute and cache answers ahead of requests (after a deploy).
 
-        Cached answers are skipped (they are already warm); unknown tickers are logged.
+        Cached answers are skipped (they are already warm); unknown and stale tickers are
+        logged and skipped.
 
         Returns:
             The number of answers now computed and cached.

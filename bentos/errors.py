@@ -1,6 +1,8 @@
 """Which HTTP answer each expected failure of a forecast gets.
 
-Input problems are the client's (404, 422) and an exhausted budget with nothing to fall back on
+Input problems are the client's (404, 422), a ticker whose prices stop too long before the
+lake's is a 409 (the request is valid, the lake's state refuses it: see
+``finsimples.freshness``) and an exhausted budget with nothing to fall back on
 is a 503 with Retry-After; anything else is a bug and left to BentoML's 500.
 """
 
@@ -10,7 +12,8 @@ from dataclasses import dataclass
 
 from bentos.engine import AnswerUnavailableError
 from bentos.predictor import HorizonError, NotForecastableError, UnknownTickerError
-from bentos.schemas import ApiErrorBody
+from bentos.schemas import ApiErrorBody, StaleTickerBody
+from finsimples.freshness import StaleTickerError
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,19 @@ def api_error(exc: Exception) -> ApiError | None:
             error="unknown_ticker", message=str(exc), field="ticker", suggestions=exc.suggestions
         )
         return ApiError(404, body, {})
+    if isinstance(exc, StaleTickerError):
+        lag = exc.lag
+        body = StaleTickerBody(
+            error="stale_ticker",
+            message=str(exc),
+            field="ticker",
+            last_date=lag.last_date,
+            lake_as_of=lag.lake_as_of,
+            sessions_behind=lag.sessions,
+            days_behind=lag.days,
+            stale_after_sessions=exc.stale_after_sessions,
+        )
+        return ApiError(409, body, {})
     if isinstance(exc, NotForecastableError):
         return ApiError(
             404, ApiErrorBody(error="insufficient_history", message=str(exc), field="ticker"), {}

@@ -3,12 +3,12 @@
 BentoML builds ``/docs.json`` from the service's type hints and lists the same generic answers
 for every route (400, 404 and 500, with its own error schemas); ``@bentoml.api`` has no way to
 declare others. The edge middleware (``bentos.edge``) passes the generated spec through
-:func:`document_errors`, which puts in what each route really answers: 401, 403, 404, 422, 429
-and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``ValidationErrorBody``) and their
-headers. It also marks a request body with required fields as required: BentoML leaves every
-body optional, so by its spec a request without one is valid, yet it gets a 422. Limits set at
-run time (a batch's ``batch_max_tickers``) go in with :func:`limit_items`. ``bentoml build``
-still writes BentoML's own spec into the bento's ``apis/``.
+:func:`document_errors`, which puts in what each route really answers: 401, 403, 404, 409, 422,
+429 and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``StaleTickerBody``,
+``ValidationErrorBody``) and their headers. It also marks a request body with required fields
+as required: BentoML leaves every body optional, so by its spec a request without one is valid,
+yet it gets a 422. Limits set at run time (a batch's ``batch_max_tickers``) go in with
+:func:`limit_items`. ``bentoml build`` still writes BentoML's own spec into the bento's ``apis/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bentos.schemas import ApiErrorBody, ValidationErrorBody
+from bentos.schemas import ApiErrorBody, StaleTickerBody, ValidationErrorBody
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _RETRY_AFTER = {
@@ -43,6 +43,12 @@ _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
     404: (
         "unknown_ticker (with suggestions) or insufficient_history: the ticker cannot be forecast",
         ApiErrorBody,
+        {},
+    ),
+    409: (
+        "stale_ticker: the ticker's prices stop more than stale_after_sessions sessions before "
+        "the lake's newest; the body gives its last date, the lake's and the gap",
+        StaleTickerBody,
         {},
     ),
     422: (

@@ -46,7 +46,9 @@ def prepare(
     """Import the champion (or ``version``) into the model store; write its fallback snapshot."""
     model = import_champion(settings, version=version)
     forecaster, info = load_from_store(model)
-    predictor = Predictor.load(forecaster, info, Lake.from_settings(settings))
+    predictor = Predictor.load(
+        forecaster, info, Lake.from_settings(settings), settings.stale_after_sessions
+    )
     answers = build_snapshot(predictor, snapshot)
     return Prepared(str(model.tag), info.version, snapshot, answers)
 

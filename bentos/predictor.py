@@ -23,10 +23,11 @@ from datetime import date, timedelta
 import pandas as pd
 
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
+from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS, Lag, StaleTickerError, lag_of
 from finsimples.lake import Lake
 from finsimples.manifest import Manifest
 from finsimples.records import TrackRecordSummary
-from finsimples.tickers import Listing
+from finsimples.tickers import Listing, infer_listing
 from training.features import (
     FEATURE_VERSION,
     MIN_HISTORY_DAYS,
@@ -95,7 +96,11 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class TickerWindow:
-    """One ticker of the lake: its first and last dates, and whether it can be forecast."""
+    """One ticker of the lake: its first and last dates, and whether it can be forecast.
+
+    ``sessions_behind``: sessions of its exchange from its last date to the lake's newest;
+    ``stale``: more than the predictor's ``stale_after_sessions`` (not forecast).
+    """
 
     ticker: str
     first_date: date
@@ -105,6 +110,8 @@ class TickerWindow:
     currency: str | None = None
     name: str | None = None
     timezone: str | None = None
+    sessions_behind: int = 0
+    stale: bool = False
 
 
 @dataclass
@@ -119,22 +126,27 @@ class _LakeView:
     daily_vol: dict[str, float] = field(default_factory=dict)  # each row's SIGMA_COLUMN
     forecasts: dict[str, Forecast] = field(default_factory=dict)  # whole paths, on first use
     listings: dict[str, Listing] = field(default_factory=dict)  # exchange and currency
+    stale: dict[str, Lag] = field(default_factory=dict)  # tickers refused as stale
 
 
 def _window(
-    ticker: str, first: date, last: date, forecastable: bool, listing: Listing | None
+    ticker: str, first: date, forecastable: bool, listing: Listing | None, lag: Lag, stale: bool
 ) -> TickerWindow:
     if listing is None:
-        return TickerWindow(ticker, first, last, forecastable)
+        return TickerWindow(
+            ticker, first, lag.last_date, forecastable, sessions_behind=lag.sessions, stale=stale
+        )
     return TickerWindow(
         ticker,
         first,
-        last,
+        lag.last_date,
         forecastable,
         listing.exchange,
         listing.currency,
         listing.name or None,
         listing.timezone,
+        lag.sessions,
+        stale,
     )
 
 
@@ -145,6 +157,9 @@ class Predictor:
         forecaster: The fitted forecaster of the served model version.
         info: That version's provenance.
         lake: The price lake to read windows from.
+        stale_after_sessions: Tickers whose last price is more than this many sessions of
+            their exchange behind the lake's newest are not forecast
+            (:class:`~finsimples.freshness.StaleTickerError`).
 
     Call :meth:`refresh` once before forecasting (``Predictor.load`` does both).
 
@@ -152,7 +167,13 @@ class Predictor:
         ValueError: The model was trained on another feature version than this code builds.
     """
 
-    def __init__(self, forecaster: QuantileForecaster, info: ModelInfo, lake: Lake) -> None:
+    def __init__(
+        self,
+        forecaster: QuantileForecaster,
+        info: ModelInfo,
+        lake: Lake,
+        stale_after_sessions: int = DEFAULT_STALE_AFTER_SESSIONS,
+    ) -> None:
         if forecaster.feature_version_ != FEATURE_VERSION:
             raise ValueError(
                 f"model version {info.version} was trained on features "
@@ -161,6 +182,7 @@ class Predictor:
         self.forecaster = forecaster
         self.info = info
         self.lake = lake
+        self.stale_after_sessions = stale_after_sessions
         self._view = _LakeView(0, {}, {}, {})
         self._refresh_lock = threading.Lock()
         # XGBoost boosters are shared by every request thread; one predict at a time keeps
@@ -170,9 +192,15 @@ class Predictor:
         self._min_outcomes = 1
 
     @classmethod
-    def load(cls, forecaster: QuantileForecaster, info: ModelInfo, lake: Lake) -> Predictor:
+    def load(
+        cls,
+        forecaster: QuantileForecaster,
+        info: ModelInfo,
+        lake: Lake,
+        stale_after_sessions: int = DEFAULT_STALE_AFTER_SESSIONS,
+    ) -> Predictor:
         """A predictor with the lake's current windows already read."""
-        predictor = cls(forecaster, info, lake)
+        predictor = cls(forecaster, info, lake, stale_after_sessions)
         predictor.refresh(force=True)
         return predictor
 
@@ -216,6 +244,16 @@ class Predictor:
             manifest.version,
             len(self._view.rows),
         )
+        stale = sorted(self._view.stale)
+        # Once per lake version; a warning, so a served replica's log shows it (root: WARNING).
+        if stale:
+            log.warning(
+                "predictor: %d stale tickers (more than %d sessions behind the lake) are not "
+                "forecast: %s",
+                len(stale),
+                self.stale_after_sessions,
+                ", ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""),
+            )
         return True
 
     def _read(self, manifest: Manifest) -> _LakeView:
@@ -231,16 +269,25 @@ class Predictor:
         except ValueError:  # not one ticker has MIN_HISTORY_DAYS rows in the window
             latest = pd.DataFrame()
         last_rows = window.groupby("ticker", sort=True).tail(1).set_index("ticker")
+        listings = self.lake.listings(manifest)
+        lags: dict[str, Lag] = {}
+        for ticker, s in stats.items():
+            listing = listings.get(ticker) or infer_listing(ticker)
+            lags[ticker] = lag_of(ticker, s.last, as_of, listing.exchange if listing else None)
+        stale = {t: lag for t, lag in lags.items() if lag.is_stale(self.stale_after_sessions)}
         rows: dict[str, pd.DataFrame] = {}
         for ticker in latest.index.get_level_values("ticker"):
+            if ticker in stale:
+                continue
             row = latest[latest.index.get_level_values("ticker") == ticker]
             # A feature row dated before the ticker's own last price means a gap in its recent
             # history: forecasting from it would ignore the newest prices (the predict job's rule).
             if row.index.get_level_values("date")[0] == last_rows.loc[ticker, "date"]:
                 rows[ticker] = row
-        listings = self.lake.listings(manifest)
         windows = {
-            ticker: _window(ticker, s.first, s.last, ticker in rows, listings.get(ticker))
+            ticker: _window(
+                ticker, s.first, ticker in rows, listings.get(ticker), lags[ticker], ticker in stale
+            )
             for ticker, s in stats.items()
         }
         closes = last_rows["adj_close"].astype(float).to_dict()
@@ -249,7 +296,9 @@ class Predictor:
             t: pd.Timestamp(row.index.get_level_values("date")[0]).date() for t, row in rows.items()
         }
         vols = {t: float(row[SIGMA_COLUMN].iloc[0]) for t, row in rows.items()}
-        return _LakeView(manifest.version, windows, rows, prices, dates, vols, listings=listings)
+        return _LakeView(
+            manifest.version, windows, rows, prices, dates, vols, listings=listings, stale=stale
+        )
 
     def tickers(self) -> list[TickerWindow]:
         """Every ticker of the lake, sorted, with its first and last dates."""
@@ -261,9 +310,11 @@ class Predictor:
             raise self._not_served(ticker, view)
         return row
 
-    @staticmethod
-    def _not_served(ticker: str, view: _LakeView) -> LookupError:
-        """Why ``ticker`` cannot be forecast: too little history, or not in the lake."""
+    def _not_served(self, ticker: str, view: _LakeView) -> LookupError:
+        """Why ``ticker`` cannot be forecast: stale, too little history, or not in the lake."""
+        lag = view.stale.get(ticker)
+        if lag is not None:
+            return StaleTickerError(lag, self.stale_after_sessions)
         if ticker in view.windows:
             return NotForecastableError(
                 f"{ticker} has too little recent history: forecasts need {MIN_HISTORY_DAYS} "
@@ -279,8 +330,13 @@ class Predictor:
     def as_of(self, ticker: str) -> date:
         """The date of the last price a forecast of ``ticker`` uses (part of cache keys).
 
+        Its own last date, which may be a few sessions before the lake's newest (within
+        ``stale_after_sessions``).
+
         Raises:
             UnknownTickerError: The lake has no such ticker.
+            StaleTickerError: Its prices stop more than ``stale_after_sessions`` sessions
+                before the lake's newest.
             NotForecastableError: Too little recent history.
         """
         view = self._view
@@ -293,7 +349,8 @@ class Predictor:
         """The forecast of ``ticker`` over ``horizon`` trading days.
 
         Raises:
-            UnknownTickerError, NotForecastableError, HorizonError: As their names say.
+            UnknownTickerError, StaleTickerError, NotForecastableError, HorizonError: As their
+                names say.
         """
         self.check_horizon(horizon)
         view = self._view

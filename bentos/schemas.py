@@ -104,6 +104,22 @@ class ApiErrorBody(BaseModel):
     retry_after: float | None = None
 
 
+class StaleTickerBody(ApiErrorBody):
+    """A 409 ``stale_ticker``: the ticker's prices stop too long before the lake's newest.
+
+    Not forecast: a forecast from a long-gone last price would not be about today. The answer
+    becomes a forecast again once its recent prices are ingested.
+    """
+
+    last_date: dt.date = Field(description="the ticker's last price date")
+    lake_as_of: dt.date = Field(description="the lake's newest price date (any ticker)")
+    sessions_behind: int = Field(
+        description="trading sessions of the ticker's exchange after last_date, to lake_as_of"
+    )
+    days_behind: int = Field(description="calendar days from last_date to lake_as_of")
+    stale_after_sessions: int = Field(description="the threshold: more sessions than this")
+
+
 class FieldError(BaseModel):
     """One field that failed validation."""
 
@@ -124,7 +140,8 @@ class BatchItem(BaseModel):
     ticker: str
     status: int
     answer: ForecastAnswer | None = None
-    error: ApiErrorBody | None = None
+    # StaleTickerBody first: a stale item keeps its dates (a plain ApiErrorBody would drop them).
+    error: StaleTickerBody | ApiErrorBody | None = None
 
 
 class BatchAnswer(BaseModel):
@@ -140,11 +157,23 @@ class TickerOut(BaseModel):
     ticker: str
     first_date: dt.date
     last_date: dt.date
-    forecastable: bool = Field(description="false when its recent history is too short")
+    forecastable: bool = Field(
+        description="false when its recent history is too short, or when it is stale"
+    )
     exchange: str | None = Field(default=None, description="MIC: BVMF, XNYS, XNAS")
     currency: str | None = Field(default=None, description="ISO code: BRL, USD")
     name: str | None = None
     timezone: str | None = Field(default=None, description="the exchange's time zone")
+    sessions_behind: int = Field(
+        default=0,
+        description="sessions of its exchange from last_date to the lake's newest price date; "
+        "a forecast is as of last_date",
+    )
+    stale: bool = Field(
+        default=False,
+        description="true when sessions_behind exceeds the service's stale_after_sessions: "
+        "not forecast (409 stale_ticker)",
+    )
 
 
 class TickersAnswer(BaseModel):

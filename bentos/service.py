@@ -138,7 +138,8 @@ class ForecastService:
 
     def _reply(self, ctx: bentoml.Context, error: "ApiError") -> JSONResponse:
         ctx.response.status_code = error.status  # BentoML applies the context's status last
-        return JSONResponse(error.body.model_dump(), error.status, headers=error.headers)
+        body = error.body.model_dump(mode="json")  # a stale_ticker body holds dates
+        return JSONResponse(body, error.status, headers=error.headers)
 
     @bentoml.api(route=FORECAST_ROUTE)
     def forecast(
@@ -279,8 +280,8 @@ def _current_policy() -> EdgePolicy | None:
 # 403: a key of the other kind (an admin key on a client route, a client key on an admin
 # route), or an admin route called through a proxy while no key is configured (bentos.edge).
 ROUTE_ERRORS = {
-    ("post", FORECAST_ROUTE): (401, 403, 404, 422, 429, 503),
-    ("post", BATCH_ROUTE): (401, 403, 422, 429, 503),  # a batch item carries its own 404/503
+    ("post", FORECAST_ROUTE): (401, 403, 404, 409, 422, 429, 503),
+    ("post", BATCH_ROUTE): (401, 403, 422, 429, 503),  # a batch item carries its own 404/409/503
     ("post", INVALIDATE_ROUTE): (401, 403, 422, 429, 503),
     ("post", WARM_ROUTE): (401, 403, 422, 429, 503),
     ("get", "/v1/tickers"): (401, 403, 429, 503),

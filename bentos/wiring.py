@@ -240,7 +240,9 @@ def build_runtime(
         validated_paths: Routes whose 400s the edge rewrites to 422.
     """
     forecaster, info = model
-    predictor = Predictor.load(forecaster, info, Lake.from_settings(settings))
+    predictor = Predictor.load(
+        forecaster, info, Lake.from_settings(settings), settings.stale_after_sessions
+    )
     hook = metrics.cache_hook if metrics else (lambda _name: None)
     forecast_cache = make_settings_cache(settings, hook("forecast"))
     narrative_cache = make_settings_cache(settings, hook("narrative"))

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from deploy.config import StackConfig
 from finsimples.environment import UnknownVariables
+from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS
 from loadtest.config import LoadTestConfig
 from monitoring.config import AlertConfig, DriftConfig, SloConfig
 from registry.gate import GatePolicy
@@ -122,6 +123,13 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Past this, answer from the read-only fallback store."
     )
     batch_max_tickers: int = Field(default=20, ge=1, description="Tickers per batch request.")
+    stale_after_sessions: int = Field(
+        default=DEFAULT_STALE_AFTER_SESSIONS,
+        ge=0,
+        description="A ticker whose last price is more than this many sessions of its exchange "
+        "behind the lake's newest price is not forecast (API 409 stale_ticker, CLI error); "
+        "within it, it is forecast as of its own last date (finsimples/freshness.py).",
+    )
     api_key_hashes: list[str] = Field(
         default_factory=list,
         description="SHA-256 hex of the accepted client API keys (`finsimples api-key new`); "

@@ -35,6 +35,7 @@
       stale: "Atenção: esta é uma resposta antiga de reserva, porque a resposta nova não ficou pronta a tempo. Os números podem estar desatualizados.",
       unknown: (t) => `Não conhecemos o código ${t}.`, didYouMean: "Você quis dizer:",
       noSuggestion: "Confira o código na lista.",
+      staleTicker: (t, last, asOf, n) => `${t} não tem preços desde ${last}: são ${n} pregões antes dos dados mais recentes (${asOf}). Não fazemos previsão a partir de um preço tão antigo.`,
       tooMany: (s) => `Muitas consultas agora. Tente de novo em ${s} s.`,
       busy: (s) => `O serviço está ocupado e não tinha resposta a tempo. Tente de novo em ${s} s.`,
       keyNeeded: "Este servidor pede uma chave de API: informe-a abaixo.",
@@ -71,6 +72,7 @@
       stale: "Warning: this is an older fallback answer, because the new one was not ready in time. The numbers may be out of date.",
       unknown: (t) => `We don't know the ticker ${t}.`, didYouMean: "Did you mean:",
       noSuggestion: "Check the ticker in the list.",
+      staleTicker: (t, last, asOf, n) => `${t} has no prices since ${last}: ${n} trading sessions before the newest data (${asOf}). We don't forecast from a price that old.`,
       tooMany: (s) => `Too many requests right now. Try again in ${s} s.`,
       busy: (s) => `The service is busy and had no answer in time. Try again in ${s} s.`,
       keyNeeded: "This server asks for an API key: enter it below.",
@@ -336,6 +338,7 @@
   function explain(status, data, retry) {
     const tx = t();
     if (status === 404 && data.error === "unknown_ticker") return showError(tx.unknown(state.ticker), data.suggestions || []);
+    if (status === 409 && data.error === "stale_ticker") return showError(tx.staleTicker(state.ticker, day(data.last_date), day(data.lake_as_of), data.sessions_behind));
     if (status === 429) return showError(tx.tooMany(Math.ceil(Number(retry) || 1)));
     if (status === 503) return showError(tx.busy(Math.ceil(Number(retry) || 1)));
     if (status === 401) { $("key-box").hidden = false; return showError(tx.keyNeeded); }

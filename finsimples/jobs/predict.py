@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
+from finsimples.freshness import StaleTickerError, check_fresh, lag_of
 from finsimples.jobs.common import JobError, load_champion, open_registry
 from finsimples.lake import Lake
 from finsimples.schemas import is_valid_ticker
 from finsimples.settings import Settings
+from finsimples.tickers import infer_listing
 from training.features import MIN_HISTORY_DAYS, build_features, latest_features
 
 
@@ -26,7 +28,9 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
         The forecast and the champion's version.
 
     Raises:
-        JobError: invalid ticker or horizon, unknown ticker, too little history, no champion.
+        JobError: invalid ticker or horizon, unknown ticker, stale ticker (its prices stop more
+            than ``settings.stale_after_sessions`` sessions before the lake's newest), too little
+            history, no champion.
     """
     ticker = ticker.strip().upper()
     max_h = settings.training.max_horizon
@@ -40,8 +44,14 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
         raise JobError(f"the lake at {lake.uri} is empty: run `finsimples ingest PATH` first")
     if ticker not in watermarks:
         raise JobError(unknown_ticker_message(ticker, sorted(watermarks)))
-    champion = load_champion(open_registry(settings))
     as_of = max(watermarks.values())
+    listing = lake.listings().get(ticker) or infer_listing(ticker)
+    lag = lag_of(ticker, watermarks[ticker], as_of, listing.exchange if listing else None)
+    try:
+        check_fresh(lag, settings.stale_after_sessions)
+    except StaleTickerError as exc:
+        raise JobError(str(exc)) from exc
+    champion = load_champion(open_registry(settings))
     # Every ticker's recent window: cross-sectional features rank the ticker among the others.
     window = lake.read_prices(start=as_of - timedelta(days=LOOKBACK_DAYS))
     own = window[window["ticker"] == ticker]
@@ -62,6 +72,6 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
         last_price=float(own["adj_close"].iloc[-1]),
         horizon=horizon,
         interval=settings.training.interval_coverage,
-        listing=lake.listings().get(ticker),
+        listing=listing,
     )
     return forecast, str(champion.version.version)

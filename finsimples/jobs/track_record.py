@@ -21,6 +21,7 @@ The core is :mod:`finsimples.track_record`; the flow is ``flows.track_record``.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -53,6 +54,8 @@ from training.forecaster import QuantileForecaster
 FORECASTS_DIR = f"{TRACK_RECORD_DIR}/forecasts"
 SCORES_DIR = f"{TRACK_RECORD_DIR}/scores"
 SUMMARY_PARQUET = f"{TRACK_RECORD_DIR}/summary.parquet"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,16 @@ def build_log(
         tickers = rows.index.get_level_values("ticker")
         # Only tickers priced on the day: a stale ticker's forecast was logged on its own day.
         fresh = pd.DatetimeIndex(last.reindex(tickers).to_numpy())
-        rows = rows[(dated == fresh) & (dated == dated.max())]
+        today = dated.max()
+        behind = sorted(last[last < today].index)
+        if behind:  # stale tickers (finsimples.freshness) among them: the API refuses those
+            logger.info(
+                "track record: %d tickers have no price on %s and are not logged: %s",
+                len(behind),
+                today.date(),
+                ", ".join(behind[:10]) + (" ..." if len(behind) > 10 else ""),
+            )
+        rows = rows[(dated == fresh) & (dated == today)]
     else:
         wanted = pd.DatetimeIndex(pd.to_datetime(list(days)))
         rows = features[features.index.get_level_values("date").isin(wanted)]
