@@ -23,8 +23,8 @@ HOSTILE_TICKERS = {
     "slash": "KO/../AAPL",
     "redis-glob": "KO*",
     "redis-command": "KO DEL *",
-    "cyrillic-lookalike": "К\u041e",  # Cyrillic К and О, which look like KO
-    "fullwidth": "ＫＯ",
+    "cyrillic-lookalike": "\u041a\u041e",  # Cyrillic KA and O: they look like KO
+    "fullwidth": "\uff2b\uff2f",
     "rtl-override": "\u202eOK",
     "zero-width": "K\u200dO",
     "emoji": "KO📈",
