@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from bentos.counters import Counters
+from finsimples.schemas import TICKER_PATTERN, is_valid_ticker
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,12 @@ CACHE_COUNTERS = ("hits", "misses", "errors", "skipped", "sets", "invalidated")
 
 def _key_part(field: str, value: object) -> str:
     text = value.isoformat() if isinstance(value, date) else str(value)
-    if not _KEY_PART.match(text):
-        raise ValueError(f"cache key {field}={text!r}: expected letters, digits or . _ / + -")
+    if field == "ticker" and not is_valid_ticker(text):
+        pattern = TICKER_PATTERN.pattern
+        raise ValueError(f"cache key ticker={text[:40]!r}: expected a ticker matching {pattern}")
+    # fullmatch: with match, `$` would also accept a trailing newline.
+    if not _KEY_PART.fullmatch(text):
+        raise ValueError(f"cache key {field}={text[:40]!r}: expected letters, digits or . _ / + -")
     return text
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from openai.types.chat import ChatCompletionMessageParam
 
 from finsimples.money import format_money, format_number
+from finsimples.schemas import check_ticker
 
 PROMPT_VERSION = "prompt-v1"
 LOCALES = ("pt-BR", "en")
@@ -99,6 +100,8 @@ class ForecastFacts:
     currency: str | None = None
 
     def __post_init__(self) -> None:
+        # The ticker goes into the LLM prompt and the narrative cache key: never an unchecked one.
+        check_ticker(self.ticker)
         checks = {
             "locale": (self.locale in LOCALES, f"one of {LOCALES}"),
             "horizon_days": (self.horizon_days >= 1, ">= 1"),

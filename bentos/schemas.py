@@ -22,7 +22,7 @@ BATCH_SCHEMA_MAX = 100
 Ticker = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9.\-]{1,12}$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,11}$",
         description="Ticker as the exchange writes it (PETR4, AAPL, BRK.B); case-insensitive.",
         examples=["AAPL"],
     ),

@@ -70,7 +70,7 @@ FORECAST_ROUTE = "/v1/forecast"
 BATCH_ROUTE = "/v1/forecast/batch"
 INVALIDATE_ROUTE = "/v1/admin/cache/invalidate"
 WARM_ROUTE = "/v1/admin/cache/warm"
-TICKER_PATTERN = r"^[A-Za-z0-9.\-]{1,12}$"  # as bentos.schemas.Ticker
+TICKER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,11}$"  # as bentos.schemas.Ticker
 FAULT_DELAY_HEADER = "x-finsimples-fault-delay"
 ModelVersion = Annotated[str, Field(pattern=r"^[A-Za-z0-9._+\-]{1,64}$")]
 info_app = FastAPI(title="FinSimples info", docs_url=None, redoc_url=None, openapi_url=None)
@@ -92,11 +92,13 @@ class ForecastService:
     def __init__(self) -> None:
         from bentos.fallback import DEFAULT_SNAPSHOT
         from bentos.history import PriceHistory
+        from bentos.log_redaction import redact_validation_input
         from bentos.metrics import service_metrics
         from bentos.model_store import load_from_store
         from bentos.wiring import build_runtime
         from finsimples.settings import Settings
 
+        redact_validation_input()  # a bad request body's values stay out of the logs
         settings = Settings()
         replica_id = settings.replica_id or socket.gethostname()
         self.fault_injection = settings.fault_injection

@@ -39,7 +39,13 @@ from finsimples.manifest import (
     parse_manifest_version,
     utc_now,
 )
-from finsimples.schemas import KEY_COLUMNS, PRICES_SCHEMA, TICKERS_SCHEMA, VALUE_COLUMNS
+from finsimples.schemas import (
+    KEY_COLUMNS,
+    PRICES_SCHEMA,
+    TICKERS_SCHEMA,
+    VALUE_COLUMNS,
+    check_ticker,
+)
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
 from finsimples.tickers import Listing
@@ -184,7 +190,7 @@ class Lake:
         """
         manifest = self.manifest()
         known = self.listings(manifest) if listings else {}
-        changed = {t: v for t, v in (listings or {}).items() if known.get(t) != v}
+        changed = {check_ticker(t): v for t, v in (listings or {}).items() if known.get(t) != v}
         if frame.empty and not changed:
             return WriteResult(0, 0, 0, None, 0)
         incoming = _normalize(frame if not frame.empty else _empty_frame())
@@ -394,6 +400,10 @@ def _empty_frame() -> pd.DataFrame:
 
 def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[[*KEY_COLUMNS, *VALUE_COLUMNS]].copy()
+    # Ingest validated the tickers; a caller that skipped it must not put others in the lake,
+    # whose tickers reach cache keys, report file names and LLM prompts.
+    for ticker in out["ticker"].unique():
+        check_ticker(ticker)
     out["source"] = frame.get("source")
     out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     for column in VALUE_COLUMNS:

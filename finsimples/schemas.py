@@ -6,8 +6,8 @@ import re
 
 import pyarrow as pa
 
-TICKER_PATTERN = re.compile(r"^[A-Z0-9.\-]{1,12}$")
-"""Tickers as exchanges write them: ``PETR4``, ``BRK.B``, ``VALE3``, ``BF-B``."""
+TICKER_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,11}$")
+"""Tickers as exchanges write them: ``PETR4``, ``BRK.B``, ``VALE3``, ``BF-B``; never ``..``."""
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 VALUE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -33,8 +33,24 @@ PRICES_SCHEMA = pa.schema(
 
 
 def is_valid_ticker(ticker: str) -> bool:
-    """Whether ``ticker`` follows :data:`TICKER_PATTERN`."""
-    return bool(TICKER_PATTERN.match(ticker))
+    """Whether ``ticker`` follows :data:`TICKER_PATTERN` (whole string: no trailing newline)."""
+    return TICKER_PATTERN.fullmatch(ticker) is not None
+
+
+def check_ticker(ticker: str) -> str:
+    """``ticker`` itself when it follows :data:`TICKER_PATTERN`.
+
+    For code that puts a ticker into a cache key, a file name or an LLM prompt: the API and
+    ingest validate tickers at the boundary, this refuses what would be dangerous there if a
+    caller skipped that (``../x``, CR/LF, NUL, look-alike or invisible Unicode characters).
+
+    Raises:
+        ValueError: Not a ticker; the message shows the value escaped and cut to 40 characters.
+    """
+    if not isinstance(ticker, str) or not is_valid_ticker(ticker):
+        shown = repr(ticker[:40]) if isinstance(ticker, str) else type(ticker).__name__
+        raise ValueError(f"ticker {shown}: expected a ticker matching {TICKER_PATTERN.pattern}")
+    return ticker
 
 
 TICKERS_SCHEMA = pa.schema(

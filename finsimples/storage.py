@@ -26,7 +26,14 @@ class Location:
         return isinstance(self.filesystem, pafs.LocalFileSystem)
 
     def path(self, *parts: str) -> str:
-        """The full path of ``parts`` under the root."""
+        """The full path of ``parts`` under the root.
+
+        Raises:
+            ValueError: A part holds a ``..`` or ``.`` segment (it could leave the root) or a NUL.
+        """
+        for part in parts:
+            if "\x00" in part or any(s in (".", "..") for s in part.split("/")):
+                raise ValueError(f"lake path part {part[:80]!r}: '.', '..' or NUL in a path")
         return "/".join([self.root.rstrip("/"), *parts])
 
     def write_bytes(self, path: str, data: bytes) -> None:
