@@ -129,6 +129,9 @@ def describe_settings_error(
     lines = []
     for problem in error.errors(include_url=False):
         location = tuple(problem["loc"])
+        if not location:  # a check across fields: its message names them
+            lines.append(f"{problem['msg']}")
+            continue
         variable = PREFIX + NESTED.join(str(part).upper() for part in location)
         if problem["type"] == "extra_forbidden":  # a line of the .env file
             name = str(location[-1]).upper()

@@ -130,3 +130,11 @@ def test_a_misspelt_line_of_the_dotenv_file_is_named(
         "FINSIMPLES_LATENCY_BUDGT (in the .env file) is not a FinSimples setting "
         "(did you mean FINSIMPLES_LATENCY_BUDGET_SECONDS?)"
     )
+
+
+def test_a_check_across_settings_is_told_as_its_own_message() -> None:
+    digest = "a" * 64
+    with pytest.raises(ValidationError) as info:
+        Settings(api_key_hashes=[digest], admin_key_hashes=[digest])
+    described = describe_settings_error(info.value, Settings)
+    assert described.startswith("Value error, 1 hash(es) in both api_key_hashes and admin_key_")
