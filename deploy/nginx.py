@@ -13,7 +13,8 @@ folder) and the compose file (replicas by service name, logs to stdout): only th
   need be), so NGINX waits the budget plus a margin; one request's retries share twice that;
 - the replica's ``X-FinSimples-Replica`` header passes through; every request gets an
   ``X-Request-ID`` (the client's, or NGINX's ``$request_id``), sent to the replica and back;
-- a JSON access log with the upstream's address, status, connect/header/response times;
+- a JSON access log with the upstream's address, status, connect/header/response times, and
+  no credential a careless client put in a query string (:data:`CREDENTIAL_QUERY`);
 - ``stub_status`` on a port bound to 127.0.0.1 only, for ``prometheus-nginx-exporter``, and
   the config's generation beside it (a reload is seen taking effect).
 """
@@ -31,7 +32,7 @@ ACCESS_LOG_FIELDS = {
     "request_id": "$request_id",
     "remote_addr": "$remote_addr",
     "method": "$request_method",
-    "uri": "$request_uri",
+    "uri": "$finsimples_log_uri",  # $request_uri, less a query string holding a credential
     "status": "$status",
     "bytes_sent": "$body_bytes_sent",
     "request_time": "$request_time",
@@ -42,6 +43,11 @@ ACCESS_LOG_FIELDS = {
     "upstream_response_time": "$upstream_response_time",
     "replica": "$upstream_http_x_finsimples_replica",
 }
+
+CREDENTIAL_QUERY = r"~*^(?<finsimples_log_path>[^?]*)[?].*(key|token|secret|passw|auth|fs_|sk-)"
+"""A request URI whose query string looks like it carries a credential (case-insensitive): the
+access log keeps its path only. Unlikely words in a query here; a ticker like KEYS is redacted
+too, which costs nothing."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,13 @@ http {{
     upstream finsimples_replicas {{
 {method}{servers}
 {keepalive}    }}
+
+    # The logged URI: a careless client's key in the query string (?api_key=..., ?token=...,
+    # a bare fs_... or sk-... value) must not reach the access log; the query is replaced.
+    map $request_uri $finsimples_log_uri {{
+        "{CREDENTIAL_QUERY}" "$finsimples_log_path?[redacted]";
+        default $request_uri;
+    }}
 
     # X-Request-ID: the client's when it sent one, else NGINX's own.
     map $http_x_request_id $finsimples_request_id {{

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 import httpx
@@ -37,6 +38,9 @@ import pandas as pd
 import pytest
 
 from bentos.auth import hash_api_key
+from deploy.config import StackConfig
+from deploy.nginx import NginxLayout, render_nginx_conf
+from deploy.programs import find_binary
 from finsimples.settings import Settings
 from tests.champion import TICKERS, WATERMARK
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -387,4 +391,43 @@ def test_no_secret_reaches_the_bento_or_its_image(leak_run: LeakRun, tmp_path: P
     scanner.scan_tree(leak_run.product / "logs")
     print(scanner.report())
     assert scanner.files > 50, scanner.report()
+    assert not scanner.leaks, scanner.report()
+
+
+def test_nginx_logs_no_key_a_client_put_in_a_query_string(tmp_path: Path) -> None:
+    # The stack's NGINX config, run by the real nginx in front of a stand-in upstream.
+    secret = canaries()["client API key"]
+    folder = tmp_path / "nginx"
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (folder / "tmp" / temp).mkdir(parents=True)
+    port = free_port()
+    layout = NginxLayout(
+        listen=f"127.0.0.1:{port}",
+        status_listen=f"127.0.0.1:{free_port()}",
+        prefix=str(folder),
+        access_log=str(folder / "access.log"),
+        error_log=str(folder / "error.log"),
+    )
+    queries = [
+        {"api_key": secret},
+        {"ticker": "KO", "token": secret},
+        {"key": secret},
+        {"ticker": secret},  # a bare fs_ value
+        {"ticker": "KO", "days": "5"},
+    ]
+    with FakeOpenAIServer() as upstream:
+        upstreams = [urlparse(upstream.base_url).netloc]
+        conf = folder / "nginx.conf"
+        conf.write_text(
+            render_nginx_conf(StackConfig(), upstreams, layout, latency_budget_seconds=3)
+        )
+        command = [find_binary("nginx") or "nginx", "-p", str(folder), "-c", str(conf)]
+        command += ["-e", str(folder / "error.log")]
+        with server_process(command, port, folder / "nginx.out"):
+            for query in queries:
+                httpx.get(f"http://127.0.0.1:{port}/v1/history", params=query, timeout=10)
+    logged = [json.loads(line)["uri"] for line in (folder / "access.log").read_text().splitlines()]
+    assert logged == ["/v1/history?[redacted]"] * 4 + ["/v1/history?ticker=KO&days=5"]
+    scanner = LeakScanner({"client API key": secret})
+    scanner.scan_tree(folder)
     assert not scanner.leaks, scanner.report()
