@@ -1,19 +1,25 @@
 """The forecast API's error answers in its OpenAPI spec, which BentoML 1.4 cannot declare.
 
-BentoML builds ``/docs.json`` from the service's type hints and lists the same generic answers
-for every route (400, 404 and 500, with its own error schemas); ``@bentoml.api`` has no way to
-declare others. The edge middleware (``bentos.edge``) passes the generated spec through
+BentoML builds ``/docs.json`` from the service's type hints and lists the same generic answers for
+every route (400, 404 and 500, with its own error schemas); ``@bentoml.api`` has no way to declare
+others. The edge middleware (``bentos.edge``) passes the generated spec through
 :func:`document_errors`, which puts in what each route really answers: 401, 403, 404, 409, 422,
 429 and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``StaleTickerBody``,
-``ValidationErrorBody``) and their headers. It also marks a request body with required fields
-as required: BentoML leaves every body optional, so by its spec a request without one is valid,
-yet it gets a 422. Limits set at run time (a batch's ``batch_max_tickers``) go in with
+``ValidationErrorBody``) and their headers. It also marks a request body with required fields as
+required: BentoML leaves every body optional, so by its spec a request without one is valid, yet it
+gets a 422. Limits set at run time (a batch's ``batch_max_tickers``) go in with
 :func:`limit_items`. ``bentoml build`` still writes BentoML's own spec into the bento's ``apis/``.
+
+The edge's own refusals of a POST body (413 too large, 415 not JSON: ``bentos.bodies``) are listed
+too; a body field whose default is null is marked nullable (BentoML drops the null); and
+:func:`document_links` adds the OpenAPI links between routes (a ticker of ``/v1/tickers`` is one
+``/v1/forecast`` takes), which schema fuzzers follow to chain requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,6 +27,22 @@ from pydantic import BaseModel
 from bentos.schemas import ApiErrorBody, StaleTickerBody, ValidationErrorBody
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from a route's 200 answer to ``target``, a ``(method, path)``.
+
+    ``parameters`` and ``body`` map the target's query parameters (``query.ticker``) and body
+    fields to runtime expressions on the answer (``$response.body#/ticker``).
+    """
+
+    target: tuple[str, str]
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "seconds to wait before retrying",
@@ -37,6 +59,12 @@ _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
         "admin_key_required (a client key on an admin route), client_key_required (an admin key "
         "on a client route) or admin_local_only (an admin route through a proxy while the "
         "replica has no keys configured)",
+        ApiErrorBody,
+        {},
+    ),
+    413: ("payload_too_large: the request body is over the replica's size limit", ApiErrorBody, {}),
+    415: (
+        "unsupported_media_type: a body not sent as 'Content-Type: application/json'",
         ApiErrorBody,
         {},
     ),
@@ -91,6 +119,7 @@ def document_errors(
         if operation is None:
             continue
         _require_body(operation)
+        _admit_null_defaults(operation)
         responses = operation.setdefault("responses", {})
         for generic in _GENERIC:
             responses.pop(generic, None)
@@ -112,6 +141,68 @@ def _require_body(operation: dict[str, Any]) -> None:
         return
     if any(media.get("schema", {}).get("required") for media in body.get("content", {}).values()):
         body["required"] = True
+
+
+def _admit_null_defaults(operation: dict[str, Any]) -> None:
+    """Let a request body field whose default is null be sent as null.
+
+    BentoML drops ``None`` from an optional field's type (``list[Ticker] | None = None`` becomes
+    an array with ``default: null``), yet the route takes null: it means the default.
+    """
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        for prop in media.get("schema", {}).get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and "type" in prop:
+                prop["nullable"] = True
+
+
+def document_links(
+    spec: dict[str, Any], links: Mapping[tuple[str, str], Mapping[str, Link]]
+) -> dict[str, Any]:
+    """Add OpenAPI links to the 200 answers of ``links``' routes (in place; also returned).
+
+    A link says which value of one answer a client can send to another route (a ticker of
+    ``/v1/tickers`` to ``/v1/forecast``); schema fuzzers chain requests along them.
+
+    Args:
+        spec: The OpenAPI document.
+        links: ``(method, path)`` of the source route to link name to :class:`Link`.
+    """
+    for (method, path), named in links.items():
+        answer = spec.get("paths", {}).get(path, {}).get(method, {}).get("responses", {}).get("200")
+        if answer is None:
+            continue
+        for name, link in named.items():
+            target_method, target_path = link.target
+            pointer = target_path.replace("~", "~0").replace("/", "~1")
+            entry: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{target_method}"}
+            if link.parameters:
+                entry["parameters"] = dict(link.parameters)
+            if link.body:
+                entry["requestBody"] = dict(link.body)
+            if link.description:
+                entry["description"] = link.description
+            answer.setdefault("links", {})[name] = entry
+    return spec
+
+
+API_KEY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "the API key as a bearer token"},
+}
+"""The two ways a request carries its key (``bentos.auth.api_key_from_headers``)."""
+
+
+def document_security(spec: dict[str, Any], routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Declare that ``routes`` (``(method, path)``) need an API key (in place; also returned).
+
+    A replica with keys configured serves its spec through this: either scheme will do.
+    """
+    spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(API_KEY_SCHEMES)
+    for method, path in routes:
+        operation = spec.get("paths", {}).get(path, {}).get(method)
+        if operation is not None:
+            operation["security"] = [{name: []} for name in API_KEY_SCHEMES]
+    return spec
 
 
 def limit_items(spec: dict[str, Any], method: str, path: str, field: str, limit: int) -> None:

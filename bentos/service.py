@@ -38,10 +38,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bentos.buckets import LATENCY_BUCKETS
-from bentos.edge import EdgeMiddleware, EdgePolicy, validation_body
+from bentos.edge import ADMIN_PREFIX, EdgeMiddleware, EdgePolicy, validation_body
 from bentos.faults import NO_FAULT, Fault, FaultPlan
 from bentos.model_store import BENTO_MODEL_NAME
-from bentos.openapi import document_errors, limit_items
+from bentos.openapi import Link, document_errors, document_links, document_security, limit_items
 from bentos.page import page_app
 from bentos.schemas import (
     BATCH_SCHEMA_MAX,
@@ -282,23 +282,56 @@ def _current_policy() -> EdgePolicy | None:
 # 403: a key of the other kind (an admin key on a client route, a client key on an admin
 # route), or an admin route called through a proxy while no key is configured (bentos.edge).
 ROUTE_ERRORS = {
-    ("post", FORECAST_ROUTE): (401, 403, 404, 409, 422, 429, 503),
-    ("post", BATCH_ROUTE): (401, 403, 422, 429, 503),  # a batch item carries its own 404/409/503
-    ("post", INVALIDATE_ROUTE): (401, 403, 422, 429, 503),
-    ("post", WARM_ROUTE): (401, 403, 422, 429, 503),
+    ("post", FORECAST_ROUTE): (401, 403, 404, 409, 413, 415, 422, 429, 503),
+    # a batch item carries its own 404/409/503
+    ("post", BATCH_ROUTE): (401, 403, 413, 415, 422, 429, 503),
+    ("post", INVALIDATE_ROUTE): (401, 403, 413, 415, 422, 429, 503),
+    ("post", WARM_ROUTE): (401, 403, 413, 415, 422, 429, 503),
     ("get", "/v1/tickers"): (401, 403, 429, 503),
     ("get", "/v1/model"): (401, 403, 429, 503),
     ("get", "/v1/history"): (401, 403, 404, 422, 429, 503),
 }
 
 
+# Which answer's values another route takes, as OpenAPI links (see bentos.openapi).
+_FIRST_TICKER = "$response.body#/tickers/0/ticker"
+ROUTE_LINKS = {
+    ("get", "/v1/tickers"): {
+        "ForecastTicker": Link(("post", FORECAST_ROUTE), body={"ticker": _FIRST_TICKER}),
+        "TickerHistory": Link(("get", "/v1/history"), parameters={"query.ticker": _FIRST_TICKER}),
+    },
+    ("post", FORECAST_ROUTE): {
+        "TickerHistory": Link(
+            ("get", "/v1/history"), parameters={"query.ticker": "$response.body#/ticker"}
+        ),
+    },
+    ("get", "/v1/model"): {
+        "InvalidateVersion": Link(
+            ("post", INVALIDATE_ROUTE), body={"model_version": "$response.body#/version"}
+        ),
+    },
+    ("post", WARM_ROUTE): {
+        "InvalidateWarmed": Link(
+            ("post", INVALIDATE_ROUTE), body={"model_version": "$response.body#/model_version"}
+        ),
+    },
+}
+
+
 def _served_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The generated spec with the error answers and this replica's batch limit."""
+    """The generated spec with the error answers, links and this replica's batch limit."""
     document_errors(spec, ROUTE_ERRORS)
+    document_links(spec, ROUTE_LINKS)
     runtime = _current_runtime()
     if runtime is not None:
         limit = runtime.settings.batch_max_tickers
         limit_items(spec, "post", BATCH_ROUTE, "tickers", limit)
+        auth = runtime.policy.auth
+        if auth is not None:  # keys configured: the admin routes need one, and so may the others
+            keyed = [
+                r for r in ROUTE_ERRORS if r[1].startswith(ADMIN_PREFIX) or auth.guards_clients
+            ]
+            document_security(spec, keyed)
     return spec
 
 

@@ -265,7 +265,7 @@ def build_runtime(
         auth = ApiKeyAuth(
             settings.api_key_hashes, admin_hashes=settings.admin_key_hashes, limiter=limits.api_keys
         )
-    policy = EdgePolicy(auth, replica_id, validated_paths)
+    policy = EdgePolicy(auth, replica_id, validated_paths, settings.max_request_body_bytes)
     if metrics is not None:
         metrics.set_model(info)
         metrics.lake_version.set(predictor.lake_version)

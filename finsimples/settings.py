@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Past this, answer from the read-only fallback store."
     )
     batch_max_tickers: int = Field(default=20, ge=1, description="Tickers per batch request.")
+    max_request_body_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description="Largest POST body a replica reads (413 beyond); NGINX's client_max_body_size "
+        "is 64k too.",
+    )
     stale_after_sessions: int = Field(
         default=DEFAULT_STALE_AFTER_SESSIONS,
         ge=0,

@@ -49,7 +49,16 @@ FAKE_MODEL = "fake-gpt"
 # One key per test module, so one module's requests never eat another's rate budget.
 KEYS = {
     name: f"fs_api-tests-{name}"
-    for name in ("contract", "cache", "narrator", "fallback", "metrics", "limited", "admin")
+    for name in (
+        "contract",
+        "cache",
+        "narrator",
+        "fallback",
+        "metrics",
+        "limited",
+        "admin",
+        "schemathesis",
+    )
 }
 ADMIN_KEY = "fs_admin_api-tests"  # replica A's one admin key (FINSIMPLES_ADMIN_KEY_HASHES)
 BURST = 100
