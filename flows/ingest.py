@@ -97,6 +97,23 @@ def quarantine(drop: DropZone, name: str, error: str) -> str:
     return drop.quarantine(name, error)
 
 
+def _explain_lake_failure(
+    settings: Settings, lake: Lake, drop: DropZone, names: list[str], exc: OSError
+) -> None:
+    """Log, for operators, what a lake failure that outlasted the retries means for the data."""
+    endpoint = settings.s3_endpoint_url if lake.uri.startswith("s3://") else None
+    where = f"{lake.uri} (S3 API at {endpoint})" if endpoint else lake.uri
+    get_run_logger().error(
+        "the lake at %s failed after %d retries: %s; the lake keeps its last complete version "
+        "and %s stay(s) in %s for the next run (ingest is idempotent)",
+        where,
+        settings.flow_io_retries,
+        exc,
+        ", ".join(names),
+        drop.uri,
+    )
+
+
 @flow(name="ingest")
 def ingest_flow() -> IngestSummary:
     """Take the drop location's new price files into the lake; quarantine the bad ones."""
@@ -111,7 +128,11 @@ def ingest_flow() -> IngestSummary:
     valid: dict[str, pd.DataFrame] = {}
     listings: dict[str, Listing] = {}
     rejected: dict[str, str] = {}
-    known = with_retries(read_listings, settings)(lake)
+    try:
+        known = with_retries(read_listings, settings)(lake)
+    except OSError as exc:
+        _explain_lake_failure(settings, lake, drop, names, exc)
+        raise
     with tempfile.TemporaryDirectory(prefix="finsimples-ingest-") as folder:
         for name in names:
             path = with_retries(fetch, settings)(drop, name, Path(folder))
@@ -123,9 +144,13 @@ def ingest_flow() -> IngestSummary:
                 rejected[name] = str(exc)
     report = None
     if valid:
-        report = with_retries(write_lake, settings)(
-            lake, list(valid.values()), ", ".join(valid), listings
-        )
+        try:
+            report = with_retries(write_lake, settings)(
+                lake, list(valid.values()), ", ".join(valid), listings
+            )
+        except OSError as exc:
+            _explain_lake_failure(settings, lake, drop, list(valid), exc)
+            raise
         log.info("lake at %s: %s", lake.uri, report.summary())
     for name in valid:
         with_retries(mark_processed, settings)(drop, name)

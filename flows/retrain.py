@@ -4,17 +4,20 @@ It reads the champion's watermark first: with nothing newer in the lake it ends 
 do". Otherwise it updates the champion incrementally, or refits from scratch on the configured
 cadence (``finsimples.jobs.plan``). The train job logs and registers the candidate and runs the
 gate; only a promotion moves ``@champion``, and it is the job's last registry write, so a failure
-anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was. The run's
-outcome is recorded in the lake (``status/retrain.json``) for the replicas' model gauges.
+anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was. The prices
+to train on are read in an I/O task of their own, so an S3 outage there is retried like every
+other lake read rather than failing the (never retried) training. The run's outcome is recorded
+in the lake (``status/retrain.json``) for the replicas' model gauges.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 from prefect import flow, get_run_logger
 
-from finsimples.jobs.common import open_registry
+from finsimples.jobs.common import open_registry, read_training_prices
 from finsimples.jobs.plan import RetrainPlan, plan_retrain
 from finsimples.jobs.status import record_retrain
 from finsimples.jobs.train import TrainOutcome, train
@@ -55,12 +58,21 @@ def read_plan(settings: Settings, force_full: bool) -> RetrainPlan:
     )
 
 
+@io_task
+def read_prices(settings: Settings) -> tuple[int, pd.DataFrame]:
+    """The lake's version and every price in it, for the training (S3 reads)."""
+    lake = Lake.from_settings(settings)
+    return lake.manifest().version, read_training_prices(lake)
+
+
 @compute_task
-def train_candidate(settings: Settings, plan: RetrainPlan) -> TrainOutcome:
+def train_candidate(
+    settings: Settings, plan: RetrainPlan, lake_prices: tuple[int, pd.DataFrame]
+) -> TrainOutcome:
     """Train, log, register and gate a candidate (minutes of compute: never retried)."""
     if plan.mode is None:
         raise ValueError(f"nothing to train: {plan.reason}")
-    return train(settings, plan.mode, step=get_run_logger().info)
+    return train(settings, plan.mode, step=get_run_logger().info, lake_prices=lake_prices)
 
 
 @io_task
@@ -89,7 +101,8 @@ def _retrain(settings: Settings, full: bool) -> RetrainSummary:
         log.info("nothing to do: %s", plan.reason)
         return RetrainSummary(plan)
     log.info("%s retrain: %s", plan.mode, plan.reason)
-    outcome = train_candidate(settings, plan)
+    lake_prices = with_retries(read_prices, settings)(settings)
+    outcome = train_candidate(settings, plan, lake_prices)
     log.info(outcome.message)
     deploy = None
     if outcome.promoted and outcome.version is not None:

@@ -41,7 +41,13 @@ class TrainOutcome:
     message: str
 
 
-def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) -> TrainOutcome:
+def train(
+    settings: Settings,
+    mode: Mode = "full",
+    *,
+    step: Step | None = None,
+    lake_prices: tuple[int, pd.DataFrame] | None = None,
+) -> TrainOutcome:
     """Train a candidate, log and register it, and promote it if it passes the gate.
 
     Args:
@@ -50,6 +56,8 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
             last ``gate_test_years``; ``incremental`` updates the champion with the lake's rows
             after its watermark (continued boosting, sliding recalibration).
         step: called with a short description before each long step (progress display).
+        lake_prices: the lake's version and every price in it, already read (the retrain flow
+            reads them in a retried I/O task); default: read here.
 
     Raises:
         JobError: empty lake, or an incremental run without a champion.
@@ -62,8 +70,7 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
     report = step or (lambda _: None)
     lake = Lake.from_settings(settings)
     registry = open_registry(settings)
-    manifest = lake.manifest()
-    prices = read_training_prices(lake)
+    lake_version, prices = lake_prices or (lake.manifest().version, read_training_prices(lake))
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training
@@ -129,7 +136,7 @@ def train(settings: Settings, mode: Mode = "full", *, step: Step | None = None) 
         prices=prices[["date", "ticker", "adj_close"]],
         features_example=latest_features(features).head(3),
         lake_uri=lake.uri,
-        lake_version=manifest.version,
+        lake_version=lake_version,
         metrics=metrics,
         metrics_source=metrics_source,
         model_card=render_model_card(
