@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -155,7 +156,7 @@ def test_the_track_record_logs_only_tickers_priced_on_the_day(
 
 
 def test_the_spec_documents_the_409() -> None:
-    spec = {"paths": {"/v1/forecast": {"post": {"responses": {"200": {}}}}}}
+    spec: dict[str, Any] = {"paths": {"/v1/forecast": {"post": {"responses": {"200": {}}}}}}
     document_errors(spec, {("post", "/v1/forecast"): (404, 409)})
     answer = spec["paths"]["/v1/forecast"]["post"]["responses"]["409"]
     assert "stale_ticker" in answer["description"]
