@@ -73,6 +73,13 @@ def test_bad_file_exits_nonzero_with_a_precise_message(tmp_path: Path) -> None:
     assert not (tmp_path / "lake").exists()
 
 
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    result = run("ingest", str(tmp_path / "nope.csv"), env={"FINSIMPLES_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "nope.csv: no such file" in result.stderr
+    assert "nothing was written to the lake" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
