@@ -38,9 +38,12 @@ import pandas as pd
 import pytest
 
 from bentos.auth import hash_api_key
+from deploy.compose_files import render_all
 from deploy.config import StackConfig
+from deploy.layout import Slot
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.programs import find_binary
+from deploy.stack import Stack
 from finsimples.settings import Settings
 from tests.champion import TICKERS, WATERMARK
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -357,6 +360,9 @@ def test_no_secret_in_logs_answers_registry_lake_or_model_store(leak_run: LeakRu
     print(f"steps (s): {leak_run.timings}")
     print(scanner.report())
     assert scanner.files > 20, scanner.report()
+    # Among them: the registered model's MLflow artifacts and what MLflow's API returned.
+    assert list(leak_run.product.rglob("MLmodel")), "no MLflow artifact was searched"
+    assert (leak_run.product / "logs" / "mlflow-api.json").stat().st_size > 1000
     assert scanner.searched_bytes > 1_000_000, scanner.report()
     assert not scanner.leaks, scanner.report()
     # The bad bodies were logged, by field and error type only (bentos.log_redaction).
@@ -430,4 +436,44 @@ def test_nginx_logs_no_key_a_client_put_in_a_query_string(tmp_path: Path) -> Non
     assert logged == ["/v1/history?[redacted]"] * 4 + ["/v1/history?ticker=KO&days=5"]
     scanner = LeakScanner({"client API key": secret})
     scanner.scan_tree(folder)
+    assert not scanner.leaks, scanner.report()
+
+
+def test_the_stack_and_compose_files_hold_no_secret(tmp_path: Path) -> None:
+    # What `finsimples stack up` writes before starting anything (supervisord's programs and
+    # their environment, NGINX, Prometheus, Alertmanager, the slots) and the compose files,
+    # generated from settings holding every secret. The replicas get secrets from the
+    # environment `stack up` runs in, never from a file of the stack.
+    found = canaries()
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        lake_uri="s3://lake/finsimples",
+        s3_endpoint_url="http://127.0.0.1:9000",
+        s3_access_key_id=found["S3 access key id"],
+        s3_secret_access_key=found["S3 secret key"],
+        openai_api_key=found["OpenAI key"],
+        api_key_hashes=[hash_api_key(found["client API key"])],
+        admin_key_hashes=[hash_api_key(found["admin API key"])],
+        deploy_api_key=found["admin API key"],
+    )
+    stack = Stack.of(settings)
+    tag, version = "finsimples-forecaster:v1-abc", "1"
+    # pin_model links each replica's model store to the stack's: a folder stands for the model.
+    (stack.layout.model_store / "models" / "finsimples-forecaster" / "v1-abc").mkdir(parents=True)
+    stack.layout.state_file.parent.mkdir(parents=True, exist_ok=True)
+    ports = list(settings.stack.replica_ports)[: settings.stack.replicas]
+    slots = [
+        Slot(f"replica-{i}", f"replica-{i}-p{p}", p, tag, version) for i, p in enumerate(ports)
+    ]
+    stack.layout.write_slots(slots)
+    stack.write_nginx_conf(slots, generation=1)
+    stack.write_prometheus_targets(slots)
+    stack.write_monitoring_conf()
+    stack.supervisor.write_config(stack.programs(slots, tmp_path))
+    scanner = LeakScanner(found)
+    scanner.scan_tree(tmp_path)
+    for name, text in render_all(settings).items():
+        scanner.scan_text(f"compose {name}", text)
+    assert (stack.supervisor.folder / "supervisord.conf").is_file()
+    assert scanner.files >= 10, scanner.report()
     assert not scanner.leaks, scanner.report()
