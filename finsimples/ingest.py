@@ -166,7 +166,7 @@ def read_price_file(
             problem = Problem(
                 name,
                 f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                "save it as UTF-8 (Excel: \"CSV UTF-8\")",
+                'save it as UTF-8 (Excel: "CSV UTF-8")',
             )
             raise IngestError([problem]) from exc
         except IngestError:
