@@ -91,7 +91,11 @@ class AmbiguousTickerError(ValueError):
 
 def strip_b3_suffix(ticker: str) -> str:
     """``PETR4.SA`` -> ``PETR4``; other tickers unchanged (upper-cased, trimmed)."""
-    clean = ticker.strip().upper()
+    clean = ticker.strip()
+    # ASCII only: str.upper() turns some other letters into ASCII ones (U+017F, a long s,
+    # into S; U+FB01, the fi ligature, into FI): a look-alike must fail the ticker pattern,
+    # not become another ticker.
+    clean = clean.upper() if clean.isascii() else clean
     if clean.endswith(B3_SUFFIX) and B3_CODE.match(clean[: -len(B3_SUFFIX)]):
         return clean[: -len(B3_SUFFIX)]
     return clean

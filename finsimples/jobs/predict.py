@@ -32,7 +32,8 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
             than ``settings.stale_after_sessions`` sessions before the lake's newest), too little
             history, no champion.
     """
-    ticker = ticker.strip().upper()
+    ticker = ticker.strip()
+    ticker = ticker.upper() if ticker.isascii() else ticker  # a long-s 'spy' is not SPY
     max_h = settings.training.max_horizon
     if not is_valid_ticker(ticker):
         raise JobError(f"ticker {ticker!r} does not look like a ticker (e.g. PETR4, BRK.B)")

@@ -138,7 +138,9 @@ def test_lake_paths_refuse_dot_segments_and_nul(tmp_path: Path, part: str) -> No
         location.path("prices", part)
 
 
-@pytest.mark.parametrize("value", ["AA\nPL", "../etc", "\u0410APL", "AA\u200dPL", "A" * 500])
+@pytest.mark.parametrize(
+    "value", ["AA\nPL", "../etc", "\u0410APL", "AA\u200dPL", "A" * 500, "\u017fpy", "\ufb01"]
+)
 def test_the_predict_command_refuses_before_reading_anything(tmp_path: Path, value: str) -> None:
     settings = Settings(state_dir=tmp_path / "state")
     with pytest.raises(JobError, match="does not look like a ticker"):
@@ -146,7 +148,10 @@ def test_the_predict_command_refuses_before_reading_anything(tmp_path: Path, val
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.parametrize("value", ["../../etc", "AA\u200dPL", "\u0410APL", "AA PL", "A" * 40])
+# "\u017fpy" (long s) and "\ufb01" (the fi ligature) upper-case to SPY and FI: refused, not mapped.
+@pytest.mark.parametrize(
+    "value", ["../../etc", "AA\u200dPL", "\u0410APL", "AA PL", "A" * 40, "\u017fpy", "\ufb01"]
+)
 def test_ingest_refuses_bad_tickers_in_each_layout(tmp_path: Path, value: str) -> None:
     long = tmp_path / "long.csv"
     long.write_text(f"date,ticker,close\n2024-03-01,KO,60\n2024-03-01,{value},1\n")
