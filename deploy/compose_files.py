@@ -49,7 +49,9 @@ def replica_services(stack: StackConfig) -> list[str]:
     return [f"replica-{index}" for index in range(1, stack.replicas + 1)]
 
 
-def render_compose_nginx_conf(stack: StackConfig, *, latency_budget_seconds: float) -> str:
+def render_compose_nginx_conf(
+    stack: StackConfig, *, latency_budget_seconds: float, max_body_bytes: int
+) -> str:
     """``nginx.conf`` for the compose NGINX: the local stack's config with a container layout."""
     layout = NginxLayout(
         listen=NGINX_LISTEN,
@@ -62,7 +64,11 @@ def render_compose_nginx_conf(stack: StackConfig, *, latency_budget_seconds: flo
     )
     upstreams = [f"{name}:{REPLICA_PORT}" for name in replica_services(stack)]
     return render_nginx_conf(
-        stack, upstreams, layout, latency_budget_seconds=latency_budget_seconds
+        stack,
+        upstreams,
+        layout,
+        latency_budget_seconds=latency_budget_seconds,
+        max_body_bytes=max_body_bytes,
     )
 
 
@@ -125,7 +131,9 @@ def render_all(settings: Settings) -> dict[str, str]:
     stack = settings.stack
     return {
         "nginx.conf": render_compose_nginx_conf(
-            stack, latency_budget_seconds=settings.latency_budget_seconds
+            stack,
+            latency_budget_seconds=settings.latency_budget_seconds,
+            max_body_bytes=settings.max_request_body_bytes,
         ),
         "prometheus.yml": render_prometheus_yml(stack),
         "alertmanager.yml": render_compose_alertmanager_yml(settings),

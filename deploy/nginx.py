@@ -87,6 +87,7 @@ def render_nginx_conf(
     layout: NginxLayout,
     *,
     latency_budget_seconds: float,
+    max_body_bytes: int = 65_536,
 ) -> str:
     """The whole ``nginx.conf`` for ``upstreams`` (``host:port`` of each replica).
 
@@ -95,6 +96,8 @@ def render_nginx_conf(
         upstreams: The replicas NGINX balances over, in order.
         layout: Listen addresses and file locations.
         latency_budget_seconds: The API's latency budget (``Settings.latency_budget_seconds``).
+        max_body_bytes: The largest request body NGINX passes on; the replicas refuse larger
+            ones too (``Settings.max_request_body_bytes``).
 
     Raises:
         ValueError: No upstream.
@@ -142,7 +145,7 @@ http {{
 {temp}    log_format finsimples_json escape=json '{{{log_format}}}';
     access_log {layout.access_log} finsimples_json;
     server_tokens off;
-    client_max_body_size 64k;
+    client_max_body_size {max_body_bytes};
 
     upstream finsimples_replicas {{
 {method}{servers}

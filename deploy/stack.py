@@ -110,7 +110,11 @@ class Stack:
         )
         upstreams = [f"{stack.host}:{slot.port}" for slot in slots]
         text = render_nginx_conf(
-            stack, upstreams, layout, latency_budget_seconds=self.settings.latency_budget_seconds
+            stack,
+            upstreams,
+            layout,
+            latency_budget_seconds=self.settings.latency_budget_seconds,
+            max_body_bytes=self.settings.max_request_body_bytes,
         )
         staged = self.layout.nginx_conf.with_suffix(".tmp")
         staged.write_text(text)

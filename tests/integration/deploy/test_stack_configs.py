@@ -32,7 +32,9 @@ def _slots(count: int, base: int = 3001) -> list[Slot]:
 
 @pytest.mark.parametrize("balancing", ["least_conn", "round_robin"])
 def test_the_local_nginx_conf_passes_nginx_t(tmp_path: Path, balancing: str) -> None:
-    settings = Settings(state_dir=tmp_path, stack=StackConfig(balancing=balancing))
+    settings = Settings(
+        state_dir=tmp_path, stack=StackConfig(balancing=balancing), max_request_body_bytes=10_000
+    )
     stack = Stack.of(settings)
     stack.layout.logs.mkdir(parents=True)
     stack.write_nginx_conf(_slots(3), generation=7)
@@ -48,6 +50,7 @@ def test_the_local_nginx_conf_passes_nginx_t(tmp_path: Path, balancing: str) -> 
     assert "proxy_next_upstream_timeout 8000ms;" in text
     assert f"listen 127.0.0.1:{settings.stack.nginx_status_port};" in text
     assert 'return 200 "7";' in text
+    assert "client_max_body_size 10000;" in text  # the replicas' own limit, not another number
 
 
 def test_nginx_t_failing_is_reported(tmp_path: Path) -> None:
