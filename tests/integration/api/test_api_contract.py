@@ -193,8 +193,8 @@ def test_openapi_spec_lists_every_endpoint(replica_a: ApiServer) -> None:
 
 
 def test_openapi_spec_states_what_the_replica_accepts(replica_a: ApiServer) -> None:
-    # Found by the schema fuzzer (test_api_fuzz.py): by BentoML's spec a request without a body
-    # was valid, and a batch of up to 100 tickers; both got a 422.
+    # Found by the schema fuzzer (test_api_schemathesis_cli.py): by BentoML's spec a request
+    # without a body was valid, and a batch of up to 100 tickers; both got a 422.
     with replica_a.http() as http:
         paths = http.get("/docs.json").json()["paths"]
     with replica_a.http(KEY) as http:

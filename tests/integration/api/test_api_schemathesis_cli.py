@@ -1,11 +1,12 @@
 """Schemathesis' CLI over the served spec: every check, all four phases, as a subprocess.
 
-test_api_fuzz.py drives schemathesis' Hypothesis strategies, which generate valid and invalid
-requests per operation and nothing else. ``schemathesis run`` runs the whole pipeline: the
-examples phase (the spec's examples), the coverage phase (boundary values, each way to break
-each constraint, undeclared Content-Types and methods), fuzzing, and the stateful phase, which
-chains requests along the spec's links (a ticker of /v1/tickers to /v1/forecast and
-/v1/history, a model version to the cache invalidation; ``bentos.openapi.document_links``).
+Schemathesis' Hypothesis strategies alone (the suite's earlier fuzz test, which this one
+replaced) generate valid and invalid requests per operation and nothing else. ``schemathesis
+run`` runs the whole pipeline: the examples phase (the spec's examples), the coverage phase
+(boundary values, each way to break each constraint, undeclared Content-Types and methods),
+fuzzing, and the stateful phase, which chains requests along the spec's links (a ticker of
+/v1/tickers to /v1/forecast and /v1/history, a model version to the cache invalidation;
+``bentos.openapi.document_links``).
 Its first run found a 500 on a ``multipart/form-data`` body and a warm-up route taking
 ``tickers: null`` that its spec refused; see ``bentos.bodies`` and ``bentos.openapi``.
 schemathesis.toml beside this file says what each check of ``--checks all`` does here, and why
@@ -101,7 +102,7 @@ def assert_every_phase_ran(run: CliRun, minimum: int) -> None:
 
 @pytest.fixture
 def fuzzed_b(replica_b: ApiServer, api_stack: ApiStack) -> Iterator[ApiServer]:
-    """Replica B; afterwards, the answers the run cached are dropped (as test_api_fuzz.py)."""
+    """Replica B; afterwards, the answers the run cached are dropped."""
     yield replica_b
     # Later modules read B's narratives and cache and expect them free of the run's.
     with replica_b.http() as http:
