@@ -293,6 +293,8 @@ def serve(run: LeakRun) -> None:
             ),
             ("POST", "/v1/forecast", {"json": {"ticker": "ZZZZ"}, "headers": good}, 404),
             ("GET", "/v1/model", {"headers": good}, 200),
+            ("GET", "/docs.json", {}, 200),
+            ("GET", "/readyz", {}, 200),
             (
                 "POST",
                 "/v1/admin/cache/warm",
@@ -320,6 +322,7 @@ def serve(run: LeakRun) -> None:
                 ),
                 ("GET", "/v1/history", {"params": {"ticker": ticker}, "headers": good}, 422),
             ]
+        requests.append(("GET", "/metrics", {}, 200))  # last: every series counted by then
         with httpx.Client(base_url=server.url, timeout=30) as http:
             for method, path, options, expected in requests:
                 reply = http.request(method, path, **options)  # type: ignore[arg-type]
