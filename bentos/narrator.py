@@ -206,9 +206,12 @@ class LLMNarrator:
             retry_after = parse_retry_after(exc.response.headers)
             if exc.status_code == 429 and retry_after is not None:
                 self._blocked_until = max(self._blocked_until, time.monotonic() + retry_after)
-            log.info("LLM answered %s; retry after %s s", exc.status_code, retry_after)
+            # Warnings, like every failed call: the logs explain each template that stands in
+            # (at most one line per quota token, so the quota bounds them).
+            log.warning("LLM answered %s; retry after %s s", exc.status_code, retry_after)
             raise _RetryableError(retry_after) from exc
         except openai.APIConnectionError as exc:  # timeouts included
+            log.warning("LLM request failed (%r); retried while the deadline allows", exc)
             raise _RetryableError(None) from exc
         text = completion.choices[0].message.content if completion.choices else None
         if not text or not text.strip():

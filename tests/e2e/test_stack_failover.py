@@ -1,4 +1,7 @@
-"""A replica SIGKILLed under steady load: NGINX fails over, supervisord restarts it, it rejoins."""
+"""A replica SIGKILLed under steady load: NGINX fails over, supervisord restarts it, it rejoins.
+
+Issue 12's bar: under 1% errors (target 0); the test prints its ``fault report | ...`` line.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +40,11 @@ def test_a_killed_replica_costs_no_request_and_rejoins(running_stack: RunningSta
         time.sleep(4)  # NGINX retries the replica within fail_timeout, then sends it traffic
 
     answers = load.snapshot()
+    report = load.report(f"{victim.name} SIGKILLed, restarted by supervisord")
+    print(report.line())
     print(f"SIGKILL {victim.name}: {load.summary()}; back after {rejoined_at - killed_at:.1f} s")
-    failed = load.failed
-    assert len(failed) <= 0.01 * len(answers), (load.summary(), failed[:3])
+    assert report.failed <= 0.01 * report.sent, (load.summary(), load.failed[:3])
+    assert report.server_errors <= 0.01 * report.sent
     during = [a for a in answers if killed_at < a.sent_at < rejoined_at and a.status == 200]
     assert during, "no traffic was served while the replica was down"
     assert {a.replica for a in during} - {victim.name}, "the other replicas served nothing"

@@ -2,13 +2,17 @@
 
 The real OpenAI service cannot be reached from tests, so this speaks the same HTTP API on
 127.0.0.1 and the real ``openai`` client talks to it. Each request takes the next scripted
-behaviour (a normal answer when the script is empty) and is recorded with its arrival time, so
-tests can assert retries and the waits between them.
+behaviour (when the script is empty, the standing behaviour: a normal answer unless ``behave``
+changed it) and is recorded with its arrival time, so tests can assert retries and the waits
+between them. ``refuse`` stops listening (connections are refused, open ones cut) until
+``listen``: an endpoint that is down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,17 +79,21 @@ class FakeOpenAIServer:
 
     def __init__(self) -> None:
         self._script: list[Behaviour] = []
+        self._standing: Behaviour = Reply()
+        self._connections: set[socket.socket] = set()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._handler: type[BaseHTTPRequestHandler] | None = None
+        self._port = 0
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``."""
-        assert self._server is not None, "server not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        assert self._port, "server not started"
+        return f"http://127.0.0.1:{self._port}/v1"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -98,10 +106,34 @@ class FakeOpenAIServer:
         with self._lock:
             self._script.extend(behaviours)
 
+    def behave(self, behaviour: Behaviour) -> None:
+        """Answer every request with ``behaviour`` once the script is empty (``Reply()``: mend)."""
+        with self._lock:
+            self._standing = behaviour
+
     def _next(self, request: RecordedRequest) -> Behaviour:
         with self._lock:
             self._requests.append(request)
-            return self._script.pop(0) if self._script else Reply()
+            return self._script.pop(0) if self._script else self._standing
+
+    @property
+    def refusing(self) -> bool:
+        """Whether the server is not listening (after :meth:`refuse`)."""
+        return self._port != 0 and self._server is None
+
+    def refuse(self) -> None:
+        """Stop listening, so connections are refused, and cut the kept-alive ones."""
+        self._close_listener()
+        with self._lock:
+            open_now, self._connections = list(self._connections), set()
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def listen(self) -> None:
+        """Listen again, on the same port, after :meth:`refuse`."""
+        if self._server is None:
+            self._serve(self._port)
 
     def start(self) -> FakeOpenAIServer:
         """Bind a free port and serve in a daemon thread."""
@@ -109,6 +141,16 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -155,22 +197,32 @@ class FakeOpenAIServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep pytest output clean
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._handler = Handler
+        self._serve(0)
+        return self
+
+    def _serve(self, port: int) -> None:
+        assert self._handler is not None
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        server.daemon_threads = True
+        self._server, self._port = server, server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
-        return self
+
+    def _close_listener(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def stop(self) -> None:
         """Stop serving; slow handlers still sleeping return at once."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._close_listener()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
