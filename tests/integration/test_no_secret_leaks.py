@@ -187,13 +187,10 @@ def leak_run(
         region_name="us-east-1",
     )
     s3.create_bucket(Bucket=bucket)
-    client_hash = hash_api_key(found["client API key"])
-    admin_hash = hash_api_key(found["admin API key"])
-    keys = {"FINSIMPLES_API_KEY_HASHES": json.dumps([client_hash])}
-    if "admin_key_hashes" in Settings.model_fields:
-        keys["FINSIMPLES_ADMIN_KEY_HASHES"] = json.dumps([admin_hash])
-    else:  # before admin keys existed, the deploy's key was one of the client hashes
-        keys["FINSIMPLES_API_KEY_HASHES"] = json.dumps([client_hash, admin_hash])
+    keys = {
+        "FINSIMPLES_API_KEY_HASHES": json.dumps([hash_api_key(found["client API key"])]),
+        "FINSIMPLES_ADMIN_KEY_HASHES": json.dumps([hash_api_key(found["admin API key"])]),
+    }
     with FakeOpenAIServer() as llm:
         env = environment(
             FINSIMPLES_STATE_DIR=str(product / "state"),
