@@ -125,3 +125,30 @@ def test_redis_killed_under_load_fails_no_request_and_the_cache_comes_back(
     # The cache comes back by itself: a miss on one replica is a hit on another, within seconds.
     probes = itertools.cycle(itertools.product(TICKERS, (2, 3, 4, 6, 7, 8, 9), ("en", "pt-BR")))
     wait_until(lambda: shared_cache_works(running_stack, probes), 15, "the shared cache")
+
+
+@pytest.mark.slow
+def test_redis_killed_three_times_comes_back_by_supervisord_alone(
+    running_stack: RunningStack,
+) -> None:
+    """The longer drill: SIGKILL only, supervisord starts Redis again each time, 30 s of load."""
+    stack = running_stack.stack
+    redis_url = stack.urls.redis
+    pids = []
+    with steady_load(
+        running_stack.api, LOAD_KEYS, TICKERS, threads=3, queries=load_test_queries(TICKERS)
+    ) as load:
+        for _ in range(3):
+            time.sleep(5)
+            pid = stack.processes()[REDIS].pid
+            pids.append(pid)
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: stack.processes()[REDIS].pid not in (0, *pids), 20, "a new Redis")
+            wait_until(lambda: redis_answers(redis_url), 20, "Redis to answer again")
+        time.sleep(5)
+    report = load.report("Redis SIGKILLed 3 times, restarted by supervisord")
+    print(report.line())
+    assert report.failed == 0, (load.summary(), load.failed[:3])
+    assert stack.processes()[REDIS].pid not in pids
+    probes = itertools.cycle(itertools.product(TICKERS, (2, 3, 4, 6, 7, 8, 9), ("pt-BR", "en")))
+    wait_until(lambda: shared_cache_works(running_stack, probes), 15, "the shared cache")
