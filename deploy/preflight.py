@@ -91,7 +91,7 @@ def require_champion(settings: Settings, version: str | None = None) -> str:
         found = registry.get(version) if version else registry.version_by_alias("champion")
     except Exception as exc:  # the registry is unreachable or the version unknown
         raise StackError(
-            f"the model registry ({settings.resolved_mlflow_tracking_uri}): {exc}"
+            f"the MLflow model registry ({settings.resolved_mlflow_tracking_uri}): {exc}"
         ) from exc
     if found is None:
         raise StackError(

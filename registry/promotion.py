@@ -85,10 +85,13 @@ class ModelRegistry:
 
         Raises:
             PromotionError: no such version.
+            MlflowException: the registry failed or could not be reached (not a missing version).
         """
         try:
             return self.client.get_model_version(self.model_name, str(version))
         except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
             raise PromotionError(f"model {self.model_name!r} has no version {version!r}") from exc
 
     def set_challenger(self, version: str) -> None:
