@@ -36,6 +36,21 @@ def redis_answers(url: str) -> bool:
         client.close()
 
 
+def kill_and_hold_down(running: RunningStack, program: str) -> None:
+    """SIGKILL ``program``, then keep it stopped, as a host that takes a while to come back.
+
+    supervisord starts a killed program again at once; stopping it is refused while it is
+    EXITED (between the death and the restart), so the stop is asked until it is STOPPED.
+    """
+    stack = running.stack
+    os.kill(stack.processes()[program].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while (state := stack.processes()[program].state) != "STOPPED":
+        assert time.monotonic() < deadline, f"{program} is still {state}"
+        stack.supervisor.stop(program)  # waits while it stops; refused (ignored) when EXITED
+        time.sleep(0.05)
+
+
 def hammer(url: str, key: str, until: float, statuses: Counter[int]) -> None:
     """Send forecasts with ``key`` as fast as answers come, until ``until`` (monotonic)."""
     body = {"ticker": "AAPL", "horizon_days": 5, "locale": "en"}
@@ -70,14 +85,12 @@ def test_redis_killed_under_load_fails_no_request_and_the_cache_comes_back(
         running_stack.api, LOAD_KEYS, TICKERS, threads=3, queries=load_test_queries(TICKERS)
     ) as load:
         time.sleep(2)
-        killed_at = time.monotonic()
         try:
-            os.kill(stack.processes()[REDIS].pid, signal.SIGKILL)
-            # supervisord would start it again at once: held down, as a host that takes a while.
-            stack.supervisor.stop(REDIS)
+            kill_and_hold_down(running_stack, REDIS)
+            down_at = time.monotonic()
             calls_before = len(llm.requests)
             # One key sent faster than its rate meanwhile: the replicas' local shares admit it.
-            until = killed_at + HELD_DOWN_SECONDS - 0.5
+            until = down_at + HELD_DOWN_SECONDS - 0.5
             hammers = [
                 threading.Thread(
                     target=hammer, args=(running_stack.api, KEYS["limited"], until, counts)
@@ -95,14 +108,14 @@ def test_redis_killed_under_load_fails_no_request_and_the_cache_comes_back(
             wait_until(lambda: redis_answers(redis_url), 20, "Redis to answer again")
         time.sleep(2)
 
-    outage = restarted_at - killed_at
+    outage = restarted_at - down_at
     hammered = statuses[0] + statuses[1]
     report = load.report("Redis SIGKILLed, down 5 s, restarted")
     print(report.line())
     print(f"key {KEYS['limited']} sent faster than its rate while Redis was down: {dict(hammered)}")
     print(f"LLM calls while Redis was down ({outage:.1f} s): {llm_calls}")
     assert report.failed == 0, (load.summary(), load.failed[:3])
-    during = [a for a in load.snapshot() if killed_at + 0.3 < a.sent_at < restarted_at]
+    during = [a for a in load.snapshot() if down_at + 0.3 < a.sent_at < restarted_at - a.seconds]
     assert during, "no request was sent while Redis was down"
     assert {a.source for a in during} <= {"fresh", "fallback"}, "a cache answered without Redis"
     assert len({a.replica for a in during}) == 3
