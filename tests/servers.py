@@ -94,3 +94,34 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def nginx_in_front(upstreams: Sequence[str], root: Path, budget: float = 3.0) -> Iterator[str]:
+    """The real nginx with the stack's generated config over ``upstreams`` (``host:port``).
+
+    Its files live under ``root`` (created): ``nginx.conf``, ``access.log`` (the stack's JSON
+    lines) and ``error.log``. Yields its URL.
+    """
+    from deploy.config import StackConfig
+    from deploy.nginx import NginxLayout, render_nginx_conf
+    from deploy.programs import find_binary
+
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (root / "tmp" / temp).mkdir(parents=True)
+    port = free_port()
+    layout = NginxLayout(
+        listen=f"127.0.0.1:{port}",
+        status_listen=f"127.0.0.1:{free_port()}",
+        prefix=str(root),
+        access_log=str(root / "access.log"),
+        error_log=str(root / "error.log"),
+    )
+    conf = root / "nginx.conf"
+    conf.write_text(
+        render_nginx_conf(StackConfig(), list(upstreams), layout, latency_budget_seconds=budget)
+    )
+    command = [find_binary("nginx") or "nginx", "-p", str(root), "-c", str(conf)]
+    command += ["-e", str(root / "error.log")]
+    with server_process(command, port, root / "nginx.out", timeout=10):
+        yield f"http://127.0.0.1:{port}"

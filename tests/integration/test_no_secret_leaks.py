@@ -39,10 +39,7 @@ import pytest
 
 from bentos.auth import hash_api_key
 from deploy.compose_files import render_all
-from deploy.config import StackConfig
 from deploy.layout import Slot
-from deploy.nginx import NginxLayout, render_nginx_conf
-from deploy.programs import find_binary
 from deploy.stack import Stack
 from finsimples.settings import Settings
 from tests.champion import TICKERS, WATERMARK
@@ -50,7 +47,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.api.conftest import ROOT, ApiServer, environment, wait_ready
 from tests.integration.api.test_bento_build import NOT_IN_A_CHECKOUT
 from tests.leaks import LeakScanner
-from tests.servers import free_port, server_process
+from tests.servers import free_port, nginx_in_front, server_process
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -404,16 +401,6 @@ def test_nginx_logs_no_key_a_client_put_in_a_query_string(tmp_path: Path) -> Non
     # The stack's NGINX config, run by the real nginx in front of a stand-in upstream.
     secret = canaries()["client API key"]
     folder = tmp_path / "nginx"
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "tmp" / temp).mkdir(parents=True)
-    port = free_port()
-    layout = NginxLayout(
-        listen=f"127.0.0.1:{port}",
-        status_listen=f"127.0.0.1:{free_port()}",
-        prefix=str(folder),
-        access_log=str(folder / "access.log"),
-        error_log=str(folder / "error.log"),
-    )
     queries = [
         {"api_key": secret},
         {"ticker": "KO", "token": secret},
@@ -421,17 +408,11 @@ def test_nginx_logs_no_key_a_client_put_in_a_query_string(tmp_path: Path) -> Non
         {"ticker": secret},  # a bare fs_ value
         {"ticker": "KO", "days": "5"},
     ]
-    with FakeOpenAIServer() as upstream:
-        upstreams = [urlparse(upstream.base_url).netloc]
-        conf = folder / "nginx.conf"
-        conf.write_text(
-            render_nginx_conf(StackConfig(), upstreams, layout, latency_budget_seconds=3)
-        )
-        command = [find_binary("nginx") or "nginx", "-p", str(folder), "-c", str(conf)]
-        command += ["-e", str(folder / "error.log")]
-        with server_process(command, port, folder / "nginx.out"):
-            for query in queries:
-                httpx.get(f"http://127.0.0.1:{port}/v1/history", params=query, timeout=10)
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(FakeOpenAIServer())  # answers anything: a stand-in
+        url = stack.enter_context(nginx_in_front([urlparse(upstream.base_url).netloc], folder))
+        for query in queries:
+            httpx.get(f"{url}/v1/history", params=query, timeout=10)
     logged = [json.loads(line)["uri"] for line in (folder / "access.log").read_text().splitlines()]
     assert logged == ["/v1/history?[redacted]"] * 4 + ["/v1/history?ticker=KO&days=5"]
     scanner = LeakScanner({"client API key": secret})

@@ -7,18 +7,13 @@ config the stack generates (``deploy/nginx.py``): through it, a request reaches 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from deploy.config import StackConfig
-from deploy.nginx import NginxLayout, render_nginx_conf
-from deploy.programs import find_binary
 from tests.integration.api.conftest import ADMIN_KEY, BUDGET, KEYS, ApiServer
-from tests.servers import free_port, server_process
+from tests.servers import nginx_in_front
 
 pytestmark = pytest.mark.integration
 
@@ -41,42 +36,19 @@ def error_of(answer: httpx.Response, status: int) -> dict[str, object]:
     return body
 
 
-@contextlib.contextmanager
-def nginx_in_front(replica: ApiServer, root: Path) -> Iterator[str]:
-    """NGINX with the stack's generated config, balancing over ``replica`` alone; its URL."""
-    root.mkdir(parents=True)
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (root / "tmp" / temp).mkdir(parents=True)
-    port = free_port()
-    layout = NginxLayout(
-        listen=f"127.0.0.1:{port}",
-        status_listen=f"127.0.0.1:{free_port()}",
-        prefix=str(root),
-        access_log=str(root / "access.log"),
-        error_log=str(root / "error.log"),
-    )
-    upstream = replica.url.removeprefix("http://")
-    conf = root / "nginx.conf"
-    conf.write_text(
-        render_nginx_conf(StackConfig(), [upstream], layout, latency_budget_seconds=BUDGET)
-    )
-    command = [find_binary("nginx") or "nginx", "-p", str(root), "-c", str(conf)]
-    command += ["-e", str(root / "error.log")]
-    with server_process(command, port, root / "nginx.out", timeout=10):
-        yield f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def nginx_b(replica_b: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """NGINX in front of replica B (no keys)."""
-    with nginx_in_front(replica_b, tmp_path_factory.mktemp("admin") / "nginx-b") as url:
+    upstream = [replica_b.url.removeprefix("http://")]
+    with nginx_in_front(upstream, tmp_path_factory.mktemp("admin") / "nginx-b", BUDGET) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def nginx_a(replica_a: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """NGINX in front of replica A (client and admin keys)."""
-    with nginx_in_front(replica_a, tmp_path_factory.mktemp("admin") / "nginx-a") as url:
+    upstream = [replica_a.url.removeprefix("http://")]
+    with nginx_in_front(upstream, tmp_path_factory.mktemp("admin") / "nginx-a", BUDGET) as url:
         yield url
 
 
