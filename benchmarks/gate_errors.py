@@ -15,6 +15,13 @@ Diebold-Mariano on pinball and absolute error, ``registry.gate``):
   two by the loss comparison with the champion, the leak by the walk-forward's tripwire).
 
 Prints a table and writes ``.finsimples/bench/gate_errors.json``.
+
+``--walk-forward`` instead asks whether the train job's own two-year walk-forward checks (held
+"passed" above) catch the shuffled-features candidate: for it (the same three shuffles and seeds)
+and for honest candidates of the same configuration, ``finsimples.jobs.evidence.walk_forward``
+(what ``train --full`` runs) gives the calibration and DM-vs-EWMA-normal metrics, and
+``evaluate_gate`` judges them together with the comparison with the champion on the latest days.
+Writes ``.finsimples/bench/gate_errors_walk_forward.json``.
 """
 
 from __future__ import annotations
@@ -23,14 +30,17 @@ import argparse
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 
+from finsimples.jobs import evidence
+from finsimples.settings import Settings
 from registry.gate import GatePolicy, GateVerdict, evaluate_gate
 from training.config import BoosterParams, TrainingConfig
 from training.dm_test import compare_forecasts, flatten_dm
-from training.evaluation import recent_forecasts, run_backtest
+from training.evaluation import Factory, default_methods, recent_forecasts, run_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
 
@@ -53,6 +63,21 @@ class SwappedHead(QuantileForecaster):
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         raw = super()._raw(features)
         return raw[:, :, [0, 3, 2, 1, 4]]
+
+
+class ShuffledFit(QuantileForecaster):
+    """Broken: trained on the rows of a shuffled feature frame, served on the real features.
+
+    Every refit of a walk-forward trains on ``shuffled`` at its own training rows (the
+    benchmark's permutation of the whole frame), so its last fit is the benchmark's candidate.
+    """
+
+    def __init__(self, config: TrainingConfig, shuffled: pd.DataFrame) -> None:
+        super().__init__(config)
+        self.shuffled = shuffled
+
+    def fit(self, features: pd.DataFrame, prices: pd.DataFrame) -> QuantileForecaster:
+        return super().fit(self.shuffled.reindex(features.index), prices)
 
 
 def load_prices() -> pd.DataFrame:
@@ -82,17 +107,7 @@ def champion_verdict(
     policy: GatePolicy,
 ) -> tuple[GateVerdict, dict[str, float]]:
     """The refit path's verdict: both models on the same latest rows, DM vs the champion."""
-    frames, outcomes = recent_forecasts(
-        {"candidate": candidate, "champion": champion}, features, prices, CONFIG, RECENT_DAYS
-    )
-    results = compare_forecasts(
-        frames["candidate"],
-        frames["champion"],
-        outcomes,
-        policy.horizons,
-        tolerance=policy.practical_tolerance,
-    )
-    metrics = flatten_dm(results, "champion")
+    metrics = champion_metrics(candidate, champion, features, prices, policy)
     # Calibration and the EWMA check come from the walk-forward: passed here by construction,
     # so the verdict isolates the champion comparison.
     for h in policy.horizons:
@@ -106,11 +121,133 @@ def champion_verdict(
     return evaluate_gate(metrics, {}, policy), metrics
 
 
+def champion_metrics(
+    candidate: QuantileForecaster,
+    champion: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    policy: GatePolicy,
+) -> dict[str, float]:
+    """DM tests of candidate vs champion on the latest ``RECENT_DAYS`` rows (``_vs_champion``)."""
+    frames, outcomes = recent_forecasts(
+        {"candidate": candidate, "champion": champion}, features, prices, CONFIG, RECENT_DAYS
+    )
+    results = compare_forecasts(
+        frames["candidate"],
+        frames["champion"],
+        outcomes,
+        policy.horizons,
+        tolerance=policy.practical_tolerance,
+    )
+    return flatten_dm(results, "champion")
+
+
+def walk_forward_verdict(
+    factory: Factory,
+    config: TrainingConfig,
+    fitted: QuantileForecaster,
+    champion: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+) -> tuple[GateVerdict, dict[str, float]]:
+    """The full refit's gate with its real checks: the train job's walk-forward, then the champion.
+
+    ``evidence.walk_forward`` is the train job's own (two years, model / EWMA-normal / zero,
+    median policy, DM vs EWMA-normal); only the model's factory is swapped in, so a broken
+    candidate is walked forward as itself. ``fitted`` (the same candidate fitted before the
+    latest days) is compared with the champion there, as in :func:`champion_verdict`.
+    """
+    settings = Settings(training=config)
+    methods = default_methods() | {"model": factory}
+    with mock.patch.object(evidence, "default_methods", return_value=methods):
+        wf = evidence.walk_forward(prices, features, settings)
+    metrics = wf.metrics | champion_metrics(fitted, champion, features, prices, settings.gate)
+    return evaluate_gate(metrics, {}, settings.gate), metrics
+
+
+def run_walk_forward(broken: int, honest: int) -> None:
+    """``--walk-forward``: would the walk-forward checks block the shuffled-features candidate?"""
+    policy = GatePolicy()
+    began = time.perf_counter()
+    prices = load_prices()
+    features = build_features(prices)
+    dates = features.index.get_level_values("date").unique().sort_values()
+    end = dates[-RECENT_DAYS - 1]
+    champion = fit(QuantileForecaster(seeded(0)), features, prices, end)
+    rows = []
+    rng = np.random.default_rng(0)  # the same shuffles as main(): one permutation per candidate
+    for i in range(broken):
+        shuffled = features.copy()
+        shuffled.loc[:, :] = shuffled.to_numpy()[rng.permutation(len(shuffled))]
+        config = seeded(100 + i)
+        fitted = fit(QuantileForecaster(config), shuffled, prices, end)
+        verdict, m = walk_forward_verdict(
+            lambda c, s=shuffled: ShuffledFit(c, s), config, fitted, champion, features, prices
+        )
+        rows.append(_wf_row("shuffled features", 100 + i, verdict, m, policy))
+    for i in range(honest):
+        config = seeded(1 + i)
+        fitted = fit(QuantileForecaster(config), features, prices, end)
+        verdict, m = walk_forward_verdict(
+            QuantileForecaster, config, fitted, champion, features, prices
+        )
+        rows.append(_wf_row("honest (control)", 1 + i, verdict, m, policy))
+    seconds = round(time.perf_counter() - began, 1)
+    out = Path(".finsimples/bench/gate_errors_walk_forward.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"seconds": seconds, "rows": rows}, indent=2, default=str))
+    print(f"wrote {out} in {seconds} s")
+
+
+def _wf_row(
+    kind: str, seed: int, verdict: GateVerdict, m: dict[str, float], policy: GatePolicy
+) -> dict:
+    """Print and return one candidate's walk-forward evidence and verdict."""
+    row: dict = {"kind": kind, "seed": seed, "blocked": not verdict.passed}
+    print(f"{kind}, seed {seed}:")
+    for h in policy.horizons:
+        figures = {
+            name: m.get(f"h{h}_{name}")
+            for name in (
+                "coverage",
+                "coverage_worst_year",
+                "coverage_worst_ticker",
+                "pinball_gain",
+                "dm_pinball_vs_ewma_normal_rel",
+                "dm_pinball_vs_ewma_normal_p",
+                "dm_pinball_vs_champion_rel",
+                "dm_pinball_vs_champion_p",
+            )
+        }
+        row |= {f"h{h}_{k}": v for k, v in figures.items()}
+        print(
+            f"  h={h}: coverage {figures['coverage']:.3f} (worst year "
+            f"{figures['coverage_worst_year']:.3f}, worst ticker "
+            f"{figures['coverage_worst_ticker']:.3f}); pinball vs EWMA-normal "
+            f"{figures['dm_pinball_vs_ewma_normal_rel']:+.2%} "
+            f"p={figures['dm_pinball_vs_ewma_normal_p']:.3f}; vs champion "
+            f"{figures['dm_pinball_vs_champion_rel']:+.2%} "
+            f"p={figures['dm_pinball_vs_champion_p']:.3f}"
+        )
+    print(f"  verdict: {verdict.summary()}", flush=True)
+    return row | {"reasons": list(verdict.reasons)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20, help="look-alike candidates")
     parser.add_argument("--broken", type=int, default=3, help="candidates per broken kind")
+    parser.add_argument(
+        "--walk-forward",
+        action="store_true",
+        help="judge the shuffled-features candidate (--broken of them) and --honest honest ones "
+        "with the train job's two-year walk-forward checks, not held as passed",
+    )
+    parser.add_argument("--honest", type=int, default=2, help="honest controls (--walk-forward)")
     args = parser.parse_args()
+    if args.walk_forward:
+        run_walk_forward(args.broken, args.honest)
+        return
     policy = GatePolicy()
     began = time.perf_counter()
     prices = load_prices()
