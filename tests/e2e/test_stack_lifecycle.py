@@ -33,6 +33,7 @@ def test_stack_without_a_champion_says_how_to_train_one(tmp_path: Path) -> None:
     _nothing_started(empty)
 
 
+@pytest.mark.slow  # a stack of its own, ~75 s; the session stack's teardown checks `down` too
 def test_stack_lifecycle(
     tmp_path_factory: pytest.TempPathFactory, sample_wide: pd.DataFrame
 ) -> None:

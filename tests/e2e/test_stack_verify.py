@@ -29,6 +29,7 @@ def served(stack: RunningStack) -> set[str]:
     return {slot.model_version for slot in stack.slots()}
 
 
+@pytest.mark.slow  # two rolling deploys, ~140 s on 2 cores; the gate's decision: test_deploy_gate
 def test_a_deploy_that_fails_its_load_test_rolls_back_with_the_champion(
     running_stack: RunningStack,
 ) -> None:
