@@ -19,6 +19,7 @@ def replay_levels(
     anchors: Sequence[int],
     calibrators: Mapping[int, IntervalCalibrator],
     gammas: np.ndarray,
+    floors: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ACI along each ticker's forecasts, revealing each outcome on its own end date.
 
@@ -30,6 +31,8 @@ def replay_levels(
         anchors: Horizon of each anchor slice.
         calibrators: Residual calibrator of each anchor.
         gammas: ACI step of each anchor.
+        floors: Optional ``(rows, anchors)`` flags: where set, the forecast's levels are not
+            allowed below the CQR levels (see :func:`training.conformal.run_aci`).
 
     Returns:
         ``(levels, final)``: the levels each forecast was issued with ``(rows, anchors,
@@ -50,7 +53,12 @@ def replay_levels(
             reveal = np.full(len(rows), len(rows), dtype=np.int64)
             reveal[known] = np.searchsorted(own_dates, ends[known], side="left")
             used, state[a] = run_aci(
-                calibrators[h], raw[rows, a, :], outcomes[rows, a], reveal, float(gammas[a])
+                calibrators[h],
+                raw[rows, a, :],
+                outcomes[rows, a],
+                reveal,
+                float(gammas[a]),
+                floor=None if floors is None else floors[rows, a],
             )
             levels[rows, a, :] = used
         final[str(ticker)] = state

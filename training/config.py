@@ -45,6 +45,14 @@ class TrainingConfig(BaseModel):
         1e-4, gt=0, description="floor on the EWMA daily vol that scales the target"
     )
     booster: BoosterParams = BoosterParams()
+    vol_term_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="daily persistence phi of a GARCH-style volatility term structure: the "
+        "h-day scale mean-reverts from sigma_t towards the ticker's long-run vol (None: flat "
+        "sigma_t * sqrt(h), RiskMetrics)",
+    )
 
     # --- calibration ----------------------------------------------------------------------------
     calibration: Literal["aci", "cqr"] = Field(
@@ -63,6 +71,15 @@ class TrainingConfig(BaseModel):
     )
     aci_gamma_power: float = Field(
         0.5, ge=0, le=1, description="the step at horizon h is aci_gamma / h**aci_gamma_power"
+    )
+    aci_calm_floor_horizon: int | None = Field(
+        None,
+        ge=1,
+        description="from this anchor horizon on, a ticker's ACI levels never fall below the "
+        "CQR level while its vol is calm (sigma_t < aci_calm_ratio * long-run vol); None: off",
+    )
+    aci_calm_ratio: float = Field(
+        1.0, gt=0, description="sigma_t / long-run vol below which a ticker counts as calm"
     )
 
     # --- incremental update ---------------------------------------------------------------------

@@ -161,6 +161,7 @@ def run_aci(
     reveal_step: np.ndarray,
     gamma: float,
     start_levels: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Adaptive conformal inference along one series with delayed outcomes.
 
@@ -176,6 +177,10 @@ def run_aci(
             value ``>= T`` means not yet). Must be non-decreasing.
         gamma: Step size.
         start_levels: Levels before step 0; defaults to the CQR levels.
+        floor: Optional ``(T,)`` flags: before forecast ``i`` with ``floor[i]`` set, the state
+            is raised to at least the CQR levels, so a calm spell with few misses cannot
+            narrow the interval below split conformal just before a volatility surprise
+            (whose misses ACI would hear of only h steps later).
 
     Returns:
         ``(levels_used, final_levels)``: the levels each forecast was issued with ``(T, P)``
@@ -187,6 +192,7 @@ def run_aci(
     steps = len(predictions)
     used = np.empty((steps, len(target)))
     scores = calibrator.scores(predictions, outcomes)  # NaN where the outcome is unknown
+    nominal = calibrator.nominal_levels()
     pending = 0  # first forecast whose outcome is not yet applied
     for i in range(steps):
         while pending < i and reveal_step[pending] <= i:
@@ -195,5 +201,7 @@ def run_aci(
                 miss = (scores[pending] > width).astype(float)
                 state = np.clip(state + gamma * (miss - target), 0.0, 1.0)
             pending += 1
+        if floor is not None and floor[i]:
+            state = np.maximum(state, nominal)
         used[i] = state
     return used, state

@@ -25,7 +25,10 @@ from training.conformal import IntervalCalibrator
 from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
 from training.median import recentre
 from training.quantiles import interpolate_horizons, make_quantile_frame, prob_gain
-from training.targets import build_targets
+from training.targets import build_targets, horizon_scale, long_run_vol
+
+LONG_RUN_FALLBACK = "rvol_252"
+"""Feature giving the long-run vol of a ticker the fit never saw (its own past year)."""
 
 
 class QuantileForecaster:
@@ -38,6 +41,9 @@ class QuantileForecaster:
     it saw ends before the calibration window) and ``as_of_`` (last date seen).
     ``median_sources_`` (horizon -> ``"model"``/``"zero"``, see :mod:`training.median`) is set
     by the train job after its walk-forward; empty means the model's median everywhere.
+    ``long_run_vol_`` (ticker -> RMS daily return of its training prices) anchors the
+    volatility term structure (``vol_term_decay``) and the calm regime of the ACI floor
+    (``aci_calm_floor_horizon``); both are off by default.
     """
 
     def __init__(self, config: TrainingConfig | None = None) -> None:
@@ -51,6 +57,7 @@ class QuantileForecaster:
         self.boosted_through_: dict[int, pd.Timestamp] = {}
         self.as_of_: pd.Timestamp | None = None
         self.median_sources_: dict[int, str] = {}
+        self.long_run_vol_: dict[str, float] = {}
 
     # --- shapes -------------------------------------------------------------------------------
     @property
@@ -66,11 +73,36 @@ class QuantileForecaster:
     def _sigma(self, features: pd.DataFrame) -> np.ndarray:
         return np.maximum(features[SIGMA_COLUMN].to_numpy(dtype=float), self.config.min_daily_vol)
 
+    def _long_run(self, features: pd.DataFrame) -> np.ndarray:
+        """Long-run daily vol of each row's ticker; a ticker the fit never saw: its past year."""
+        sigma = self._sigma(features)
+        known = getattr(self, "long_run_vol_", {})  # models pickled before it have none
+        tickers = features.index.get_level_values("ticker")
+        fitted = np.array([known.get(str(t), np.nan) for t in tickers], dtype=float)
+        if LONG_RUN_FALLBACK in features.columns:
+            fallback = features[LONG_RUN_FALLBACK].to_numpy(dtype=float)
+            fitted = np.where(np.isfinite(fitted), fitted, fallback)
+        return np.maximum(np.where(np.isfinite(fitted), fitted, sigma), self.config.min_daily_vol)
+
+    def _scale(self, features: pd.DataFrame, horizons: list[int]) -> np.ndarray:
+        """Spread of the h-day return ``(rows, horizons)`` that normalizes the target."""
+        decay = getattr(self.config, "vol_term_decay", None)  # absent from old pickled configs
+        long_run = self._long_run(features) if decay is not None else np.empty(0)
+        return horizon_scale(self._sigma(features), long_run, np.asarray(horizons), decay)
+
+    def _floors(self, features: pd.DataFrame) -> np.ndarray | None:
+        """Where ACI levels may not fall below CQR ``(rows, anchors)``: long h, calm vol."""
+        first = getattr(self.config, "aci_calm_floor_horizon", None)
+        if first is None:
+            return None
+        calm = self._sigma(features) < self.config.aci_calm_ratio * self._long_run(features)
+        return calm[:, None] & (np.asarray(self.anchors) >= first)[None, :]
+
     def _normalized_targets(self, features: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
-        """Targets ``(rows, anchors)`` divided by sigma * sqrt(h); NaN where not yet known."""
+        """Targets ``(rows, anchors)`` divided by their scale; NaN where not yet known."""
         targets = build_targets(prices, self.config.max_horizon).reindex(features.index)
         raw = targets[self.anchors].to_numpy(dtype=float)
-        return raw / (self._sigma(features)[:, None] * np.sqrt(self.anchors)[None, :])
+        return raw / self._scale(features, self.anchors)
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         """Uncalibrated normalized quantiles ``(rows, anchors, quantiles)``."""
@@ -130,7 +162,14 @@ class QuantileForecaster:
     def _replay(self, features, prices, raw, z) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Per-ticker ACI levels for each row of ``features`` and after its last row."""
         return replay_levels(
-            features.index, raw, z, prices, self.anchors, self.calibrators_, self._gammas()
+            features.index,
+            raw,
+            z,
+            prices,
+            self.anchors,
+            self.calibrators_,
+            self._gammas(),
+            self._floors(features),
         )
 
     def _gammas(self) -> np.ndarray:
@@ -175,6 +214,7 @@ class QuantileForecaster:
         # Labels of the boosters must end before the calibration window: cut the prices there.
         cut = prices.loc[pd.to_datetime(prices["date"]) < cal_start]
         self.boosters_, self.boosted_through_ = {}, {}
+        self.long_run_vol_ = long_run_vol(prices)
         z = self._normalized_targets(train, cut)
         for a, h in enumerate(self.anchors):
             self._boost(h, train, z[:, a], self.config.booster.n_estimators)
@@ -212,6 +252,8 @@ class QuantileForecaster:
                 f" got {len(unique)}"
             )
         new_start = max(unique[-self.config.calibration_days], self.calibration_start_)
+        # The scale of the boosters' targets stays fixed; only new tickers get a long-run vol.
+        self.long_run_vol_ = {**long_run_vol(prices), **getattr(self, "long_run_vol_", {})}
         # Labels of the new trees must end before the new calibration window.
         cut = prices.loc[pd.to_datetime(prices["date"]) < new_start]
         cut_dates = pd.DatetimeIndex(pd.to_datetime(cut["date"]).unique())
@@ -237,7 +279,7 @@ class QuantileForecaster:
     def _to_frame(self, features: pd.DataFrame, normalized: np.ndarray) -> pd.DataFrame:
         """Anchor quantiles of z -> return quantiles for every horizon, as a quantile frame."""
         full = interpolate_horizons(normalized, self.anchors, self.horizons)
-        scale = self._sigma(features)[:, None] * np.sqrt(self.horizons)[None, :]
+        scale = self._scale(features, self.horizons)
         frame = make_quantile_frame(
             features.index, full * scale[:, :, None], self.horizons, self.config.quantiles
         )
@@ -273,6 +315,9 @@ class QuantileForecaster:
         levels = np.stack(
             [self.aci_levels_.get(t, nominal) if adaptive else nominal for t in tickers]
         )
+        floors = self._floors(features) if adaptive else None
+        if floors is not None:
+            levels = np.where(floors[:, :, None], np.maximum(levels, nominal[None]), levels)
         return self._to_frame(features, self._calibrated(self._raw(features), levels))
 
     def predict_online(
