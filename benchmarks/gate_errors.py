@@ -11,8 +11,13 @@ Diebold-Mariano on pinball and absolute error, ``registry.gate``):
   two months, judged against the champion, with the roles swapped, and against the previous
   look-alike (one champion is one draw); goal at most 5%;
 * misses: features shuffled across rows, one quantile head swapped (the 0.25 and 0.75 outputs),
-  a leakage feature (the next day's return); goal 0%, each caught by its own reason (the first
-  two by the loss comparison with the champion, the leak by the walk-forward's tripwire).
+  a leakage feature (the next day's return); goal 0%, each caught by its own reason: the shuffle
+  by the feature test (``training.permutation``: the candidate against itself with its
+  non-volatility features permuted, on the latest ``calibration_days`` rows, as the train job
+  runs it for every candidate), the swapped heads by the loss comparison with the champion, the
+  leak by the walk-forward's tripwire.
+
+Every candidate, look-alikes included, gets the feature test, so false blocks count it too.
 
 Prints a table and writes ``.finsimples/bench/gate_errors.json``.
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import weakref
 from pathlib import Path
 from unittest import mock
 
@@ -43,6 +49,7 @@ from training.dm_test import compare_forecasts, flatten_dm
 from training.evaluation import Factory, default_methods, recent_forecasts, run_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
+from training.permutation import feature_permutation_test, flatten_feature_test
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sp500_prices.csv.gz"
 TICKERS = ["AAPL", "JNJ", "KO", "XOM", "JPM", "WMT"]
@@ -55,6 +62,7 @@ CONFIG = TrainingConfig(
 )
 RECENT_DAYS = 126
 CHAMPION_REASON = "worse than the champion's"
+FEATURE_REASON = "the features carry no information"
 
 
 class SwappedHead(QuantileForecaster):
@@ -108,6 +116,7 @@ def champion_verdict(
 ) -> tuple[GateVerdict, dict[str, float]]:
     """The refit path's verdict: both models on the same latest rows, DM vs the champion."""
     metrics = champion_metrics(candidate, champion, features, prices, policy)
+    metrics |= feature_metrics(candidate, features, prices, policy)
     # Calibration and the EWMA check come from the walk-forward: passed here by construction,
     # so the verdict isolates the champion comparison.
     for h in policy.horizons:
@@ -142,6 +151,34 @@ def champion_metrics(
     return flatten_dm(results, "champion")
 
 
+_FEATURE_TESTS: weakref.WeakKeyDictionary[QuantileForecaster, dict[str, float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def feature_metrics(
+    model: QuantileForecaster, features: pd.DataFrame, prices: pd.DataFrame, policy: GatePolicy
+) -> dict[str, float]:
+    """The train job's feature test (``h{h}_features_dm*``), once per fitted model.
+
+    Scored on the latest ``calibration_days`` rows, as the train job does: the boosters of every
+    model here stopped before them.
+    """
+    if model not in _FEATURE_TESTS:
+        results = feature_permutation_test(
+            model,
+            features,
+            prices,
+            CONFIG,
+            CONFIG.calibration_days,
+            policy.horizons,
+            permutations=policy.feature_permutations,
+            tolerance=policy.practical_tolerance,
+        )
+        _FEATURE_TESTS[model] = flatten_feature_test(results)
+    return _FEATURE_TESTS[model]
+
+
 def walk_forward_verdict(
     factory: Factory,
     config: TrainingConfig,
@@ -162,6 +199,7 @@ def walk_forward_verdict(
     with mock.patch.object(evidence, "default_methods", return_value=methods):
         wf = evidence.walk_forward(prices, features, settings)
     metrics = wf.metrics | champion_metrics(fitted, champion, features, prices, settings.gate)
+    metrics |= feature_metrics(fitted, features, prices, settings.gate)
     return evaluate_gate(metrics, {}, settings.gate), metrics
 
 
@@ -217,6 +255,8 @@ def _wf_row(
                 "dm_pinball_vs_ewma_normal_p",
                 "dm_pinball_vs_champion_rel",
                 "dm_pinball_vs_champion_p",
+                "features_dm_rel",
+                "features_dm_p",
             )
         }
         row |= {f"h{h}_{k}": v for k, v in figures.items()}
@@ -227,7 +267,8 @@ def _wf_row(
             f"{figures['dm_pinball_vs_ewma_normal_rel']:+.2%} "
             f"p={figures['dm_pinball_vs_ewma_normal_p']:.3f}; vs champion "
             f"{figures['dm_pinball_vs_champion_rel']:+.2%} "
-            f"p={figures['dm_pinball_vs_champion_p']:.3f}"
+            f"p={figures['dm_pinball_vs_champion_p']:.3f}; features permuted "
+            f"{figures['features_dm_rel']:+.2%} p={figures['features_dm_p']:.3f}"
         )
     print(f"  verdict: {verdict.summary()}", flush=True)
     return row | {"reasons": list(verdict.reasons)}
@@ -281,7 +322,7 @@ def main() -> None:
         shuffled.loc[:, :] = shuffled.to_numpy()[rng.permutation(len(shuffled))]
         broken = fit(QuantileForecaster(seeded(100 + i)), shuffled, prices, end)
         verdict, m = champion_verdict(broken, champion, features, prices, policy)
-        rows.append(_broken("shuffled features", verdict, CHAMPION_REASON, m))
+        rows.append(_broken("shuffled features", verdict, FEATURE_REASON, m))
         swapped = fit(SwappedHead(seeded(200 + i)), features, prices, end)
         verdict, m = champion_verdict(swapped, champion, features, prices, policy)
         rows.append(_broken("swapped quantile head", verdict, CHAMPION_REASON, m))
@@ -323,6 +364,11 @@ def _row(verdict: GateVerdict, metrics: dict[str, float]) -> dict:
         f"h{h}_{loss}_{part}": metrics.get(f"h{h}_dm_{loss}_vs_champion{suffix}")
         for h in (1, 5)
         for loss in ("pinball", "ae")
+        for part, suffix in (("rel", "_rel"), ("p", "_p"))
+    }
+    evidence |= {
+        f"h{h}_features_{part}": metrics.get(f"h{h}_features_dm{suffix}")
+        for h in (1, 5)
         for part, suffix in (("rel", "_rel"), ("p", "_p"))
     }
     return {"reasons": list(verdict.reasons), **evidence}

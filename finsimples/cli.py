@@ -373,6 +373,7 @@ def models_list() -> None:
             "gate": version.tags.get("gate", ""),
             "median": version.tags.get("median", ""),
             "DM vs champion": version.tags.get("gate.dm_vs_champion", ""),
+            "features": version.tags.get("gate.features", ""),
         }
         shown = "; ".join(f"{name}: {text}" for name, text in facts.items() if text)
         if shown:

@@ -7,7 +7,9 @@ identical rows (``training.dm_test``): ``h{h}_dm_pinball_vs_ewma_normal[_p]`` (t
 against the EWMA-normal baseline) and, when there is a champion, ``h{h}_dm_{pinball,ae}_vs_
 champion[_p]`` (candidate and champion on the same rows: the latest days with known outcomes
 for a refit of the same configuration or an incremental update, the same walk-forward folds
-when the configuration changed; ``champion_compared_on_folds`` is 1 then).
+when the configuration changed; ``champion_compared_on_folds`` is 1 then), and the feature
+test ``h{h}_features_dm[_p]`` (``training.permutation``: the model against itself with its
+non-volatility features permuted, on the latest rows its boosters never saw).
 
 Loss comparisons block only what is significantly worse (one-sided p-value below
 ``significance`` after forgiving ``practical_tolerance``): a difference within noise never
@@ -55,6 +57,17 @@ class GatePolicy(BaseModel):
         lt=0.5,
         description="the model's median is served at a horizon only where it beats the "
         "zero-return forecast's absolute error with a DM p-value below this",
+    )
+    feature_significance: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="the model's non-volatility features must make its pinball better than "
+        "with them permuted across rows, by more than practical_tolerance, with a DM p-value "
+        "below this divided by the number of gated horizons, at one gated horizon at least",
+    )
+    feature_permutations: int = Field(
+        5, ge=1, le=50, description="permutations averaged by the feature test"
     )
     recent_coverage_slack: float = Field(
         0.02,
@@ -119,7 +132,29 @@ def evaluate_gate(
             )
         if champion is not None:
             reasons += _champion_reasons(candidate, h, policy)
+    reasons += _feature_reasons(candidate, policy)
     return GateVerdict(passed=not reasons, reasons=tuple(reasons))
+
+
+def _feature_reasons(candidate: Mapping[str, float], policy: GatePolicy) -> list[str]:
+    """Do the features carry information? Significant at one gated horizon (Bonferroni)."""
+    names = [f"h{h}_features_dm" for h in policy.horizons]
+    missing = [f"{name}_p" for name in names if f"{name}_p" not in candidate]
+    if missing:
+        return [f"features not tested ({', '.join(missing)})"]
+    level = policy.feature_significance / len(names)
+    if any(float(candidate[f"{name}_p"]) < level for name in names):
+        return []
+    evidence = ", ".join(
+        f"h={h} {float(candidate.get(name + '_rel', float('nan'))):+.2%} "
+        f"p={float(candidate[name + '_p']):.3f}"
+        for h, name in zip(policy.horizons, names, strict=True)
+    )
+    return [
+        "the features carry no information: with the non-volatility features permuted across "
+        f"rows the pinball loss is not significantly worse at any gated horizon (needs p < "
+        f"{level:.3g}; permuted: {evidence})"
+    ]
 
 
 def _calibration_reasons(m: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
@@ -191,7 +226,9 @@ def gate_evidence_tags(metrics: Mapping[str, float], horizons: tuple[int, ...]) 
 
     Returns:
         ``gate.dm_vs_champion`` and ``gate.dm_vs_ewma_normal`` when measured, e.g.
-        ``"h1 pinball DM -0.41 p=0.66, h1 ae DM 0.10 p=0.46"``.
+        ``"h1 pinball DM -0.41 p=0.66, h1 ae DM 0.10 p=0.46"``, and ``gate.features`` (the
+        feature test: how much worse the permuted forecasts are, e.g. ``"h5 permuted +1.04%
+        p=0.003"``).
     """
     tags = {}
     for against, losses in (("champion", ("pinball", "ae")), ("ewma_normal", ("pinball",))):
@@ -203,4 +240,11 @@ def gate_evidence_tags(metrics: Mapping[str, float], horizons: tuple[int, ...]) 
         ]
         if parts:
             tags[f"gate.dm_vs_{against}"] = ", ".join(parts)
+    features = [
+        f"h{h} permuted {float(metrics[name + '_rel']):+.2%} p={float(metrics[name + '_p']):.3f}"
+        for h in horizons
+        if (name := f"h{h}_features_dm") + "_p" in metrics and name + "_rel" in metrics
+    ]
+    if features:
+        tags["gate.features"] = ", ".join(features)
     return tags

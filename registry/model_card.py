@@ -42,6 +42,7 @@ def render_model_card(
         f"- anchor horizons: {', '.join(map(str, config.anchor_horizons))} (others interpolated)",
         f"- median: {median} (served only where it beats the zero-return forecast's absolute "
         "error, Diebold-Mariano; elsewhere the calibrated quantiles are re-centred on zero)",
+        *_feature_test(metrics),
         f"- gate: {verdict.summary()}",
         f"- metrics: {metrics_source}",
         "",
@@ -75,3 +76,16 @@ def _table(summary: pd.DataFrame) -> str:
         for method, horizon in summary.index
     ]
     return "\n".join([header, rule, *rows])
+
+
+def _feature_test(metrics: Mapping[str, float]) -> list[str]:
+    """The feature test's line (``training.permutation``), when the candidate was tested."""
+    suffix = "_features_dm_p"
+    tested = sorted(int(n[1 : -len(suffix)]) for n in metrics if n.endswith(suffix))
+    if not tested:
+        return []
+    figures = ", ".join(
+        f"h={h} {metrics[f'h{h}_features_dm_rel']:+.2%} p={metrics[f'h{h}{suffix}']:.3f}"
+        for h in tested
+    )
+    return [f"- feature test (pinball with the non-volatility features permuted): {figures}"]

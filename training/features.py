@@ -36,6 +36,18 @@ MIN_HISTORY_DAYS = max(*RETURN_WINDOWS, *VOL_WINDOWS, EWMA_WINDOW, *MA_WINDOWS) 
 SIGMA_COLUMN = "ewma_vol"
 """Daily RiskMetrics volatility at t: the scale of targets and of the EWMA-normal baseline."""
 
+VOLATILITY_COLUMNS: tuple[str, ...] = (
+    *(f"rvol_{w}" for w in VOL_WINDOWS),
+    "ewma_vol",
+    "ewma_vol_slow",
+    "vol_ratio_fast_slow",
+    "vol_ratio_21_252",
+    "mkt_vol",
+    "rel_vol",
+    "rank_ewma_vol",
+)
+"""The columns that measure volatility: the target's scale (:data:`SIGMA_COLUMN`) and its kin."""
+
 _TICKER_COLUMNS: tuple[str, ...] = (
     *(f"ret_{w}" for w in RETURN_WINDOWS),
     *(f"ret_z_{w}" for w in SCALED_RETURN_WINDOWS),

@@ -4,7 +4,8 @@ Every loss comparison is made on identical rows and judged with a Diebold-Marian
 (``training.dm_test``): the model against the EWMA-normal baseline on the walk-forward's rows;
 the candidate against the champion either on the latest days with known outcomes (a refit of
 the same configuration, or an incremental update: the boosters of neither model trained on those
-labels) or, when the configuration changed, walked forward over the same folds.
+labels) or, when the configuration changed, walked forward over the same folds; and the
+candidate against itself with its features permuted (``training.permutation``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from training.features import FEATURE_VERSION
 from training.forecaster import QuantileForecaster
 from training.median import decide_median_sources, recentre
 from training.metrics import LeakageError, score_forecasts
+from training.permutation import feature_permutation_test, flatten_feature_test
 
 CHAMPION_METHOD = "champion"
 
@@ -153,6 +155,37 @@ def versus_champion_recent(
     )
     metrics["champion_compared_on_folds"] = 0.0
     return metrics
+
+
+def feature_evidence(
+    forecaster: QuantileForecaster,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    settings: Settings,
+) -> dict[str, float]:
+    """The feature test (``h{h}_features_dm*``) on the candidate's calibration window.
+
+    The window's labels never reached the candidate's boosters, and it is the longest such
+    stretch, so the test has the most rows it can have.
+
+    Raises:
+        JobError: the lake holds fewer feature dates than the calibration window.
+    """
+    policy = settings.gate
+    try:
+        results = feature_permutation_test(
+            forecaster,
+            features,
+            prices,
+            settings.training,
+            settings.training.calibration_days,
+            policy.horizons,
+            permutations=policy.feature_permutations,
+            tolerance=policy.practical_tolerance,
+        )
+    except ValueError as exc:
+        raise JobError(f"cannot test the candidate's features: {exc}") from exc
+    return flatten_feature_test(results)
 
 
 def _versus_champion(

@@ -15,7 +15,12 @@ from finsimples.jobs.common import (
     open_registry,
     read_training_prices,
 )
-from finsimples.jobs.evidence import same_config, versus_champion_recent, walk_forward
+from finsimples.jobs.evidence import (
+    feature_evidence,
+    same_config,
+    versus_champion_recent,
+    walk_forward,
+)
 from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from finsimples.lake import Lake
 from finsimples.settings import Settings
@@ -129,6 +134,12 @@ def train(
                 f"{settings.gate_recent_days} days"
             )
 
+    report("testing the candidate's features against permuted ones")
+    metrics |= feature_evidence(forecaster, features, prices, settings)
+    metrics_source += (
+        f"; h*_features_dm: the candidate against itself with permuted features on its last "
+        f"{config.calibration_days} days"
+    )
     verdict = evaluate_gate(metrics, champion.metrics if champion else None, settings.gate)
     record = TrainingRecord(
         forecaster=forecaster,
@@ -178,5 +189,5 @@ def train(
 
 def _inherited(metrics: dict[str, float]) -> dict[str, float]:
     """The champion's walk-forward metrics, without its own comparisons with its champion."""
-    own = ("_recent_", "_vs_champion", "champion_compared_on_folds")
+    own = ("_recent_", "_vs_champion", "champion_compared_on_folds", "_features_dm")
     return {name: value for name, value in metrics.items() if not any(o in name for o in own)}

@@ -101,6 +101,9 @@ def test_a_same_config_refit_passes_and_a_broken_refit_is_blocked_on_the_same_ro
         run.data.metrics
     )
 
+    # the features carry information: the model is worse with them permuted
+    assert min(first.metrics[f"h{h}_features_dm_p"] for h in (1, 5)) < 0.025
+
     refit = train(settings, "full")  # same configuration, same data: identical rows, no evidence
     assert refit.promoted, refit.message
     assert refit.metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
@@ -219,6 +222,31 @@ def test_predicting_a_ticker_with_too_little_history_is_explained(
     ingest_files(Lake.from_settings(settings), [path], exchange="XNYS")
     with pytest.raises(JobError, match=f"NEWCO has {len(days)} recent prices; forecasts need"):
         predict(settings, "NEWCO", 5)
+
+
+def test_a_model_trained_on_shuffled_feature_rows_is_blocked_by_the_feature_test(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a pipeline bug: every fit (the walk-forward's and the final one) sees misaligned rows
+    real_fit = QuantileForecaster.fit
+
+    def shuffled_fit(self, features, prices):  # type: ignore[no-untyped-def]
+        rows = np.random.default_rng(11).permutation(len(features))
+        shuffled = pd.DataFrame(
+            features.to_numpy()[rows], index=features.index, columns=features.columns
+        )
+        return real_fit(self, shuffled, prices)
+
+    monkeypatch.setattr(QuantileForecaster, "fit", shuffled_fit)
+    outcome = train(settings, "full")
+    assert not outcome.promoted, outcome.message
+    assert outcome.verdict is not None
+    assert any(
+        r.startswith("the features carry no information") for r in outcome.verdict.reasons
+    ), outcome.verdict.reasons
+    assert outcome.metrics["h5_features_dm_p"] >= 0.025
+    tags = open_registry(settings).get(outcome.version).tags  # type: ignore[arg-type]
+    assert "h5 permuted" in tags["gate.features"]
 
 
 def test_first_model_on_a_new_lake_with_a_users_ticker_becomes_champion(

@@ -16,6 +16,9 @@ def metrics(**overrides: float) -> dict[str, float]:
         "dm_pinball_vs_ewma_normal": -0.8,
         "dm_pinball_vs_ewma_normal_p": 0.79,
         "dm_pinball_vs_ewma_normal_rel": -0.01,
+        "features_dm": 2.9,  # the model is worse with its features permuted: they matter
+        "features_dm_p": 0.003,
+        "features_dm_rel": 0.011,
     }
     out = {}
     for h in (1, 5):
@@ -171,3 +174,36 @@ def test_half_scored_recent_window_blocks() -> None:
     candidate = {k: v for k, v in recent().items() if k != "h5_recent_coverage_champion"}
     verdict = evaluate_gate(candidate, metrics(), POLICY)
     assert verdict.reasons == ("h=5: recent window not evaluated (h5_recent_coverage_champion)",)
+
+
+def test_features_that_carry_no_information_block_the_candidate() -> None:
+    shuffled = metrics(features_dm=-0.3, features_dm_p=0.62, features_dm_rel=-0.0002)
+    verdict = evaluate_gate(shuffled, None, POLICY)
+    assert not verdict.passed
+    (reason,) = verdict.reasons
+    assert reason.startswith("the features carry no information")
+    assert "needs p < 0.025" in reason
+    assert "h=1 -0.02% p=0.620, h=5 -0.02% p=0.620" in reason
+
+
+def test_features_significant_at_one_gated_horizon_are_enough() -> None:
+    candidate = metrics(features_dm_p=0.4) | {"h5_features_dm_p": 0.01}
+    assert evaluate_gate(candidate, None, POLICY).passed
+
+
+def test_the_feature_test_is_corrected_for_the_number_of_horizons() -> None:
+    # 0.03 < 0.05 at each of two horizons, but not below 0.05 / 2: no evidence, blocked.
+    assert not evaluate_gate(metrics(features_dm_p=0.03), None, POLICY).passed
+    one = GatePolicy(horizons=(1,))
+    assert evaluate_gate(metrics(features_dm_p=0.03), None, one).passed
+
+
+def test_a_candidate_whose_features_were_not_tested_is_blocked() -> None:
+    untested = {k: v for k, v in metrics().items() if "features" not in k}
+    verdict = evaluate_gate(untested, None, POLICY)
+    assert verdict.reasons == ("features not tested (h1_features_dm_p, h5_features_dm_p)",)
+
+
+def test_the_feature_test_is_a_version_tag() -> None:
+    tags = gate_evidence_tags(metrics(), (1, 5))
+    assert tags["gate.features"] == "h1 permuted +1.10% p=0.003, h5 permuted +1.10% p=0.003"

@@ -1,0 +1,34 @@
+import pandas as pd
+
+from registry.gate import GateVerdict
+from registry.model_card import render_model_card
+from training.forecaster import QuantileForecaster
+
+
+def card(metrics: dict[str, float]) -> str:
+    forecaster = QuantileForecaster()
+    forecaster.as_of_ = pd.Timestamp("2022-11-30")
+    return render_model_card(
+        model_name="finsimples-forecaster",
+        mode="full",
+        forecaster=forecaster,
+        summary=None,
+        metrics=metrics,
+        metrics_source="walk-forward",
+        verdict=GateVerdict(passed=True, reasons=()),
+        tickers=["AAPL"],
+    )
+
+
+def test_the_card_shows_the_feature_test_when_the_candidate_had_one() -> None:
+    tested = card(
+        {
+            "h1_features_dm_p": 0.2,
+            "h1_features_dm_rel": 0.004,
+            "h5_features_dm_p": 0.001,
+            "h5_features_dm_rel": 0.011,
+        }
+    )
+    assert "- feature test (pinball with the non-volatility features permuted): " in tested
+    assert "h=1 +0.40% p=0.200, h=5 +1.10% p=0.001" in tested
+    assert "feature test" not in card({"h1_coverage": 0.9})  # versions from before the test
