@@ -21,6 +21,7 @@ from typing import TypeVar
 import pandas as pd
 
 from benchmarks.machine import cpu_mark, others_cores
+from finsimples.jobs.evidence import feature_evidence
 from finsimples.settings import Settings
 from training.evaluation import run_backtest, score_recent
 from training.features import build_features
@@ -73,6 +74,7 @@ def main() -> int:
     updated, update = timed(lambda: copy.deepcopy(model).update(features, prices))
     models = {"candidate": updated, "champion": model}
     _, scoring = timed(lambda: score_recent(models, features, prices, config, recent_days))
+    tested, testing = timed(lambda: feature_evidence(updated, features, prices, settings))
 
     print(f"sample: {prices['ticker'].nunique()} tickers, {prices['date'].nunique():,} days")
     show(f"build features ({len(features_before):,} rows):", featuring)
@@ -81,6 +83,16 @@ def main() -> int:
     show("incremental update after one new day:", update)
     print(f"  ratio full fit / update: {fit.seconds / update.seconds:.1f}x")
     show(f"gate scoring, 2 models x {recent_days} days:", scoring)
+    permutations = settings.gate.feature_permutations
+    show(
+        f"feature test, 1 + {permutations} permutations x {config.calibration_days} days:",
+        testing,
+    )
+    for h in settings.gate.horizons:
+        print(
+            f"  h={h}: permuted {tested[f'h{h}_features_dm_rel']:+.2%} pinball, "
+            f"DM {tested[f'h{h}_features_dm']:.2f}, p={tested[f'h{h}_features_dm_p']:.4f}"
+        )
     if args.backtest:
         _, backtest = timed(lambda: run_backtest(prices, config, "2016-01-01"))
         show("full walk-forward 2016-2022 (7 refits):", backtest)

@@ -173,7 +173,6 @@ def feature_metrics(
             CONFIG.calibration_days,
             policy.horizons,
             permutations=policy.feature_permutations,
-            tolerance=policy.practical_tolerance,
         )
         _FEATURE_TESTS[model] = flatten_feature_test(results)
     return _FEATURE_TESTS[model]

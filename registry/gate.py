@@ -63,8 +63,9 @@ class GatePolicy(BaseModel):
         gt=0,
         lt=0.5,
         description="the model's non-volatility features must make its pinball better than "
-        "with them permuted across rows, by more than practical_tolerance, with a DM p-value "
-        "below this divided by the number of gated horizons, at one gated horizon at least",
+        "with them permuted across rows, with a DM p-value below this divided by the number of "
+        "gated horizons, at one gated horizon at least (no practical tolerance: any information "
+        "counts; a model trained on shuffled rows loses nothing when they are permuted)",
     )
     feature_permutations: int = Field(
         5, ge=1, le=50, description="permutations averaged by the feature test"

@@ -89,7 +89,8 @@ def feature_permutation_test(
         days: How many of the latest feature dates to score.
         horizons: Horizons to test.
         permutations: Permutations averaged.
-        tolerance: A gain up to this share of the model's mean pinball loss counts as none.
+        tolerance: A gain up to this share of the model's mean pinball loss counts as none
+            (the gate uses none: any information counts).
         seed: Seed of the permutations (the verdict is reproducible).
         keep: Columns left in place (default: the volatility columns).
 

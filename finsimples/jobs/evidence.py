@@ -181,7 +181,6 @@ def feature_evidence(
             settings.training.calibration_days,
             policy.horizons,
             permutations=policy.feature_permutations,
-            tolerance=policy.practical_tolerance,
         )
     except ValueError as exc:
         raise JobError(f"cannot test the candidate's features: {exc}") from exc
