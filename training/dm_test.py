@@ -166,9 +166,15 @@ def flatten_dm(results: dict[tuple[int, str], DMResult], against: str) -> dict[s
     """Flat metrics ``h{h}_dm_{loss}_vs_{against}`` (statistic), ``..._p``, ``..._rel``."""
     metrics: dict[str, float] = {}
     for (h, loss), r in results.items():
-        name = f"h{h}_dm_{loss}_vs_{against}"
-        metrics[name] = float(np.clip(r.statistic, -1e6, 1e6))  # MLflow stores finite floats
-        metrics[f"{name}_p"] = r.p_value
-        metrics[f"{name}_rel"] = r.relative
-        metrics[f"{name}_n"] = float(r.n)
+        metrics |= result_metrics(f"h{h}_dm_{loss}_vs_{against}", r)
     return metrics
+
+
+def result_metrics(name: str, result: DMResult) -> dict[str, float]:
+    """``name`` (the statistic), ``name_p``, ``name_rel`` and ``name_n``, as run metrics."""
+    return {
+        name: float(np.clip(result.statistic, -1e6, 1e6)),  # MLflow stores finite floats
+        f"{name}_p": result.p_value,
+        f"{name}_rel": result.relative,
+        f"{name}_n": float(result.n),
+    }

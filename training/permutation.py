@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import TrainingConfig
-from training.dm_test import DMResult, dm_test, pinball_by_row
+from training.dm_test import DMResult, dm_test, pinball_by_row, result_metrics
 from training.evaluation import recent_forecasts
 from training.features import VOLATILITY_COLUMNS
 from training.forecaster import QuantileForecaster
@@ -138,9 +138,5 @@ def flatten_feature_test(results: dict[int, DMResult]) -> dict[str, float]:
     """Flat metrics ``h{h}_features_dm`` (statistic), ``..._p``, ``..._rel`` and ``..._n``."""
     metrics: dict[str, float] = {}
     for h, r in results.items():
-        name = f"h{h}_features_dm"
-        metrics[name] = float(np.clip(r.statistic, -1e6, 1e6))  # MLflow stores finite floats
-        metrics[f"{name}_p"] = r.p_value
-        metrics[f"{name}_rel"] = r.relative
-        metrics[f"{name}_n"] = float(r.n)
+        metrics |= result_metrics(f"h{h}_features_dm", r)
     return metrics
