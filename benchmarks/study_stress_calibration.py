@@ -20,8 +20,8 @@ Variants that differ only in the floor share their fits (:class:`SharedFitForeca
 ``--variant term term_floor`` costs one walk-forward plus ~35 s.
 
 Run with ``python -m benchmarks.study_stress_calibration --period validation --variant baseline
-term term_floor`` (one walk-forward: ~8 min on 2 idle cores, 16-29 min on the shared machine,
-2026-12-01); the figures go to docs/model.md ("Trying to fix it") by hand.
+term term_floor`` (one walk-forward: 234 s for 2016-2022 on 2 idle cores, 16-29 min on the
+shared machine, 2026-12-01); the figures go to docs/model.md ("Trying to fix it") by hand.
 """
 
 from __future__ import annotations
