@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from tests.unit.training.conftest import random_prices
 from training.config import BoosterParams, TrainingConfig
 from training.conformal import IntervalCalibrator, run_aci
 from training.features import SIGMA_COLUMN, build_features
@@ -26,21 +27,9 @@ SMALL = {
 }
 
 
-def _prices(seed: int = 0, tickers: int = 3, days: int = 560) -> pd.DataFrame:
-    """Random walks whose vol drifts (stochastic vol), one frame per ticker."""
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range("2015-01-01", periods=days)
-    frames = []
-    for i in range(tickers):
-        vol = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.05, days)))
-        price = 50 * np.exp(np.cumsum(rng.normal(0, 1, days) * vol))
-        frames.append(pd.DataFrame({"date": dates, "ticker": f"T{i}", "adj_close": price}))
-    return pd.concat(frames, ignore_index=True)
-
-
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, pd.DataFrame]:
-    prices = _prices()
+    prices = random_prices(0, days=560)
     return prices, build_features(prices)
 
 
