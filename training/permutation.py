@@ -7,10 +7,9 @@ honest model with a small edge. Permutation importance (Breiman 2001; Fisher, Ru
 2019, "model reliance") can: the same fitted model forecasts the same rows twice, once on the
 real features and once with the feature vectors permuted across the rows (each row gets another
 row's features, all of them together, so every input stays realistic), and a Diebold-Mariano
-test on the pinball losses
-asks whether the real features make the forecasts better. For a model that learned nothing from
-its features the two are the same in expectation; for an honest one the permuted forecasts are
-worse.
+test on the pinball losses asks whether the real features make the forecasts better. For a
+model that learned nothing from its features the two are the same in expectation; for an honest
+one the permuted forecasts are worse.
 
 The volatility columns (:data:`~training.features.VOLATILITY_COLUMNS`) are never permuted. The
 EWMA volatility scales the target, and a model trained on shuffled rows learns to undo that
