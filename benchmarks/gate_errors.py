@@ -4,8 +4,9 @@ Run: ``python -m benchmarks.gate_errors [--trials N]`` (a few minutes on two cor
 
 On the bundled sample (six tickers, 2005 to 2022-11-30, the small config of the tests), a
 champion is fitted and candidates are compared with it on the same latest rows with known
-outcomes, exactly as the train job's refit path does (``training.comparison.recent_forecasts``,
-Diebold-Mariano on pinball and absolute error, ``registry.gate``):
+outcomes by the train job's own refit-path functions (``finsimples.jobs.evidence``:
+``versus_champion_recent``, Diebold-Mariano on pinball and absolute error, and
+``feature_evidence``), judged by ``registry.gate``:
 
 * false blocks: the same configuration with another seed and a training window shifted by up to
   two months, judged against the champion, with the roles swapped, and against the previous
@@ -45,11 +46,9 @@ from finsimples.jobs import evidence
 from finsimples.settings import Settings
 from registry.gate import GatePolicy, GateVerdict, evaluate_gate
 from training.config import BoosterParams, TrainingConfig
-from training.dm_test import compare_forecasts, flatten_dm
-from training.evaluation import Factory, default_methods, recent_forecasts, run_backtest
+from training.evaluation import Factory, default_methods, run_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
-from training.permutation import feature_permutation_test, flatten_feature_test
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sp500_prices.csv.gz"
 TICKERS = ["AAPL", "JNJ", "KO", "XOM", "JPM", "WMT"]
@@ -130,6 +129,11 @@ def champion_verdict(
     return evaluate_gate(metrics, {}, policy), metrics
 
 
+def gate_settings(policy: GatePolicy) -> Settings:
+    """The train job's settings for the benchmark's config, policy and latest days."""
+    return Settings(training=CONFIG, gate=policy, gate_recent_days=RECENT_DAYS)
+
+
 def champion_metrics(
     candidate: QuantileForecaster,
     champion: QuantileForecaster,
@@ -137,18 +141,10 @@ def champion_metrics(
     prices: pd.DataFrame,
     policy: GatePolicy,
 ) -> dict[str, float]:
-    """DM tests of candidate vs champion on the latest ``RECENT_DAYS`` rows (``_vs_champion``)."""
-    frames, outcomes = recent_forecasts(
-        {"candidate": candidate, "champion": champion}, features, prices, CONFIG, RECENT_DAYS
+    """The train job's comparison with the champion on the latest ``RECENT_DAYS`` rows."""
+    return evidence.versus_champion_recent(
+        candidate, champion, features, prices, gate_settings(policy)
     )
-    results = compare_forecasts(
-        frames["candidate"],
-        frames["champion"],
-        outcomes,
-        policy.horizons,
-        tolerance=policy.practical_tolerance,
-    )
-    return flatten_dm(results, "champion")
 
 
 _FEATURE_TESTS: weakref.WeakKeyDictionary[QuantileForecaster, dict[str, float]] = (
@@ -165,16 +161,9 @@ def feature_metrics(
     model here stopped before them.
     """
     if model not in _FEATURE_TESTS:
-        results = feature_permutation_test(
-            model,
-            features,
-            prices,
-            CONFIG,
-            CONFIG.calibration_days,
-            policy.horizons,
-            permutations=policy.feature_permutations,
+        _FEATURE_TESTS[model] = evidence.feature_evidence(
+            model, features, prices, gate_settings(policy)
         )
-        _FEATURE_TESTS[model] = flatten_feature_test(results)
     return _FEATURE_TESTS[model]
 
 
