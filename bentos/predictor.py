@@ -24,8 +24,7 @@ import pandas as pd
 
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS, Lag, StaleTickerError, lag_of
-from finsimples.lake import Lake
-from finsimples.manifest import Manifest
+from finsimples.lake import Lake, Snapshot
 from finsimples.records import TrackRecordSummary
 from finsimples.tickers import Listing, infer_listing
 from training.features import (
@@ -119,6 +118,7 @@ class _LakeView:
     """Everything read from one lake version; replaced whole, so readers never see a mix."""
 
     lake_version: int
+    key: tuple[int, int]  # the snapshot's (prices, tickers) versions
     windows: dict[str, TickerWindow]
     rows: dict[str, pd.DataFrame]  # each ticker's latest feature row, indexed (date, ticker)
     last_prices: dict[str, float]
@@ -183,7 +183,7 @@ class Predictor:
         self.info = info
         self.lake = lake
         self.stale_after_sessions = stale_after_sessions
-        self._view = _LakeView(0, {}, {}, {})
+        self._view = _LakeView(0, (0, -1), {}, {}, {})
         self._refresh_lock = threading.Lock()
         # XGBoost boosters are shared by every request thread; one predict at a time keeps
         # that safe, and results are memoized per ticker, so the lock is rarely contended.
@@ -235,13 +235,13 @@ class Predictor:
             Whether new windows were loaded.
         """
         with self._refresh_lock:  # two refreshes at once would read the lake twice
-            manifest = self.lake.manifest()
-            if not force and manifest.version == self._view.lake_version:
+            snapshot = self.lake.snapshot()
+            if not force and snapshot.key == self._view.key:
                 return False
-            self._view = self._read(manifest)
+            self._view = self._read(snapshot)
         log.info(
             "predictor: lake version %s, %d tickers forecastable",
-            manifest.version,
+            snapshot.version,
             len(self._view.rows),
         )
         stale = sorted(self._view.stale)
@@ -256,20 +256,20 @@ class Predictor:
             )
         return True
 
-    def _read(self, manifest: Manifest) -> _LakeView:
-        stats = manifest.tickers
+    def _read(self, snapshot: Snapshot) -> _LakeView:
+        stats = snapshot.tickers
         if not stats:
-            return _LakeView(manifest.version, {}, {}, {})
+            return _LakeView(snapshot.version, snapshot.key, {}, {}, {})
         as_of = max(s.last for s in stats.values())
         window = self.lake.read_prices(
-            start=as_of - timedelta(days=LOOKBACK_DAYS), manifest=manifest
+            start=as_of - timedelta(days=LOOKBACK_DAYS), snapshot=snapshot
         )
         try:
             latest = latest_features(build_features(window))
         except ValueError:  # not one ticker has MIN_HISTORY_DAYS rows in the window
             latest = pd.DataFrame()
         last_rows = window.groupby("ticker", sort=True).tail(1).set_index("ticker")
-        listings = self.lake.listings(manifest)
+        listings = self.lake.listings(snapshot)
         lags: dict[str, Lag] = {}
         for ticker, s in stats.items():
             listing = listings.get(ticker) or infer_listing(ticker)
@@ -297,7 +297,15 @@ class Predictor:
         }
         vols = {t: float(row[SIGMA_COLUMN].iloc[0]) for t, row in rows.items()}
         return _LakeView(
-            manifest.version, windows, rows, prices, dates, vols, listings=listings, stale=stale
+            snapshot.version,
+            snapshot.key,
+            windows,
+            rows,
+            prices,
+            dates,
+            vols,
+            listings=listings,
+            stale=stale,
         )
 
     def tickers(self) -> list[TickerWindow]:

@@ -20,6 +20,7 @@ from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from finsimples.tables import LakeError
 from loadtest.cli import loadtest_command
 from monitoring.cli import monitor_app
 
@@ -127,16 +128,16 @@ def lake_info(
     """Tickers (exchange, currency, name), first and last date (the watermark), rows and files."""
     lake = _lake()
     try:
-        manifest = lake.manifest()
-        listings = lake.listings(manifest)
+        snapshot = lake.snapshot()
+        listings = lake.listings(snapshot)
     except OSError as exc:
         raise _fail(f"lake {lake.uri}: {exc}") from exc
     if as_json:
         body = {
             "uri": lake.uri,
-            "version": manifest.version,
-            "files": len(manifest.files),
-            "rows": manifest.rows,
+            "version": snapshot.version,
+            "files": snapshot.files,
+            "rows": snapshot.rows,
             "tickers": {
                 t: {"first": s.first.isoformat(), "last": s.last.isoformat(), "rows": s.rows}
                 | (
@@ -144,22 +145,22 @@ def lake_info(
                     if t in listings
                     else {}
                 )
-                for t, s in manifest.tickers.items()
+                for t, s in snapshot.tickers.items()
             },
             "listings": {t: vars(v) for t, v in listings.items()},
         }
         out.print_json(json.dumps(body))
         return
     table = Table(
-        title=f"lake {lake.uri} - version {manifest.version}, {len(manifest.files)} files, "
-        f"{manifest.rows:,} rows",
+        title=f"lake {lake.uri} - version {snapshot.version}, {snapshot.files} files, "
+        f"{snapshot.rows:,} rows",
         title_justify="left",
     )
     # Names are in --json: the table stays within 80 columns.
     for column in ("ticker", "exchange", "currency", "first date", "last date (watermark)"):
         table.add_column(column)
     table.add_column("rows", justify="right")
-    for ticker, stats in manifest.tickers.items():
+    for ticker, stats in snapshot.tickers.items():
         listing = listings.get(ticker)
         table.add_row(
             ticker,
@@ -169,7 +170,7 @@ def lake_info(
             str(stats.last),
             f"{stats.rows:,}",
         )
-    if not manifest.tickers:
+    if not snapshot.tickers:
         table.caption = "the lake is empty: run `finsimples ingest PATH`"
     out.print(table)
 
@@ -180,35 +181,37 @@ def lake_compact(
         None, help="Years to merge (default: years holding many small files)."
     ),
 ) -> None:
-    """Merge each year's data files into one, so full reads open few files."""
-    manifest = _lake().compact(year or None)
-    if manifest is None:
+    """Merge each year's data files into few large ones (Delta OPTIMIZE) and checkpoint."""
+    result = _lake().compact(year or None)
+    if result is None:
         out.print("nothing to compact")
         return
-    commit = manifest.commit
-    assert commit is not None  # noqa: S101 - type narrowing: a compaction always records its commit
     out.print(
-        f"merged {len(commit.removed)} files into {len(commit.added)}; "
-        f"lake version {manifest.version}"
+        f"merged {result.files_removed} files into {result.files_added}; "
+        f"lake version {result.version}"
     )
 
 
 @lake_app.command("vacuum")
 def lake_vacuum(
-    keep: int | None = typer.Option(None, help="Versions to keep (default: from settings)."),
+    retention_hours: float | None = typer.Option(
+        None,
+        min=0,
+        help="Keep the files versions younger than this need (default: from settings).",
+    ),
 ) -> None:
-    """Delete old versions and files no kept version uses. Run when no ingest is running."""
-    settings = Settings()
-    deleted = Lake.from_settings(settings).vacuum(keep or settings.lake_keep_versions)
+    """Delete files no version within the retention needs (and a migrated lake's old files)."""
+    deleted = _lake().vacuum(retention_hours)
     out.print(f"deleted {len(deleted)} files")
 
 
 @lake_app.command("history")
 def lake_history() -> None:
-    """The commits of the kept versions, with the rows each added or replaced."""
-    table = Table("committed at", "operation", "source", "new", "replaced", "unchanged")
+    """The prices table's commits, with the rows each added or replaced."""
+    table = Table("version", "committed at", "operation", "source", "new", "replaced", "unchanged")
     for commit in _lake().history():
         table.add_row(
+            str(commit.version),
             commit.committed_at.isoformat(timespec="seconds"),
             commit.operation,
             commit.source,
@@ -586,6 +589,10 @@ def main() -> None:
     """
     try:
         app()
+    except LakeError as exc:  # an unmigrated lake, or a commit that kept losing its race
+        err.print("[bold red]error:[/]", end=" ")
+        err.print(str(exc), markup=False, highlight=False)
+        sys.exit(1)
     except (ValidationError, SettingsError) as exc:
         if isinstance(exc, ValidationError) and exc.title != Settings.__name__:
             raise

@@ -1,43 +1,52 @@
-"""The Parquet price lake: one prices table on a local folder or S3, versioned by manifests.
+"""The price lake: Delta Lake tables on a local folder or S3.
 
-Layout under the lake root::
+Layout under the lake root (each a Delta table that Spark, DuckDB, Polars and pandas read)::
 
-    prices/year=YYYY/<version>-<id>.parquet   data files, each within one calendar year
-    corrections/<version>.parquet             old and new values of every replaced row
-    tickers/<version>.parquet                 the tickers table: exchange, currency, name
-    _manifests/<version>.json                 the committed versions (see ``manifest.py``)
+    prices/        one row per (ticker, trading date), partitioned by ``year``
+    tickers/       the tickers table: exchange, currency, name, time zone
+    corrections/   old and new values of every replaced price row (see ``corrections.py``)
 
-Appending a trading day writes one data file and one manifest; a year's files are merged into
-one by :meth:`Lake.compact` so a full read opens about one file per year. When two files hold
-the same (ticker, date), the newer version wins. One writer at a time (the ingest flow); any
-number of readers.
+The lake's version is the prices table's Delta version. Ingest is a MERGE keyed on
+(ticker, date): new rows are inserted, changed rows updated, identical rows left alone, so a
+re-ingest commits nothing. Any number of writers and readers may run at once: a commit that
+lost a race is reloaded and rerun (``tables.commit_with_retries``), and readers only ever see
+whole commits.
 """
 
 from __future__ import annotations
 
-import io
-import uuid
+import logging
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+from deltalake import DeltaTable
 
-from finsimples.manifest import (
-    MANIFEST_DIR,
+from finsimples import corrections as audit
+from finsimples import lake_format
+from finsimples.lake_versions import (
     Commit,
-    DataFile,
-    Manifest,
+    CompactResult,
+    Snapshot,
     TickerStats,
-    dump_manifest,
-    load_manifest,
-    manifest_name,
-    parse_manifest_version,
-    utc_now,
+    WriteResult,
+    commit_from_log,
+)
+from finsimples.prices_table import (
+    CHANGED,
+    MERGE_KEY,
+    PARTITION,
+    STORED_SCHEMA,
+    WRITER,
+    commit_properties,
+    empty_frame,
+    files_per_year,
+    normalize,
+    stored_table,
+    to_frame,
 )
 from finsimples.schemas import (
     KEY_COLUMNS,
@@ -48,37 +57,49 @@ from finsimples.schemas import (
 )
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
+from finsimples.tables import Retry, TableRef, commit_with_retries, storage_options
 from finsimples.tickers import Listing
 
-PRICES_DIR = "prices"
-CORRECTIONS_DIR = "corrections"
-TICKERS_DIR = "tickers"
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What a write did: row counts, the version it committed (None: nothing changed)."""
-
-    new: int
-    replaced: int
-    unchanged: int
-    version: int | None
-    objects_written: int
+PRICES = "prices"
+TICKERS = "tickers"
+CORRECTIONS = "corrections"
+__all__ = ["Commit", "CompactResult", "Lake", "Snapshot", "TickerStats", "WriteResult"]
 
 
 class Lake:
-    """The prices table of FinSimples on a pyarrow filesystem."""
+    """The Delta tables of FinSimples under one root."""
 
-    def __init__(self, location: Location, *, compact_min_files: int = 32) -> None:
+    def __init__(
+        self,
+        location: Location,
+        *,
+        options: dict[str, str] | None = None,
+        compact_min_files: int = 32,
+        retry: Retry | None = None,
+        vacuum_retention_hours: float = 168.0,
+    ) -> None:
         self.location = location
         self.compact_min_files = compact_min_files
+        self.retry = retry or Retry()
+        self.vacuum_retention_hours = vacuum_retention_hours
+        self.prices = TableRef(location, PRICES, options)
+        self.tickers_table = TableRef(location, TICKERS, options)
+        self.corrections_table = TableRef(location, CORRECTIONS, options)
+        self._format_checked = False
+        self._cache: tuple[int, int, Snapshot] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
         """The lake the settings point at."""
+        uri = settings.resolved_lake_uri
         return cls(
-            open_location(settings.resolved_lake_uri, settings),
+            open_location(uri, settings),
+            options=storage_options(uri, settings),
             compact_min_files=settings.lake_compact_min_files,
+            retry=Retry.from_settings(settings),
+            vacuum_retention_hours=settings.lake_vacuum_retention_hours,
         )
 
     @property
@@ -88,12 +109,27 @@ class Lake:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def manifest(self) -> Manifest:
-        """The latest committed version (version 0, empty, for a new lake)."""
-        versions = self._manifest_versions()
-        if not versions:
-            return Manifest()
-        return self._load_version(versions[-1])
+    def snapshot(self) -> Snapshot:
+        """The latest version (version 0, empty, for a new lake)."""
+        table = self._open()
+        listings = self.tickers_table.open()
+        tickers_version = listings.version() if listings is not None else -1
+        if table is None:
+            return Snapshot(tickers_version=tickers_version)
+        version = table.version()
+        if self._cache is not None and self._cache[:2] == (version, tickers_version):
+            return self._cache[2]
+        keys = self.prices.read(table, STORED_SCHEMA, columns=["ticker", "date"])
+        grouped = keys.group_by("ticker").aggregate(
+            [("date", "count"), ("date", "min"), ("date", "max")]
+        )
+        stats = {
+            row["ticker"]: TickerStats(row["date_count"], row["date_min"], row["date_max"])
+            for row in sorted(grouped.to_pylist(), key=lambda r: r["ticker"])
+        }
+        snapshot = Snapshot(version, stats, len(table.file_uris()), tickers_version)
+        self._cache = (version, tickers_version, snapshot)
+        return snapshot
 
     def read_prices(
         self,
@@ -101,7 +137,7 @@ class Lake:
         start: date | None = None,
         end: date | None = None,
         *,
-        manifest: Manifest | None = None,
+        snapshot: Snapshot | None = None,
     ) -> pd.DataFrame:
         """Rows of the prices table, one per (ticker, date), sorted by ticker then date.
 
@@ -109,19 +145,19 @@ class Lake:
             tickers: only these tickers (default: all).
             start: only rows dated on or after this day.
             end: only rows dated on or before this day.
-            manifest: read this version instead of the latest.
+            snapshot: read this version instead of the latest.
 
         Returns:
             A frame with the columns of ``PRICES_SCHEMA``; ``date`` is datetime64[ns].
         """
-        manifest = manifest or self.manifest()
-        wanted = None if tickers is None else sorted(set(tickers))
-        files = [f for f in manifest.files if f.overlaps(start, end)]
-        return self._read_files(files, _row_filters(wanted, start, end))
+        table = self._open(snapshot.version if snapshot else None)
+        if table is None:
+            return empty_frame()
+        return self._read(table, tickers, start, end)
 
     def watermarks(self) -> dict[str, date]:
         """The last date present for each ticker."""
-        return {ticker: stats.last for ticker, stats in self.manifest().tickers.items()}
+        return {ticker: stats.last for ticker, stats in self.snapshot().tickers.items()}
 
     def read_new_since(self, since: date | Mapping[str, date]) -> pd.DataFrame:
         """Rows dated after ``since``: one date for all tickers, or a watermark per ticker.
@@ -137,32 +173,27 @@ class Lake:
         cutoff = frame["ticker"].map(watermark).fillna(pd.Timestamp.min)
         return frame[frame["date"] > cutoff].reset_index(drop=True)
 
-    def listings(self, manifest: Manifest | None = None) -> dict[str, Listing]:
+    def listings(self, snapshot: Snapshot | None = None) -> dict[str, Listing]:
         """The ``tickers`` table: each ticker's exchange, currency, name and time zone."""
-        manifest = manifest or self.manifest()
-        if manifest.tickers_file is None:
+        self._check_format()
+        version = snapshot.tickers_version if snapshot and snapshot.tickers_version >= 0 else None
+        table = self.tickers_table.open(version)
+        if table is None:
             return {}
-        table = pq.read_table(
-            self.location.path(manifest.tickers_file),
-            filesystem=self.location.filesystem,
-            schema=TICKERS_SCHEMA,
-        )
-        return {row["ticker"]: Listing(**row) for row in table.to_pylist()}
+        rows = self.tickers_table.read(table, TICKERS_SCHEMA).to_pylist()
+        return {row["ticker"]: Listing(**row) for row in sorted(rows, key=lambda r: r["ticker"])}
 
     def corrections(self) -> pd.DataFrame:
-        """Every replaced row: ticker, date, old and new values, when and from what source."""
-        manifest = self.manifest()
-        frames = [
-            pq.read_table(self.location.path(path), filesystem=self.location.filesystem).to_pandas()
-            for path in manifest.corrections
-        ]
-        if not frames:
-            return pd.DataFrame(columns=["ticker", "date", "version"])
-        return pd.concat(frames, ignore_index=True)
+        """Every replaced row: ticker, date, old and new values, the version, when and whence."""
+        self._check_format()
+        return audit.read_all(self.prices, self.corrections_table)
 
     def history(self) -> list[Commit]:
-        """The commits of the versions still kept, oldest first."""
-        return [c for v in self._manifest_versions() if (c := self._load_version(v).commit)]
+        """The prices table's commits still in its log, oldest first."""
+        table = self._open()
+        return (
+            [] if table is None else [commit_from_log(entry) for entry in reversed(table.history())]
+        )
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -173,36 +204,191 @@ class Lake:
         source: str,
         listings: Mapping[str, Listing] | None = None,
     ) -> WriteResult:
-        """Merge validated rows into the table, as one commit; last write wins.
+        """MERGE validated rows into the prices table, as one commit.
 
-        Rows equal to what the lake holds are skipped, so writing the same data twice commits
-        nothing. Rows that change a stored (ticker, date) replace it, and the old and new
-        values are recorded in ``corrections/``. Data files and the correction record are
-        written before the manifest, so a failure at any point leaves the previous version
-        whole.
+        Rows equal to what the lake holds are left alone, so writing the same data twice
+        commits nothing. Rows that change a stored (ticker, date) replace it; the change data
+        feed keeps their old and new values, copied into ``corrections/`` after the commit.
+        Listings are merged into the tickers table first, in their own commit, so every ticker
+        with prices has its listing. A commit that lost to a concurrent writer is rerun on the
+        new version.
 
         Args:
             frame: columns ``date``, ``ticker`` and the value columns; unique (ticker, date);
                 ``adj_close`` set (see ``finsimples.ingest``, which validates). An optional
                 ``source`` column says where each row came from.
             source: recorded in the commit, and in rows whose frame has no ``source``.
-            listings: rows of the ``tickers`` table to add or replace, in the same commit.
+            listings: rows of the ``tickers`` table to add or replace.
+
+        Raises:
+            LakeConflictError: every attempt lost to concurrent writers; nothing was written.
         """
-        manifest = self.manifest()
-        known = self.listings(manifest) if listings else {}
-        changed = {check_ticker(t): v for t, v in (listings or {}).items() if known.get(t) != v}
-        if frame.empty and not changed:
-            return WriteResult(0, 0, 0, None, 0)
-        incoming = _normalize(frame if not frame.empty else _empty_frame())
-        existing = (
-            self.read_prices(
-                incoming["ticker"].unique(),
-                incoming["date"].min().date(),
-                incoming["date"].max().date(),
-                manifest=manifest,
+        self._check_format()
+        objects = self._write_listings(listings or {}, source)
+        if frame.empty:
+            return WriteResult(0, 0, 0, None, objects)
+        incoming = normalize(frame)
+
+        def step() -> WriteResult:
+            table = self.prices.create(STORED_SCHEMA, [PARTITION])
+            changed = self._changed_rows(table, incoming)
+            if changed.empty:
+                return WriteResult(0, 0, len(incoming), None, objects)
+            changed = changed.assign(ingested_at=datetime.now(UTC))
+            changed["source"] = changed["source"].fillna(source)
+            metrics = (
+                table.merge(
+                    stored_table(changed),
+                    predicate=MERGE_KEY,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit_properties("write", source, len(incoming)),
+                    writer_properties=WRITER,
+                )
+                .when_matched_update_all(predicate=CHANGED)
+                .when_not_matched_insert_all()
+                .execute()
             )
-            if len(incoming)
-            else _empty_frame()
+            new, replaced = metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"]
+            version = table.version()
+            written = objects + metrics["num_target_files_added"] + 1
+            return WriteResult(new, replaced, len(incoming) - new - replaced, version, written)
+
+        what = f"the write of {len(incoming):,} rows from {source}"
+        result = commit_with_retries(step, what=what, where=self.uri, retry=self.retry)
+        if result.replaced:
+            self.record_corrections()
+        return result
+
+    def record_corrections(self) -> int:
+        """Copy replaced rows from the change data feed into ``corrections/``; rows copied.
+
+        Idempotent: versions already copied are skipped. Runs after every write that replaced
+        rows and before a vacuum, which would remove the change data files.
+        """
+        return audit.record_pending(self.prices, self.corrections_table, self.retry, self.uri)
+
+    def compact(self, years: Iterable[int] | None = None) -> CompactResult | None:
+        """Merge each year's files into few large ones (Delta OPTIMIZE), then checkpoint.
+
+        Args:
+            years: the years to merge (default: every year holding at least
+                ``compact_min_files`` files).
+
+        Returns:
+            What it did, or None when no year needed merging.
+        """
+        self._check_format()
+        if self._open() is None:
+            return None
+
+        def step() -> CompactResult | None:
+            table = self._open()
+            assert table is not None  # noqa: S101 - it existed a moment ago; tables are never dropped
+            counts = files_per_year(table)
+            wanted = (
+                {y for y, n in counts.items() if n >= self.compact_min_files}
+                if years is None
+                else {y for y in years if counts.get(y, 0) > 1}
+            )
+            if not wanted:
+                return None
+            metrics = table.optimize.compact(
+                partition_filters=[(PARTITION, "in", [str(y) for y in sorted(wanted)])],
+                commit_properties=commit_properties("compact", "", 0),
+                writer_properties=WRITER,
+            )
+            table.create_checkpoint()
+            return CompactResult(
+                table.version(), metrics["numFilesRemoved"], metrics["numFilesAdded"]
+            )
+
+        return commit_with_retries(step, what="compaction", where=self.uri, retry=self.retry)
+
+    def vacuum(self, retention_hours: float | None = None) -> list[str]:
+        """Delete files no version younger than the retention needs, in every table.
+
+        Corrections are copied out of the change data feed first, so the audit survives. A
+        migrated lake also loses the old format's files (manifests and their data files).
+
+        Returns:
+            The deleted paths, relative to the lake root.
+        """
+        self._check_format()
+        hours = self.vacuum_retention_hours if retention_hours is None else retention_hours
+        self.record_corrections()
+        deleted: list[str] = []
+        for ref in (self.prices, self.tickers_table, self.corrections_table):
+            table = ref.open()
+            if table is None:
+                continue
+            removed = table.vacuum(
+                retention_hours=int(hours), enforce_retention_duration=False, dry_run=False
+            )
+            deleted += [f"{ref.name}/{path}" for path in removed]
+        return sorted(deleted + self._delete_legacy_files())
+
+    # --- the format --------------------------------------------------------------------------
+
+    def _check_format(self) -> None:
+        if not self._format_checked:  # once: a migrated lake never goes back
+            lake_format.check_format(self.location)
+            self._format_checked = True
+
+    def _delete_legacy_files(self) -> list[str]:
+        root = self.location.path("")
+        doomed = lake_format.legacy_files(self.location)
+        for path in doomed:
+            self.location.filesystem.delete_file(path)
+        return [p[len(root) :] for p in doomed]
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _open(self, version: int | None = None) -> DeltaTable | None:
+        self._check_format()
+        return self.prices.open(version)
+
+    def _read(
+        self,
+        table: DeltaTable,
+        tickers: Iterable[str] | None,
+        start: date | None,
+        end: date | None,
+    ) -> pd.DataFrame:
+        conditions = []
+        wanted = None
+        if tickers is not None:
+            wanted = pc.field("ticker").isin(sorted(set(tickers)))
+        if start is not None:
+            conditions.append(pc.field("date") >= pa.scalar(start, pa.date32()))
+        if end is not None:
+            conditions.append(pc.field("date") <= pa.scalar(end, pa.date32()))
+        partitions: list[tuple[str, str, object]] | None = None
+        if start is not None or end is not None:
+            first = start.year if start else 1
+            last = end.year if end else 9999
+            present = [y for y in files_per_year(table) if first <= y <= last]
+            partitions = [(PARTITION, "in", [str(y) for y in present] or ["-1"])]
+        expression = None
+        for condition in conditions:
+            expression = condition if expression is None else expression & condition
+        rows = self.prices.read(
+            table,
+            STORED_SCHEMA,
+            filter=expression,
+            partitions=partitions,
+            columns=list(PRICES_SCHEMA.names),
+            rows=wanted,
+        )
+        return to_frame(rows)
+
+    def _changed_rows(self, table: DeltaTable, incoming: pd.DataFrame) -> pd.DataFrame:
+        """The incoming rows that are new or differ from what ``table`` holds."""
+        existing = self._read(
+            table,
+            incoming["ticker"].unique(),
+            incoming["date"].min().date(),
+            incoming["date"].max().date(),
         )
         merged = incoming.merge(
             existing[[*KEY_COLUMNS, *VALUE_COLUMNS]],
@@ -211,251 +397,40 @@ class Lake:
             suffixes=("", "_old"),
             indicator=True,
         )
-        is_new = (merged["_merge"] == "left_only").to_numpy()
-        same = np.ones(len(merged), dtype=bool)
+        same = (merged["_merge"] == "both").to_numpy()
         for column in VALUE_COLUMNS:
             new, old = merged[column].to_numpy(), merged[f"{column}_old"].to_numpy()
             same &= (new == old) | (np.isnan(new) & np.isnan(old))  # a missing volume stays equal
-        is_replaced = ~is_new & ~same
-        n_new, n_replaced = int(is_new.sum()), int(is_replaced.sum())
-        n_unchanged = len(merged) - n_new - n_replaced
-        if n_new + n_replaced == 0 and not changed:
-            return WriteResult(0, 0, n_unchanged, None, 0)
+        return incoming[~same].reset_index(drop=True)
 
-        version = manifest.version + 1
-        now = utc_now()
-        rows = incoming[is_new | is_replaced].assign(ingested_at=now)
-        rows["source"] = rows["source"].fillna(source)
-        stats = _updated_stats(manifest.tickers, incoming[is_new])
-        added = self._write_data_files(rows, version)
-        corrections = manifest.corrections
-        if n_replaced:
-            path = f"{CORRECTIONS_DIR}/{version:010d}.parquet"
-            record = _corrections_record(merged[is_replaced], version, source, now)
-            self.location.write_bytes(self.location.path(path), _parquet_bytes(record))
-            corrections = (*corrections, path)
-        tickers_file = None
-        if changed:
-            tickers_file = f"{TICKERS_DIR}/{version:010d}.parquet"
-            table = _listings_table({**known, **changed})
-            self.location.write_bytes(self.location.path(tickers_file), _parquet_bytes(table))
-        commit = Commit(
-            operation="write",
-            committed_at=now,
-            source=source,
-            new=n_new,
-            replaced=n_replaced,
-            unchanged=n_unchanged,
-            added=tuple(f.path for f in added),
-        )
-        self._commit(
-            manifest.next((*manifest.files, *added), stats, commit, corrections, tickers_file)
-        )
-        written = len(added) + 1 + (1 if n_replaced else 0) + (1 if changed else 0)
-        return WriteResult(n_new, n_replaced, n_unchanged, version, written)
+    def _write_listings(self, listings: Mapping[str, Listing], source: str) -> int:
+        """Merge listings that differ from the tickers table; objects written (0: none)."""
+        if not listings:
+            return 0
+        rows = {check_ticker(t): v for t, v in listings.items()}
 
-    def compact(self, years: Iterable[int] | None = None) -> Manifest | None:
-        """Merge each year's files into one file, as one commit.
-
-        Args:
-            years: the years to merge (default: every year holding at least
-                ``compact_min_files`` files).
-
-        Returns:
-            The new manifest, or None when no year needed merging.
-        """
-        manifest = self.manifest()
-        by_year: dict[int, list[DataFile]] = {}
-        for f in manifest.files:
-            by_year.setdefault(f.year, []).append(f)
-        chosen = (
-            {y for y, fs in by_year.items() if len(fs) >= self.compact_min_files}
-            if years is None
-            else {y for y in years if len(by_year.get(y, ())) > 1}
-        )
-        if not chosen:
-            return None
-        version = manifest.version + 1
-        merged_files = [f for y in sorted(chosen) for f in by_year[y]]
-        frame = self._read_files(merged_files, None)
-        added = self._write_data_files(frame, version)
-        removed = {f.path for f in merged_files}
-        commit = Commit(
-            operation="compact",
-            committed_at=utc_now(),
-            added=tuple(f.path for f in added),
-            removed=tuple(sorted(removed)),
-        )
-        kept = tuple(f for f in manifest.files if f.path not in removed)
-        new_manifest = manifest.next((*kept, *added), manifest.tickers, commit)
-        self._commit(new_manifest)
-        return new_manifest
-
-    def vacuum(self, keep_versions: int) -> list[str]:
-        """Delete old manifests and every data file no kept version references.
-
-        Also removes what failed commits left behind. Run it when no write is under way.
-
-        Returns:
-            The deleted paths, relative to the lake root.
-        """
-        versions = self._manifest_versions()
-        kept = [self._load_version(v) for v in versions[-keep_versions:]]
-        referenced = {f.path for m in kept for f in m.files}
-        referenced |= {p for m in kept for p in m.corrections}
-        referenced |= {m.tickers_file for m in kept if m.tickers_file}
-        doomed = [
-            self.location.path(MANIFEST_DIR, manifest_name(v)) for v in versions[:-keep_versions]
-        ]
-        root = self.location.path("")
-        for prefix in (PRICES_DIR, CORRECTIONS_DIR, TICKERS_DIR, MANIFEST_DIR):
-            for path in self.location.list_files(prefix):
-                relative = path[len(root) :]
-                is_stray_tmp = relative.rsplit("/", 1)[-1].startswith(".tmp-")
-                if is_stray_tmp or (prefix != MANIFEST_DIR and relative not in referenced):
-                    doomed.append(path)
-        for path in doomed:
-            self.location.filesystem.delete_file(path)
-        return sorted(p[len(root) :] for p in doomed)
-
-    # --- internals --------------------------------------------------------------------------
-
-    def _manifest_versions(self) -> list[int]:
-        names = self.location.list_files(MANIFEST_DIR)
-        return sorted(v for n in names if (v := parse_manifest_version(n)) is not None)
-
-    def _load_version(self, version: int) -> Manifest:
-        path = self.location.path(MANIFEST_DIR, manifest_name(version))
-        return load_manifest(self.location.read_bytes(path))
-
-    def _commit(self, manifest: Manifest) -> None:
-        path = self.location.path(MANIFEST_DIR, manifest_name(manifest.version))
-        self.location.write_bytes(path, dump_manifest(manifest))
-
-    def _read_files(self, files: list[DataFile], filters: list[tuple] | None) -> pd.DataFrame:
-        """Read files in parallel (S3 latency dominates) and resolve them to one row per key."""
-
-        def read(entry: DataFile) -> pa.Table:
-            return pq.read_table(
-                self.location.path(entry.path),
-                filesystem=self.location.filesystem,
-                schema=PRICES_SCHEMA,
-                filters=filters,
-            )
-
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            tables = list(pool.map(read, files))
-        return _resolve(tables, files).reset_index(drop=True)
-
-    def _write_data_files(self, rows: pd.DataFrame, version: int) -> list[DataFile]:
-        entries = []
-        for year, part in rows.groupby(rows["date"].dt.year, sort=True):
-            path = f"{PRICES_DIR}/year={year}/{version:010d}-{uuid.uuid4().hex[:8]}.parquet"
-            table = _to_table(part.sort_values(list(KEY_COLUMNS)))
-            self.location.write_bytes(self.location.path(path), _parquet_bytes(table))
-            entries.append(
-                DataFile(
-                    path=path,
-                    year=int(year),
-                    rows=len(part),
-                    version=version,
-                    min_date=part["date"].min().date(),
-                    max_date=part["date"].max().date(),
+        def step() -> int:
+            table = self.tickers_table.create(TICKERS_SCHEMA)
+            known = {
+                r["ticker"]: Listing(**r)
+                for r in self.tickers_table.read(table, TICKERS_SCHEMA).to_pylist()
+            }
+            changed = [vars(v) for t, v in sorted(rows.items()) if known.get(t) != v]
+            if not changed:
+                return 0
+            metrics = (
+                table.merge(
+                    pa.Table.from_pylist(changed, schema=TICKERS_SCHEMA),
+                    predicate="t.ticker = s.ticker",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit_properties("listings", source, len(changed)),
                 )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
             )
-        return entries
+            return int(metrics["num_target_files_added"]) + 1
 
-
-def _row_filters(
-    tickers: list[str] | None, start: date | None, end: date | None
-) -> list[tuple] | None:
-    filters: list[tuple] = []
-    if tickers is not None:
-        filters.append(("ticker", "in", tickers))
-    if start is not None:
-        filters.append(("date", ">=", start))
-    if end is not None:
-        filters.append(("date", "<=", end))
-    return filters or None
-
-
-def _resolve(tables: list[pa.Table], files: list[DataFile]) -> pd.DataFrame:
-    """Concatenate file contents and keep, for each (ticker, date), the newest version's row."""
-    if not tables:
-        return _empty_frame()
-    versions = [f.version for f in files]
-    order = np.argsort(versions, kind="stable")
-    frame = pa.concat_tables([tables[i] for i in order]).to_pandas(date_as_object=False)
-    frame["date"] = frame["date"].astype("datetime64[ns]")
-    if len({f.version for f in files}) > 1:
-        frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    return frame.sort_values(list(KEY_COLUMNS), kind="stable")
-
-
-def _empty_frame() -> pd.DataFrame:
-    frame = PRICES_SCHEMA.empty_table().to_pandas(date_as_object=False)
-    frame["date"] = frame["date"].astype("datetime64[ns]")
-    return frame
-
-
-def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[[*KEY_COLUMNS, *VALUE_COLUMNS]].copy()
-    # Ingest validated the tickers; a caller that skipped it must not put others in the lake,
-    # whose tickers reach cache keys, report file names and LLM prompts.
-    for ticker in out["ticker"].unique():
-        check_ticker(ticker)
-    out["source"] = frame.get("source")
-    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
-    for column in VALUE_COLUMNS:
-        out[column] = out[column].astype("float64")
-    return out.reset_index(drop=True)
-
-
-def _to_table(frame: pd.DataFrame) -> pa.Table:
-    columns = {name: frame[name] for name in PRICES_SCHEMA.names}
-    columns["date"] = frame["date"].dt.date
-    return pa.Table.from_pydict(
-        {k: pa.array(v, type=PRICES_SCHEMA.field(k).type) for k, v in columns.items()},
-        schema=PRICES_SCHEMA,
-    )
-
-
-def _listings_table(listings: Mapping[str, Listing]) -> pa.Table:
-    rows = [vars(listings[t]) for t in sorted(listings)]
-    return pa.Table.from_pylist(rows, schema=TICKERS_SCHEMA)
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def _corrections_record(
-    replaced: pd.DataFrame, version: int, source: str, at: datetime
-) -> pa.Table:
-    record = replaced[list(KEY_COLUMNS)].copy()
-    record["date"] = record["date"].dt.date
-    for column in VALUE_COLUMNS:
-        record[f"{column}_old"] = replaced[f"{column}_old"]
-        record[f"{column}_new"] = replaced[column]
-    record["version"] = version
-    record["source"] = replaced["source"].fillna(source)
-    record["ingested_at"] = at
-    return pa.Table.from_pandas(record, preserve_index=False)
-
-
-def _updated_stats(
-    stats: Mapping[str, TickerStats], new_rows: pd.DataFrame
-) -> dict[str, TickerStats]:
-    updated = dict(stats)
-    for key, dates in new_rows.groupby("ticker")["date"]:
-        ticker = str(key)
-        first, last = dates.min().date(), dates.max().date()
-        old = updated.get(ticker)
-        updated[ticker] = (
-            TickerStats(len(dates), first, last)
-            if old is None
-            else TickerStats(old.rows + len(dates), min(old.first, first), max(old.last, last))
-        )
-    return updated
+        what = f"the tickers table update from {source}"
+        return commit_with_retries(step, what=what, where=self.uri, retry=self.retry)

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # --- the lake -----------------------------------------------------------------------------
     lake_uri: str | None = Field(
         default=None,
-        description="Where the Parquet lake lives: a local folder or s3://bucket/prefix. "
+        description="Where the lake's Delta tables live: a local folder or s3://bucket/prefix. "
         "Default: <state_dir>/lake.",
     )
     s3_endpoint_url: str | None = Field(
@@ -71,12 +71,24 @@ class Settings(BaseSettings):
     lake_compact_min_files: int = Field(
         default=32,
         ge=2,
-        description="Ingest compacts a year's files into one when the year holds this many.",
+        description="Ingest compacts a year's files (Delta OPTIMIZE) once it holds this many.",
     )
-    lake_keep_versions: int = Field(
-        default=20,
+    lake_vacuum_retention_hours: float = Field(
+        default=168.0,
+        ge=0,
+        description="`lake vacuum` deletes files that no version younger than this needs "
+        "(Delta's retention; versions older than it can no longer be read).",
+    )
+    lake_commit_attempts: int = Field(
+        default=10,
         ge=1,
-        description="Lake versions (manifests) kept by `lake vacuum`; older ones are removed.",
+        description="Tries of a lake commit that loses the race to a concurrent writer before "
+        "the write fails, naming the lake and the conflict.",
+    )
+    lake_commit_max_wait_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest jittered backoff between two tries of a lake commit.",
     )
 
     # --- ingest -------------------------------------------------------------------------------

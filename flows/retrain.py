@@ -62,7 +62,7 @@ def read_plan(settings: Settings, force_full: bool) -> RetrainPlan:
 def read_prices(settings: Settings) -> tuple[int, pd.DataFrame]:
     """The lake's version and every price in it, for the training (S3 reads)."""
     lake = Lake.from_settings(settings)
-    return lake.manifest().version, read_training_prices(lake)
+    return lake.snapshot().version, read_training_prices(lake)
 
 
 @compute_task

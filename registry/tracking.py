@@ -17,6 +17,7 @@ import mlflow
 import mlflow.data
 import pandas as pd
 from matplotlib.figure import Figure
+from mlflow.data.delta_dataset_source import DeltaDatasetSource
 from mlflow.models import infer_signature
 
 from registry.pyfunc import ARTIFACT_KEY, ForecasterModel, save_forecaster, to_flat_quantiles
@@ -35,12 +36,13 @@ class TrainingRecord:
     prices: pd.DataFrame
     features_example: pd.DataFrame
     lake_uri: str
-    lake_version: int
+    lake_version: int  # the prices table's Delta version the run read
     metrics: Mapping[str, float]
     metrics_source: str
     model_card: str
     figures: Mapping[str, Figure]
     parent_version: str | None = None
+    prices_table_uri: str | None = None  # the Delta table itself (default: <lake_uri>/prices)
     median: str = "model"  # training.median.describe_median of the forecaster's policy
 
     @property
@@ -93,8 +95,14 @@ def log_candidate(record: TrainingRecord, *, experiment: str, model_name: str) -
         mlflow.log_params(flatten_params(forecaster.config.model_dump()))
         mlflow.log_params({"mode": record.mode, "tickers": record.prices["ticker"].nunique()})
         mlflow.log_metrics(dict(record.metrics))
+        # The Delta table and version: a run says exactly which data it saw, and
+        # `DeltaTable(path, version=...)` (or Spark's `versionAsOf`) reads that data back.
+        source = DeltaDatasetSource(
+            path=record.prices_table_uri or f"{record.lake_uri.rstrip('/')}/prices",
+            delta_table_version=record.lake_version,
+        )
         dataset = mlflow.data.from_pandas(
-            record.prices, source=record.lake_uri, name=f"prices@lake-v{record.lake_version}"
+            record.prices, source=source, name=f"prices@lake-v{record.lake_version}"
         )
         mlflow.log_input(
             dataset,

@@ -75,7 +75,7 @@ def train(
     report = step or (lambda _: None)
     lake = Lake.from_settings(settings)
     registry = open_registry(settings)
-    lake_version, prices = lake_prices or (lake.manifest().version, read_training_prices(lake))
+    lake_version, prices = lake_prices or (lake.snapshot().version, read_training_prices(lake))
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training
@@ -147,6 +147,7 @@ def train(
         prices=prices[["date", "ticker", "adj_close"]],
         features_example=latest_features(features).head(3),
         lake_uri=lake.uri,
+        prices_table_uri=lake.prices.uri,
         lake_version=lake_version,
         metrics=metrics,
         metrics_source=metrics_source,
