@@ -363,12 +363,11 @@ class Lake:
             conditions.append(pc.field("date") >= pa.scalar(start, pa.date32()))
         if end is not None:
             conditions.append(pc.field("date") <= pa.scalar(end, pa.date32()))
-        partitions: list[tuple[str, str, object]] | None = None
-        if start is not None or end is not None:
-            first = start.year if start else 1
-            last = end.year if end else 9999
-            present = [y for y in files_per_year(table) if first <= y <= last]
-            partitions = [(PARTITION, "in", [str(y) for y in present] or ["-1"])]
+        prune: list[tuple[str, str, object]] = []
+        if start is not None:
+            prune += [(PARTITION, ">=", start.year), ("date", ">=", start)]
+        if end is not None:
+            prune += [(PARTITION, "<=", end.year), ("date", "<=", end)]
         expression = None
         for condition in conditions:
             expression = condition if expression is None else expression & condition
@@ -376,7 +375,7 @@ class Lake:
             table,
             STORED_SCHEMA,
             filter=expression,
-            partitions=partitions,
+            prune=prune or None,
             columns=list(PRICES_SCHEMA.names),
             rows=wanted,
         )

@@ -135,7 +135,7 @@ class TableRef:
         schema: pa.Schema,
         *,
         filter: pc.Expression | None = None,
-        partitions: list[tuple[str, str, object]] | None = None,
+        prune: list[tuple[str, str, object]] | None = None,
         columns: list[str] | None = None,
         rows: pc.Expression | None = None,
     ) -> pa.Table:
@@ -145,11 +145,12 @@ class TableRef:
             table: the table at the version to read.
             schema: the rows' schema.
             filter: pushed into the scan (not on string columns: see below).
-            partitions: only files of these partitions (delta-rs' DNF filters).
+            prune: only files that may hold matching rows (delta-rs' tuple filters, on the
+                partition values and the files' min/max statistics).
             columns: only these columns.
             rows: applied to the rows read, for string columns.
         """
-        uris = table.file_uris(partitions)
+        uris = table.file_uris(file_pruning_predicate=prune)
         if not uris:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
