@@ -45,7 +45,7 @@ def read_all(prices: TableRef, corrections: TableRef) -> pd.DataFrame:
     table = corrections.open()
     stored = corrections.read(table, CORRECTIONS_SCHEMA) if table else _empty()
     done = set(stored["version"].to_pylist())
-    frame = pa.concat_tables([stored, pending(prices, done)]).to_pandas(date_as_object=False)
+    frame = pa.concat_tables([stored, pending(prices, done)]).to_pandas()
     return frame.sort_values(["version", *KEY_COLUMNS], kind="stable").reset_index(drop=True)
 
 

@@ -120,9 +120,10 @@ class IngestReport:
         w = self.write
         span = f" ({self.first_date} to {self.last_date})" if self.first_date else ""
         version = f"lake version {w.version}" if w.version else "lake unchanged"
+        tickers = f"; {w.listings} ticker(s) listed or changed" if w.listings else ""
         return (
             f"{self.files} file(s), {self.rows:,} rows{span}: {w.new:,} new, "
-            f"{w.replaced:,} replaced, {w.unchanged:,} unchanged; {version}"
+            f"{w.replaced:,} replaced, {w.unchanged:,} unchanged; {version}{tickers}"
         )
 
 

@@ -57,7 +57,13 @@ from finsimples.schemas import (
 )
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
-from finsimples.tables import Retry, TableRef, commit_with_retries, storage_options
+from finsimples.tables import (
+    Retry,
+    TableRef,
+    commit_with_retries,
+    objects_in_commit,
+    storage_options,
+)
 from finsimples.tickers import Listing
 
 log = logging.getLogger(__name__)
@@ -78,7 +84,7 @@ class Lake:
         options: dict[str, str] | None = None,
         compact_min_files: int = 32,
         retry: Retry | None = None,
-        vacuum_retention_hours: float = 168.0,
+        vacuum_retention_hours: int = 168,
     ) -> None:
         self.location = location
         self.compact_min_files = compact_min_files
@@ -195,6 +201,11 @@ class Lake:
             [] if table is None else [commit_from_log(entry) for entry in reversed(table.history())]
         )
 
+    def files_per_year(self) -> dict[int, int]:
+        """How many data files each year of the latest version holds (what compaction merges)."""
+        table = self._open()
+        return {} if table is None else files_per_year(table)
+
     # --- writing ----------------------------------------------------------------------------
 
     def write_prices(
@@ -224,16 +235,16 @@ class Lake:
             LakeConflictError: every attempt lost to concurrent writers; nothing was written.
         """
         self._check_format()
-        objects = self._write_listings(listings or {}, source)
+        placed, objects = self._write_listings(listings or {}, source)
         if frame.empty:
-            return WriteResult(0, 0, 0, None, objects)
+            return WriteResult(0, 0, 0, None, objects, placed)
         incoming = normalize(frame)
 
         def step() -> WriteResult:
             table = self.prices.create(STORED_SCHEMA, [PARTITION])
             changed = self._changed_rows(table, incoming)
             if changed.empty:
-                return WriteResult(0, 0, len(incoming), None, objects)
+                return WriteResult(0, 0, len(incoming), None, objects, placed)
             changed = changed.assign(ingested_at=datetime.now(UTC))
             changed["source"] = changed["source"].fillna(source)
             metrics = (
@@ -251,8 +262,9 @@ class Lake:
             )
             new, replaced = metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"]
             version = table.version()
-            written = objects + metrics["num_target_files_added"] + 1
-            return WriteResult(new, replaced, len(incoming) - new - replaced, version, written)
+            written = objects + objects_in_commit(self.prices, version)
+            unchanged = len(incoming) - new - replaced
+            return WriteResult(new, replaced, unchanged, version, written, placed)
 
         what = f"the write of {len(incoming):,} rows from {source}"
         result = commit_with_retries(step, what=what, where=self.uri, retry=self.retry)
@@ -305,7 +317,7 @@ class Lake:
 
         return commit_with_retries(step, what="compaction", where=self.uri, retry=self.retry)
 
-    def vacuum(self, retention_hours: float | None = None) -> list[str]:
+    def vacuum(self, retention_hours: int | None = None) -> list[str]:
         """Delete files no version younger than the retention needs, in every table.
 
         Corrections are copied out of the change data feed first, so the audit survives. A
@@ -323,7 +335,10 @@ class Lake:
             if table is None:
                 continue
             removed = table.vacuum(
-                retention_hours=int(hours), enforce_retention_duration=False, dry_run=False
+                retention_hours=hours,
+                enforce_retention_duration=False,
+                dry_run=False,
+                full=True,  # also the files of commits that never landed (a killed writer's)
             )
             deleted += [f"{ref.name}/{path}" for path in removed]
         return sorted(deleted + self._delete_legacy_files())
@@ -355,6 +370,9 @@ class Lake:
         start: date | None,
         end: date | None,
     ) -> pd.DataFrame:
+        # A Timestamp or datetime from a caller is a day here: the filters compare dates.
+        start = None if start is None else pd.Timestamp(start).date()
+        end = None if end is None else pd.Timestamp(end).date()
         conditions = []
         wanted = None
         if tickers is not None:
@@ -402,13 +420,13 @@ class Lake:
             same &= (new == old) | (np.isnan(new) & np.isnan(old))  # a missing volume stays equal
         return incoming[~same].reset_index(drop=True)
 
-    def _write_listings(self, listings: Mapping[str, Listing], source: str) -> int:
-        """Merge listings that differ from the tickers table; objects written (0: none)."""
+    def _write_listings(self, listings: Mapping[str, Listing], source: str) -> tuple[int, int]:
+        """Merge listings that differ from the tickers table: rows merged, objects written."""
         if not listings:
-            return 0
+            return 0, 0
         rows = {check_ticker(t): v for t, v in listings.items()}
 
-        def step() -> int:
+        def step() -> tuple[int, int]:
             table = self.tickers_table.create(TICKERS_SCHEMA)
             known = {
                 r["ticker"]: Listing(**r)
@@ -416,8 +434,8 @@ class Lake:
             }
             changed = [vars(v) for t, v in sorted(rows.items()) if known.get(t) != v]
             if not changed:
-                return 0
-            metrics = (
+                return 0, 0
+            (
                 table.merge(
                     pa.Table.from_pylist(changed, schema=TICKERS_SCHEMA),
                     predicate="t.ticker = s.ticker",
@@ -429,7 +447,7 @@ class Lake:
                 .when_not_matched_insert_all()
                 .execute()
             )
-            return int(metrics["num_target_files_added"]) + 1
+            return len(changed), objects_in_commit(self.tickers_table, table.version())
 
         what = f"the tickers table update from {source}"
         return commit_with_retries(step, what=what, where=self.uri, retry=self.retry)

@@ -10,13 +10,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: row counts, the version it committed (None: nothing changed)."""
+    """What a write did: row counts, the prices version it committed (None: no price row
+    changed), and the tickers table's rows it added or changed (its own commit)."""
 
     new: int
     replaced: int
     unchanged: int
     version: int | None
     objects_written: int
+    listings: int = 0
 
 
 @dataclass(frozen=True)

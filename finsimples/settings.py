@@ -73,8 +73,8 @@ class Settings(BaseSettings):
         ge=2,
         description="Ingest compacts a year's files (Delta OPTIMIZE) once it holds this many.",
     )
-    lake_vacuum_retention_hours: float = Field(
-        default=168.0,
+    lake_vacuum_retention_hours: int = Field(
+        default=168,
         ge=0,
         description="`lake vacuum` deletes files that no version younger than this needs "
         "(Delta's retention; versions older than it can no longer be read).",

@@ -14,6 +14,7 @@ exception", delta-rs issue 2184).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from tenacity import (
     RetryError,
     Retrying,
@@ -59,6 +61,20 @@ class LakeConflictError(LakeError):
     """A commit lost to concurrent writers every time it was tried; nothing of it landed."""
 
 
+class LakeStorageError(OSError):
+    """The lake's store failed under delta-rs (S3 unreachable, disk full, read-only folder).
+
+    An ``OSError``, like pyarrow's own storage errors, so callers handle both alike; the
+    message is delta-rs' first line, which names the operation, the object and the cause.
+    """
+
+
+def storage_error(what: str, exc: DeltaError) -> LakeStorageError:
+    """A delta-rs failure as a :class:`LakeStorageError` saying what was being done."""
+    detail = " ".join(str(exc).split())
+    return LakeStorageError(f"{what} failed: {detail[:600]}")
+
+
 @dataclass(frozen=True)
 class Retry:
     """How often and how long a commit that lost a race is tried again."""
@@ -76,7 +92,15 @@ def storage_options(uri: str, settings: Settings) -> dict[str, str] | None:
     """delta-rs' object-store options for the lake URI (None for a local folder)."""
     if urlparse(uri).scheme != "s3":
         return None
-    options = {"AWS_REGION": settings.s3_region, "timeout": "30s", "connect_timeout": "5s"}
+    options = {
+        "AWS_REGION": settings.s3_region,
+        "timeout": "30s",
+        "connect_timeout": "5s",
+        # object_store retries a failed request 10 times over up to 3 minutes by default; the
+        # flows retry the whole task, so fail sooner and say why.
+        "max_retries": "3",
+        "retry_timeout": "30s",
+    }
     if settings.s3_endpoint_url:
         options["AWS_ENDPOINT_URL"] = settings.s3_endpoint_url
         if urlparse(settings.s3_endpoint_url).scheme == "http":
@@ -109,6 +133,8 @@ class TableRef:
             return DeltaTable(self.uri, version=version, storage_options=self.options)
         except TableNotFoundError:
             return None
+        except DeltaError as exc:
+            raise storage_error(f"opening {self.uri}", exc) from exc
 
     def create(self, schema: pa.Schema, partition_by: list[str] | None = None) -> DeltaTable:
         """The table, created empty (version 0) when missing; safe when writers race to it."""
@@ -165,6 +191,19 @@ class TableRef:
         return scanned if rows is None else scanned.filter(rows)
 
 
+def objects_in_commit(ref: TableRef, version: int) -> int:
+    """Objects a commit put in the store: its data and change files, its log entry, and the
+    checkpoint it triggered (with ``_last_checkpoint``)."""
+    log_dir = f"{ref.name}/_delta_log"
+    entry = ref.location.read_bytes(ref.location.path(log_dir, f"{version:020d}.json"))
+    actions = [json.loads(line) for line in entry.splitlines() if line.strip()]
+    written = 1 + sum(1 for action in actions if "add" in action or "cdc" in action)
+    checkpoint = ref.location.path(log_dir, f"{version:020d}.checkpoint.parquet")
+    if ref.location.filesystem.get_file_info(checkpoint).type == pafs.FileType.File:
+        written += 2
+    return written
+
+
 def commit_with_retries(step: Callable[[], T], *, what: str, where: str, retry: Retry) -> T:
     """Run ``step`` (read the table, decide, commit) until its commit lands.
 
@@ -185,6 +224,10 @@ def commit_with_retries(step: Callable[[], T], *, what: str, where: str, retry: 
     )
     try:
         return retrying(step)
+    except CommitFailedError:
+        raise
+    except DeltaError as exc:  # not a lost race: the store itself failed
+        raise storage_error(what, exc) from exc
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         first_line = str(cause).splitlines()[0] if cause else "commit failed"

@@ -89,7 +89,7 @@ def register_champion(settings: Settings, lake: Lake, forecaster: QuantileForeca
         prices=prices[["date", "ticker", "adj_close"]],
         features_example=latest_features(build_features(prices)).head(3),
         lake_uri=lake.uri,
-        lake_version=lake.manifest().version,
+        lake_version=lake.snapshot().version,
         metrics=METRICS,
         metrics_source="serving tests (no backtest)",
         model_card="# finsimples-forecaster (test)",

@@ -8,15 +8,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
 from finsimples.schemas import VALUE_COLUMNS
-from finsimples.storage import Location
+from finsimples.settings import Settings
+from finsimples.tables import LakeConflictError
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data"
 BAD_FILES = sorted((DATA / "bad").iterdir())
+
+
+def lake_settings_of(lake: Lake) -> Settings:
+    """Settings for another handle on ``lake`` (local folder or the S3 API server)."""
+    if lake.location.is_local:
+        return Settings(lake_uri=lake.uri)
+    options = lake.prices.options or {}
+    return Settings(
+        lake_uri=lake.uri,
+        s3_endpoint_url=options["AWS_ENDPOINT_URL"],
+        s3_access_key_id=options["AWS_ACCESS_KEY_ID"],
+        s3_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def snapshot(lake: Lake) -> dict[str, bytes]:
@@ -59,17 +74,17 @@ def test_a_corrected_value_replaces_the_old_one_and_is_recorded(lake: Lake, tmp_
 
     row = lake.read_prices(["AAPL"], start=date(2022, 12, 27), end=date(2022, 12, 27))
     assert row["adj_close"].tolist() == [129.7]
-    assert lake.manifest().tickers["AAPL"].rows == 5
+    assert lake.snapshot().tickers["AAPL"].rows == 5
     corrections = lake.corrections()
     assert len(corrections) == 1
     record = corrections.iloc[0]
     assert (record["ticker"], str(record["date"])) == ("AAPL", "2022-12-27")
     assert (record["adj_close_old"], record["adj_close_new"]) == (129.652, 129.7)
     assert record["close_old"] == record["close_new"] == 130.03
-    assert [c.operation for c in lake.history()] == ["write", "write"]
+    assert [c.operation for c in lake.history()] == ["create table", "write", "write"]
 
 
-def test_replaying_day_by_day_writes_two_objects_per_day(lake: Lake, sample_path: Path) -> None:
+def test_replaying_day_by_day_writes_three_objects_per_day(lake: Lake, sample_path: Path) -> None:
     ingest_files(lake, [sample_path], until=date(2022, 12, 20))
     for expected_day in (date(2022, 12, 21), date(2022, 12, 22), date(2022, 12, 23)):
         before = set(snapshot(lake))
@@ -77,73 +92,86 @@ def test_replaying_day_by_day_writes_two_objects_per_day(lake: Lake, sample_path
         added = set(snapshot(lake)) - before
         assert report.write.new == 20
         assert report.last_date == expected_day
-        assert len(added) == report.write.objects_written == 2  # one data file, one manifest
+        # One data file, its change-data file and the commit's log entry.
+        assert len(added) == report.write.objects_written == 3, sorted(added)
         assert set(lake.watermarks().values()) == {expected_day}
     new = lake.read_new_since(date(2022, 12, 21))
     assert sorted(new["date"].dt.date.unique()) == [date(2022, 12, 22), date(2022, 12, 23)]
+    assert [c.operation for c in lake.history()][-3:] == ["write"] * 3
 
 
 def test_compaction_bounds_the_files_a_full_read_opens(
     lake_settings,
     sample_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    lake = Lake.from_settings(lake_settings.model_copy(update={"lake_compact_min_files": 3}))
+    lake = Lake.from_settings(lake_settings)
     ingest_files(lake, [sample_path], until=date(2022, 12, 20))
     full = lake.read_prices()
-    ingest_files(lake, [sample_path], next_day=True)
-    assert sum(f.year == 2022 for f in lake.manifest().files) == 2  # the bulk file + one day
-    report = ingest_files(lake, [sample_path], next_day=True)  # a third file: 2022 merges
+    per_year = lake.files_per_year()
+    assert sorted(per_year) == list(range(1990, 2023))
+    # Ingest compacts a year once it holds lake_compact_min_files files: one day more here.
+    settings = lake_settings.model_copy(update={"lake_compact_min_files": per_year[2022] + 1})
+    lake = Lake.from_settings(settings)
+    report = ingest_files(lake, [sample_path], next_day=True)
     assert report.compacted_version == report.write.version + 1  # type: ignore[operator]
-    manifest = lake.manifest()
-    assert len(manifest.files) == 33  # one file per year, 1990-2022
-    assert manifest.commit is not None
-    assert manifest.commit.operation == "compact"
+    assert lake.files_per_year()[2022] == 1
+    assert lake.history()[-1].operation == "compact"
+    others = {year: n for year, n in per_year.items() if year != 2022}
+    compacted = lake.compact(others)  # by hand, the other years
+    merged = sum(n for n in others.values() if n > 1)
+    assert (compacted.files_removed if compacted else 0) == merged
+    assert lake.snapshot().files == 33  # one file per year, 1990-2022
     after = lake.read_prices()
     old = after[after["date"] <= "2022-12-20"].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, full)
-    assert after["date"].max() == pd.Timestamp("2022-12-22")
+    assert after["date"].max() == pd.Timestamp("2022-12-21")
+    assert lake.compact() is None  # nothing left to merge
 
 
-def test_a_failure_mid_write_leaves_the_previous_version_whole(
+def test_a_failed_commit_leaves_the_previous_version_whole(
     lake: Lake, sample_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_files(lake, [sample_path], until=date(2021, 12, 31))
-    version, before = lake.manifest().version, lake.read_prices()
+    version, before = lake.snapshot().version, lake.read_prices()
+    # Another writer commits first every time: this write reads version N, decides, writes
+    # its data files, and finds N+1 taken when it commits (a metadata change always conflicts).
+    attempts = []
+    real_merge = DeltaTable.merge
 
-    real_write = Location.write_bytes
-    calls = []
+    def merge_and_lose(self: DeltaTable, *args: object, **kwargs: object) -> object:
+        attempts.append(self.version())
+        other = DeltaTable(lake.prices.uri, storage_options=lake.prices.options)
+        other.alter.set_table_description(f"a competing commit ({len(attempts)})")
+        return real_merge(self, *args, **kwargs)
 
-    def crash_on_second_file(self: Location, path: str, data: bytes) -> None:
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError("disk full (injected)")
-        real_write(self, path, data)
-
-    monkeypatch.setattr(Location, "write_bytes", crash_on_second_file)
-    with pytest.raises(OSError, match="injected"):
-        ingest_files(lake, [sample_path])  # 2022 and a correction would be two data files
+    monkeypatch.setattr(DeltaTable, "merge", merge_and_lose)
+    with pytest.raises(LakeConflictError, match=f"lake {lake.uri}: .* lost the commit"):
+        Lake.from_settings(
+            lake_settings_of(lake).model_copy(update={"lake_commit_attempts": 2})
+        ).write_prices(lake.read_prices(end=date(1990, 1, 31)).assign(adj_close=1.0), source="test")
     monkeypatch.undo()
-
-    assert lake.manifest().version == version
+    assert len(attempts) == 2
+    assert lake.read_prices().equals(before)  # the competing commits changed no row
+    assert lake.corrections().empty
+    # The lost attempts' data files are in no version: reads never see them, vacuum removes them.
+    assert any(p.startswith("prices/year=1990/") for p in lake.vacuum(retention_hours=0))
     pd.testing.assert_frame_equal(lake.read_prices(), before)
-    # The file that made it is not part of any version: vacuum removes it, reads never see it.
-    assert any(p.startswith("prices/") for p in lake.vacuum(keep_versions=10))
     report = ingest_files(lake, [sample_path])
-    assert report.write.version == version + 1
+    assert report.write.version is not None
+    assert report.write.version > version
     assert lake.read_prices()["date"].max() == pd.Timestamp("2022-12-28")
 
 
-def test_a_half_written_file_is_never_read(lake: Lake, sample_path: Path) -> None:
+def test_a_stray_file_is_never_read(lake: Lake, sample_path: Path) -> None:
     ingest_files(lake, [sample_path], until=date(1995, 12, 29))
     before = lake.read_prices()
-    stray = lake.location.path("prices", "year=1995", "9999999999-deadbeef.parquet")
+    stray = lake.location.path("prices", "year=1995", "part-99999-deadbeef-c000.zstd.parquet")
     lake.location.write_bytes(stray, b"PAR1 truncated")
-    lake.location.write_bytes(lake.location.path("_manifests", ".tmp-123"), b"{")
     pd.testing.assert_frame_equal(lake.read_prices(), before)
-    assert lake.manifest().version == 1
-    removed = lake.vacuum(keep_versions=5)
-    assert "prices/year=1995/9999999999-deadbeef.parquet" in removed
-    assert "_manifests/.tmp-123" in removed
+    assert lake.snapshot().version == 1
+    removed = lake.vacuum(retention_hours=0)
+    assert "prices/year=1995/part-99999-deadbeef-c000.zstd.parquet" in removed
+    pd.testing.assert_frame_equal(lake.read_prices(), before)
 
 
 @pytest.mark.parametrize("bad", BAD_FILES, ids=[p.name for p in BAD_FILES])

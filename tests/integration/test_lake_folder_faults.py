@@ -85,12 +85,12 @@ def test_a_read_only_lake_folder_fails_the_ingest_and_keeps_its_version(
     folder = tmp_path / "lake"
     lake = _lake(monkeypatch, folder)
     assert _ingest("--until", "2012-12-31", str(prices))[0] == 0
-    before, rows, files = lake.manifest(), lake.read_prices(), _contents(folder)
+    before, rows, files = lake.snapshot(), lake.read_prices(), _contents(folder)
 
     with _mounted("read-only lake folder", "--bind", "-o", "ro", str(folder), target=folder):
         code, error = _ingest(str(prices))
         # The lake is read while the fault lasts: readers are not hurt by it.
-        assert lake.manifest() == before
+        assert lake.snapshot() == before
         pd.testing.assert_frame_equal(lake.read_prices(), rows)
 
     assert code == 1
@@ -104,11 +104,11 @@ def test_a_read_only_lake_folder_fails_the_ingest_and_keeps_its_version(
         error,
         code,
         before.version,
-        lake.manifest().version,
+        lake.snapshot().version,
         stray=0,
     )
     assert _ingest(str(prices))[0] == 0  # writable again: the same command succeeds
-    assert lake.manifest().version == before.version + 1
+    assert lake.snapshot().version == before.version + 1
 
 
 def test_a_full_lake_disk_fails_the_ingest_and_keeps_its_version(
@@ -119,7 +119,7 @@ def test_a_full_lake_disk_fails_the_ingest_and_keeps_its_version(
     lake = _lake(monkeypatch, folder)
     with _mounted("full lake disk", "-t", "tmpfs", "-o", "size=4m", "tmpfs", target=folder):
         assert _ingest("--until", "2012-12-31", str(prices))[0] == 0
-        before, rows, files = lake.manifest(), lake.read_prices(), _contents(folder)
+        before, rows, files = lake.snapshot(), lake.read_prices(), _contents(folder)
         # Room for a page or four more: a year's data file of the ten still to come may fit.
         _mount("-o", f"remount,size={_used_bytes(folder) + 16384}", str(folder))
 
@@ -128,7 +128,7 @@ def test_a_full_lake_disk_fails_the_ingest_and_keeps_its_version(
         assert code == 1
         assert f"lake {folder}: " in error
         assert "No space left on device" in error
-        assert lake.manifest() == before
+        assert lake.snapshot() == before
         pd.testing.assert_frame_equal(lake.read_prices(), rows)
         after = _contents(folder)
         assert {name: after[name] for name in files} == files  # what v1 holds is intact
@@ -141,14 +141,19 @@ def test_a_full_lake_disk_fails_the_ingest_and_keeps_its_version(
             error,
             code,
             before.version,
-            lake.manifest().version,
+            lake.snapshot().version,
             stray=len(stray),
         )
 
         _mount("-o", "remount,size=16m", str(folder))  # space again: the same command succeeds
         assert _ingest(str(prices))[0] == 0
-        assert lake.manifest().version == before.version + 1
-        assert lake.vacuum(keep_versions=2) == stray  # the failed run's files, and only them
+        assert lake.snapshot().version == before.version + 1
+        removed = lake.vacuum(retention_hours=0)
+        assert set(stray) <= set(removed)  # the failed run's files ...
+        # ... and, with no retention, the change-data files of committed writes (the
+        # corrections they hold are copied into corrections/ first): nothing a version reads.
+        assert all(p in stray or "/_change_data/" in p for p in removed), removed
+        assert len(lake.read_prices()) == lake.snapshot().rows > len(rows)  # all still read
 
 
 def _report(

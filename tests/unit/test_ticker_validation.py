@@ -126,7 +126,7 @@ def test_the_lake_refuses_to_store_a_bad_ticker(tmp_path: Path, value: str) -> N
     listing = {value: Listing(value, "XNYS", "USD")}
     with pytest.raises(ValueError, match="expected a ticker matching"):
         lake.write_prices(frame.iloc[:1], source="test", listings=listing)
-    assert lake.manifest().version == 0
+    assert lake.snapshot().version == 0
     assert not [p for p in (tmp_path / "lake").rglob("*") if p.is_file()]
 
 

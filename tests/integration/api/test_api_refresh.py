@@ -29,5 +29,5 @@ def test_a_new_trading_day_is_picked_up(replica_b: ApiServer, model_registry: Re
     ingest_files(lake, [model_registry.root / "prices.csv"], next_day=True)
     wait_until(lambda: as_of(replica_b) == "2022-12-01", 15, "the new trading day")
     tickers = httpx.get(f"{replica_b.url}/v1/tickers", timeout=10).json()
-    assert tickers["lake_version"] == lake.manifest().version
+    assert tickers["lake_version"] == lake.snapshot().version
     assert {t["last_date"] for t in tickers["tickers"]} == {"2022-12-01"}

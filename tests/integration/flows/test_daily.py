@@ -89,14 +89,14 @@ def test_a_day_without_new_data_changes_nothing(
 ) -> None:
     world = make_world(monkeypatch, tmp_path, sample_wide)
     version = register_champion(world.settings, world.lake, fit_small(world.lake))
-    lake_version = world.lake.manifest().version
+    lake_version = world.lake.snapshot().version
 
     summary = daily_flow()
 
     assert summary.ingest.message == "no new files"
     assert summary.retrain.outcome is None
     assert "nothing new since 2022-11-21" in summary.retrain.message
-    assert world.lake.manifest().version == lake_version
+    assert world.lake.snapshot().version == lake_version
     assert [str(v.version) for v in world.registry.versions()] == [version]
 
 

@@ -93,7 +93,7 @@ def test_s3_down_during_ingest_fails_after_retries_and_leaves_the_lake_unchanged
         s3_secret_access_key=S3_KEY,
         drop_uri=tmp_path / "incoming",
     )
-    before = world.lake.manifest()
+    before = world.lake.snapshot()
     dropped = world.drop_next_day()
 
     proxy.cut()
@@ -104,7 +104,7 @@ def test_s3_down_during_ingest_fails_after_retries_and_leaves_the_lake_unchanged
     # The flow's first lake read (the tickers table) is retried, then fails: nothing written.
     assert runs["read_listings"].run_count == 3  # the first try and flow_io_retries=2
     proxy.start()
-    assert world.lake.manifest() == before
+    assert world.lake.snapshot() == before
     assert world.drop.pending() == [dropped.name]  # still there for the next run
     assert ingest_flow().processed == [dropped.name]
     assert world.last_date() == dropped.day

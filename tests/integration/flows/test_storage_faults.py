@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import deltalake.table
 import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
@@ -34,7 +35,7 @@ from prefect.logging.handlers import APILogWorker
 
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
-from finsimples.manifest import Manifest
+from finsimples.lake_versions import Snapshot
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
 from tests.champion import fit_small, register_champion
@@ -163,10 +164,15 @@ def _failure(state: Any) -> BaseException:
     return error
 
 
-def _unreferenced(lake: Lake, manifest: Manifest) -> list[str]:
-    """Files under the lake's prices/ that ``manifest`` does not list (a failed commit's)."""
-    listed = {lake.location.path(f.path) for f in manifest.files}
-    return [p for p in lake.location.list_files("prices") if p not in listed]
+def _unreferenced(lake: Lake, snapshot: Snapshot) -> list[str]:
+    """Data files under the lake's prices/ that ``snapshot``'s version does not list."""
+    table = lake.prices.open(snapshot.version)
+    listed = {uri.removeprefix("s3://") for uri in table.file_uris()} if table else set()
+    return [
+        p
+        for p in lake.location.list_files("prices")
+        if p not in listed and "/_delta_log/" not in p and "/_change_data/" not in p
+    ]
 
 
 def _kill_at_first_call(
@@ -200,14 +206,17 @@ def _report(fault: str, **figures: object) -> None:
     print(" | ".join(["fault report", fault, *(f"{k}: {v}" for k, v in figures.items())]))
 
 
-def test_s3_killed_before_the_ingest_commit_keeps_the_lake_then_commits_once(
+def test_s3_killed_during_the_ingest_merge_keeps_the_lake_then_commits_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, s3: S3Process
 ) -> None:
     world = _s3_world(monkeypatch, tmp_path, sample_wide, s3)
-    before, rows_before = world.lake.manifest(), world.lake.read_prices()
+    before, rows_before = world.lake.snapshot(), world.lake.read_prices()
     dropped = world.drop_next_day()
-    # The day's data file is written; the server dies just before the manifest (the commit).
-    _kill_at_first_call(monkeypatch, Lake, "_commit", s3, restart_after=False)
+    # The server dies as the day's MERGE starts: after the rows to write were decided, before
+    # delta-rs reads the year's files, writes the new ones and commits.
+    _kill_at_first_call(
+        monkeypatch, deltalake.table.TableMerger, "execute", s3, restart_after=False
+    )
 
     state = ingest_flow(return_state=True)
 
@@ -216,9 +225,9 @@ def test_s3_killed_before_the_ingest_commit_keeps_the_lake_then_commits_once(
     assert runs["write_lake"] == 3  # the first try and flow_io_retries=2
     assert "mark_processed" not in runs  # the file is not moved out of the drop location
     error = str(_failure(state))
-    assert f"127.0.0.1 port {s3.port}" in error  # the endpoint ...
-    assert "operation" in error
-    assert "bucket" in error
+    assert f"127.0.0.1:{s3.port}" in error  # the endpoint ...
+    assert world.lake.uri.split("/")[2] in error  # ... the bucket ...
+    assert "failed" in error  # ... and what failed
     logs = "\n".join(_logs(state))
     assert logs.count("Retry ") == 2, logs
     assert "Retries are exhausted" in logs
@@ -227,29 +236,29 @@ def test_s3_killed_before_the_ingest_commit_keeps_the_lake_then_commits_once(
 
     s3.start()
     lake = world.lake
-    assert lake.manifest() == before
+    assert lake.snapshot() == before
     pd.testing.assert_frame_equal(lake.read_prices(), rows_before)
     stray = _unreferenced(lake, before)
-    assert len(stray) == 1  # the first try's data file: written, never committed
+    assert stray == []  # the server died before the MERGE wrote a file
     assert world.drop.pending() == [dropped.name]  # kept for the next run
     _report(
-        "S3 server killed before the ingest commit",
+        "S3 server killed as the ingest MERGE starts",
         attempted=f"write_lake: lake v{before.version} -> v{before.version + 1}",
         error=error.splitlines()[0][:200],
         retries=f"{runs['write_lake'] - 1} (write_lake ran {runs['write_lake']} times)",
-        lake=f"v{before.version} -> v{lake.manifest().version} (unchanged)",
-        uncommitted_files=f"{len(stray)} (listed by no manifest)",
+        lake=f"v{before.version} -> v{lake.snapshot().version} (unchanged)",
+        uncommitted_files=f"{len(stray)} (listed by no version)",
         drop=f"{dropped.name} still pending",
     )
 
-    # The next run: the server dies at the commit again and is back before the retry.
-    _kill_at_first_call(monkeypatch, Lake, "_commit", s3, restart_after=True)
+    # The next run: the server dies at the MERGE again and is back before the retry.
+    _kill_at_first_call(monkeypatch, deltalake.table.TableMerger, "execute", s3, restart_after=True)
     state = ingest_flow(return_state=True)
 
     assert state.is_completed()
     runs = _run_counts(state)
     assert runs["write_lake"] == 2  # failed once, then committed on the retry
-    after = lake.manifest()
+    after = lake.snapshot()
     assert after.version == before.version + 1  # one commit, not two
     day = lake.read_prices(start=dropped.day)
     assert len(day) == len(day.drop_duplicates(["ticker", "date"])) == 6
@@ -257,9 +266,9 @@ def test_s3_killed_before_the_ingest_commit_keeps_the_lake_then_commits_once(
     [processed] = world.drop.handled("processed")
     assert processed.endswith(dropped.name)
     assert ingest_flow().processed == []  # nothing left: a third run changes nothing
-    assert lake.manifest() == after
+    assert lake.snapshot() == after
     _report(
-        "S3 server killed before the ingest commit, back before the retry",
+        "S3 server killed as the ingest MERGE starts, back before the retry",
         attempted=f"write_lake: lake v{before.version} -> v{before.version + 1}",
         retries=f"{runs['write_lake'] - 1} (write_lake ran {runs['write_lake']} times)",
         lake=f"v{before.version} -> v{after.version} (one commit)",
@@ -302,7 +311,7 @@ def test_s3_down_during_the_retrain_fails_after_retries_and_changes_nothing(
     task: str,
 ) -> None:
     world, champion = _retrain_world(monkeypatch, tmp_path, sample_wide, s3)
-    lake_before, registry_before = world.lake.manifest(), _registry_state(world)
+    lake_before, registry_before = world.lake.snapshot(), _registry_state(world)
     assert registry_before == (champion, [champion])
     # The server dies as the flow reads the lake: its plan (the watermarks), or after the plan,
     # the prices to train on.
@@ -315,20 +324,20 @@ def test_s3_down_during_the_retrain_fails_after_retries_and_changes_nothing(
     assert runs[task] == 2  # the first try and flow_io_retries=1
     assert "train_candidate" not in runs  # no training on a lake it could not read
     error = str(_failure(state))
-    assert f"127.0.0.1 port {s3.port}" in error
-    assert "operation" in error
+    assert f"127.0.0.1:{s3.port}" in error or f"127.0.0.1 port {s3.port}" in error  # endpoint
+    assert "failed" in error or "operation" in error  # delta-rs' words, or pyarrow's
     logs = "\n".join(_logs(state))
     assert "Retries are exhausted" in logs
     assert "could not record the retrain status in the lake" in logs
     s3.start()
-    assert world.lake.manifest() == lake_before
+    assert world.lake.snapshot() == lake_before
     assert _registry_state(world) == registry_before
     _report(
         f"S3 server down as the retrain reads {step}",
         attempted=f"{task} (lake reads, before any fit)",
         error=error[:200],
         retries=f"{runs[task] - 1} ({task} ran {runs[task]} times)",
-        lake=f"v{lake_before.version} -> v{world.lake.manifest().version} (unchanged)",
+        lake=f"v{lake_before.version} -> v{world.lake.snapshot().version} (unchanged)",
         registry=f"champion v{champion}, versions {registry_before[1]} (unchanged)",
     )
 
@@ -338,7 +347,7 @@ def test_s3_back_during_the_retrain_retries_registers_one_version(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, s3: S3Process
 ) -> None:
     world, champion = _retrain_world(monkeypatch, tmp_path, sample_wide, s3)
-    lake_before = world.lake.manifest()
+    lake_before = world.lake.snapshot()
     _kill_at_first_call(monkeypatch, Lake, "read_prices", s3, restart_after=True)
 
     state = retrain_flow(return_state=True)
@@ -354,7 +363,7 @@ def test_s3_back_during_the_retrain_retries_registers_one_version(
     champion_after, versions = _registry_state(world)
     assert versions == sorted([champion, new])  # exactly one new version
     assert champion_after == (new if summary.outcome.promoted else champion)
-    assert world.lake.manifest().version == lake_before.version  # retrain only reads prices
+    assert world.lake.snapshot().version == lake_before.version  # retrain only reads prices
     _report(
         "S3 server down as the retrain reads its prices, back before the retry",
         attempted="read_prices (the lake's prices, before any fit)",

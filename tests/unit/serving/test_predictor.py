@@ -83,7 +83,7 @@ def test_refresh_reads_a_new_lake_version(
     assert predictor.refresh() is True
     after = predictor.forecast("KO", 5)
     assert (before.as_of, after.as_of) == (WATERMARK, date(2022, 12, 1))
-    assert predictor.lake_version == lake_copy.manifest().version
+    assert predictor.lake_version == lake_copy.snapshot().version
 
 
 def test_short_history_is_not_forecastable(

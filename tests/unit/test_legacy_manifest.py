@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from finsimples.manifest import (
+from finsimples.legacy.manifest import (
     Commit,
     DataFile,
     Manifest,
