@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 
 from finsimples.calendars import calendar
 from finsimples.ingest import ingest_files
@@ -52,7 +54,18 @@ def test_train_registers_promotes_and_predicts(settings: Settings) -> None:
     assert "h1_pinball_ewma_normal" in run.data.metrics
     assert run.data.params["mode"] == "full"
     assert run.data.tags["lake_version"] == "1"
-    assert run.inputs.dataset_inputs[0].dataset.name == "prices@lake-v1"
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.name == "prices@lake-v1"
+    # The run names the Delta table and version it read: the same rows come back from there.
+    assert dataset.source_type == "delta_table"
+    source = json.loads(dataset.source)
+    lake = Lake.from_settings(settings)
+    assert source == {"path": lake.prices.uri, "delta_table_version": 1}
+    seen = DeltaTable(source["path"], version=source["delta_table_version"])
+    assert seen.version() == 1
+    assert (
+        len(lake.read_prices(snapshot=lake.snapshot())) == json.loads(dataset.profile)["num_rows"]
+    )
 
     forecast, version = predict(settings, "aapl", 10)
     assert version == outcome.version
