@@ -19,6 +19,7 @@ from deploy.cli import deploy_command, stack_app
 from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
+from finsimples.migration import migrate
 from finsimples.settings import Settings
 from finsimples.tables import LakeError
 from loadtest.cli import loadtest_command
@@ -29,7 +30,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-lake_app = typer.Typer(help="Inspect and maintain the Parquet price lake.", no_args_is_help=True)
+lake_app = typer.Typer(
+    help="Inspect and maintain the lake's Delta tables (prices, tickers, corrections).",
+    no_args_is_help=True,
+)
 app.add_typer(lake_app, name="lake")
 app.add_typer(stack_app, name="stack")
 app.command("deploy")(deploy_command)
@@ -194,15 +198,29 @@ def lake_compact(
 
 @lake_app.command("vacuum")
 def lake_vacuum(
-    retention_hours: float | None = typer.Option(
+    retention_hours: int | None = typer.Option(
         None,
         min=0,
-        help="Keep the files versions younger than this need (default: from settings).",
+        help="Keep the files versions younger than this need (default: from settings). A "
+        "short retention deletes the files of writes still under way: use it only when none is.",
     ),
 ) -> None:
     """Delete files no version within the retention needs (and a migrated lake's old files)."""
     deleted = _lake().vacuum(retention_hours)
     out.print(f"deleted {len(deleted)} files")
+
+
+@lake_app.command("migrate")
+def lake_migrate() -> None:
+    """Convert a lake of earlier FinSimples versions (manifests) to Delta tables, in place."""
+    settings = Settings()
+    try:
+        report = migrate(settings)
+    except LakeError as exc:
+        raise _fail(str(exc)) from exc
+    except OSError as exc:
+        raise _fail(f"lake {settings.resolved_lake_uri}: {exc}; nothing was migrated") from exc
+    out.print(report.summary(), highlight=False)
 
 
 @lake_app.command("history")

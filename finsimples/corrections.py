@@ -46,7 +46,9 @@ def read_all(prices: TableRef, corrections: TableRef) -> pd.DataFrame:
     stored = corrections.read(table, CORRECTIONS_SCHEMA) if table else _empty()
     done = set(stored["version"].to_pylist())
     frame = pa.concat_tables([stored, pending(prices, done)]).to_pandas()
-    return frame.sort_values(["version", *KEY_COLUMNS], kind="stable").reset_index(drop=True)
+    # Corrections migrated from a manifest lake share one version: their own comes next.
+    order = ["version", "legacy_version", *KEY_COLUMNS]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def record_pending(prices: TableRef, corrections: TableRef, retry: Retry, where: str) -> int:

@@ -65,6 +65,9 @@ def legacy_files(location: Location) -> list[str]:
     if not is_migrated(location):
         return []
     found = manifest_paths(location)
+    found += [
+        p for p in location.list_files(LEGACY_MANIFESTS) if _LEGACY_FILE.match(p.rsplit("/", 1)[-1])
+    ]
     for prefix in LEGACY_TABLE_DIRS:
         found += [
             p for p in location.list_files(prefix) if _LEGACY_FILE.match(p.rsplit("/", 1)[-1])
