@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -41,6 +42,7 @@ from finsimples.storage import Location
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 TABLE_CONFIGURATION = {
     # Old and new values of every replaced row land in the same commit as the change
@@ -69,9 +71,13 @@ class LakeStorageError(OSError):
     """
 
 
-def storage_error(what: str, exc: DeltaError) -> LakeStorageError:
-    """A delta-rs failure as a :class:`LakeStorageError` saying what was being done."""
-    detail = " ".join(str(exc).split())
+def storage_error(what: str, exc: Exception) -> LakeStorageError:
+    """A store failure as a :class:`LakeStorageError` saying what was being done.
+
+    delta-rs writes its error chain on several lines, in colour, with arrows: one plain line.
+    """
+    lines = [_ANSI.sub("", line).replace("\u21b3", "").strip() for line in str(exc).splitlines()]
+    detail = "; ".join(line for line in lines if line)
     return LakeStorageError(f"{what} failed: {detail[:600]}")
 
 
@@ -133,7 +139,7 @@ class TableRef:
             return DeltaTable(self.uri, version=version, storage_options=self.options)
         except TableNotFoundError:
             return None
-        except DeltaError as exc:
+        except (DeltaError, OSError) as exc:  # delta-rs raises either for a store failure
             raise storage_error(f"opening {self.uri}", exc) from exc
 
     def create(self, schema: pa.Schema, partition_by: list[str] | None = None) -> DeltaTable:
@@ -224,9 +230,9 @@ def commit_with_retries(step: Callable[[], T], *, what: str, where: str, retry: 
     )
     try:
         return retrying(step)
-    except CommitFailedError:
+    except LakeStorageError:
         raise
-    except DeltaError as exc:  # not a lost race: the store itself failed
+    except (DeltaError, OSError) as exc:  # not a lost race: the store itself failed
         raise storage_error(what, exc) from exc
     except RetryError as exc:
         cause = exc.last_attempt.exception()
