@@ -9,7 +9,7 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
-from finsimples.lake import Lake
+from finsimples.lake import Lake, Snapshot
 from finsimples.settings import Settings
 from registry.promotion import ModelRegistry
 from training.forecaster import QuantileForecaster
@@ -61,13 +61,14 @@ def load_champion(registry: ModelRegistry) -> Champion:
     return load_version(registry, version)
 
 
-def read_training_prices(lake: Lake) -> pd.DataFrame:
-    """Every price in the lake, as the training core wants them.
+def read_training_prices(lake: Lake, snapshot: Snapshot | None = None) -> pd.DataFrame:
+    """Every price in the lake (at ``snapshot``'s version: default the latest), as the training
+    core wants them.
 
     Raises:
         JobError: the lake is empty.
     """
-    prices = lake.read_prices()
+    prices = lake.read_prices(snapshot=snapshot)
     if prices.empty:
         raise JobError(f"the lake at {lake.uri} is empty: run `finsimples ingest PATH` first")
     return prices

@@ -75,7 +75,10 @@ def train(
     report = step or (lambda _: None)
     lake = Lake.from_settings(settings)
     registry = open_registry(settings)
-    lake_version, prices = lake_prices or (lake.snapshot().version, read_training_prices(lake))
+    if lake_prices is None:  # the version recorded is the one read, whatever lands meanwhile
+        snapshot = lake.snapshot()
+        lake_prices = snapshot.version, read_training_prices(lake, snapshot)
+    lake_version, prices = lake_prices
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training
