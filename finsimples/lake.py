@@ -267,6 +267,8 @@ class Lake:
             return WriteResult(new, replaced, unchanged, version, written, placed)
 
         what = f"the write of {len(incoming):,} rows from {source}"
+        if placed:
+            what += f" (its {placed} listing(s) were committed first and stay)"
         result = commit_with_retries(step, what=what, where=self.uri, retry=self.retry)
         if result.replaced:
             self.record_corrections()

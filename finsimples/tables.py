@@ -238,9 +238,9 @@ def commit_with_retries(step: Callable[[], T], *, what: str, where: str, retry: 
         cause = exc.last_attempt.exception()
         first_line = str(cause).splitlines()[0] if cause else "commit failed"
         raise LakeConflictError(
-            f"lake {where}: {what} lost the commit to concurrent writers {retry.attempts} "
-            f"times in a row ({first_line}); nothing of it was committed: run it again, or "
-            "raise FINSIMPLES_LAKE_COMMIT_ATTEMPTS"
+            f"lake {where}: {what} lost the commit to a concurrent writer on each of its "
+            f"{retry.attempts} tries ({first_line}); nothing of it was committed: run it "
+            "again, or raise FINSIMPLES_LAKE_COMMIT_ATTEMPTS"
         ) from cause
 
 
