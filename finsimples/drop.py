@@ -4,6 +4,17 @@ A local folder or an S3 prefix (``s3://bucket/incoming``). Files at its top leve
 once ingested a file moves to ``processed/``, and a file that fails validation moves to
 ``quarantine/`` beside a ``.error.txt`` that holds the validation message. Moved names get a UTC
 time stamp in front, so a feed that sends ``prices.csv`` every day keeps every day's file.
+
+Several ingest runs may read one drop location at once (the daily flows of two exchanges fire in
+the same minute), so handling a file is idempotent rather than exclusive: every run that lists a
+file may read and ingest it (the lake's MERGE makes the second ingest a no-op), and the run whose
+move comes first archives it. A file that is gone when a run comes to read or move it was taken
+by another run, which moves a file only after its lake commit (or, rejected, to quarantine):
+:meth:`DropZone.fetch`, :meth:`DropZone.mark_processed` and :meth:`DropZone.quarantine` then
+return None instead of failing. A local move is a rename, so exactly one run archives each file.
+An S3 "move" is a copy then a delete: two runs moving one file in the same instant may both copy
+it, which leaves two stamped copies of the same bytes in ``processed/`` (nothing is lost, and
+the file leaves the pending list either way).
 """
 
 from __future__ import annotations
@@ -51,10 +62,21 @@ class DropZone:
         ]
         return sorted(n for n in names if not n.startswith(".") and _is_price_file(n))
 
-    def fetch(self, name: str, folder: Path) -> Path:
-        """Copy pending file ``name`` into local ``folder`` (same name: it may carry the ticker)."""
+    def fetch(self, name: str, folder: Path) -> Path | None:
+        """Copy pending file ``name`` into local ``folder`` (same name: it may carry the ticker).
+
+        Returns:
+            The local copy, or None when the file is no longer pending (another run took it).
+        """
+        source = self.location.path(name)
+        try:
+            data = self.location.read_bytes(source)
+        except OSError:
+            if self._is_pending(source):
+                raise  # still there: a real read failure, for the caller's retries
+            return None
         target = folder / name
-        target.write_bytes(self.location.read_bytes(self.location.path(name)))
+        target.write_bytes(data)
         return target
 
     def put(self, name: str, data: bytes) -> str:
@@ -63,14 +85,23 @@ class DropZone:
         self.location.write_bytes(path, data)
         return path
 
-    def mark_processed(self, name: str, *, now: datetime | None = None) -> str:
-        """Move an ingested file to ``processed/``; its new path."""
+    def mark_processed(self, name: str, *, now: datetime | None = None) -> str | None:
+        """Move an ingested file to ``processed/``.
+
+        Returns:
+            Its new path, or None when another run moved it first (see the module docstring).
+        """
         return self._move(name, PROCESSED_DIR, now)
 
-    def quarantine(self, name: str, error: str, *, now: datetime | None = None) -> str:
-        """Move a rejected file to ``quarantine/`` with its error beside it; its new path."""
+    def quarantine(self, name: str, error: str, *, now: datetime | None = None) -> str | None:
+        """Move a rejected file to ``quarantine/`` with its error beside it.
+
+        Returns:
+            Its new path, or None when another run moved it first (and wrote the error).
+        """
         target = self._move(name, QUARANTINE_DIR, now)
-        self.location.write_bytes(f"{target}.error.txt", error.encode() + b"\n")
+        if target is not None:
+            self.location.write_bytes(f"{target}.error.txt", error.encode() + b"\n")
         return target
 
     def handled(self, folder: str) -> list[str]:
@@ -78,14 +109,26 @@ class DropZone:
         paths = self.location.list_files(folder)
         return [p.rsplit("/", 1)[-1] for p in paths if not p.endswith(".error.txt")]
 
-    def _move(self, name: str, folder: str, now: datetime | None) -> str:
+    def _move(self, name: str, folder: str, now: datetime | None) -> str | None:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+        source = self.location.path(name)
         target = self.location.path(folder, f"{stamp}-{name}")
         fs = self.location.filesystem
         if self.location.is_local:
             fs.create_dir(self.location.path(folder), recursive=True)
-        fs.move(self.location.path(name), target)
+        try:
+            fs.move(source, target)
+        except OSError:
+            # S3 reports a missing source as a plain OSError (NoSuchKey): ask what is left.
+            if self._is_pending(source):
+                raise  # still pending: a real failure, for the caller's retries
+            if fs.get_file_info(target).type == pafs.FileType.File:
+                return target  # S3: our copy landed, another run's delete came first
+            return None  # another run moved it first
         return target
+
+    def _is_pending(self, path: str) -> bool:
+        return bool(self.location.filesystem.get_file_info(path).type == pafs.FileType.File)
 
 
 def _is_price_file(name: str) -> bool:

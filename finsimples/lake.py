@@ -16,13 +16,15 @@ whole commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from finsimples import corrections as audit
@@ -37,13 +39,13 @@ from finsimples.lake_versions import (
 )
 from finsimples.prices_table import (
     CHANGED,
-    MERGE_KEY,
     PARTITION,
     STORED_SCHEMA,
     WRITER,
     commit_properties,
     empty_frame,
     files_per_year,
+    merge_predicate,
     normalize,
     stored_table,
     to_frame,
@@ -62,6 +64,7 @@ from finsimples.tables import (
     TableRef,
     commit_with_retries,
     objects_in_commit,
+    plain_strings,
     storage_options,
 )
 from finsimples.tickers import Listing
@@ -71,6 +74,14 @@ log = logging.getLogger(__name__)
 PRICES = "prices"
 TICKERS = "tickers"
 CORRECTIONS = "corrections"
+_FILE_STATS = pa.schema(
+    [
+        ("ticker", pa.string()),
+        ("date_count", pa.int64()),
+        ("date_min", pa.date32()),
+        ("date_max", pa.date32()),
+    ]
+)
 __all__ = ["Commit", "CompactResult", "Lake", "Snapshot", "TickerStats", "WriteResult"]
 
 
@@ -95,6 +106,7 @@ class Lake:
         self.corrections_table = TableRef(location, CORRECTIONS, options)
         self._format_checked = False
         self._cache: tuple[int, int, Snapshot] | None = None
+        self._stats_by_file: dict[str, pa.Table] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
@@ -125,17 +137,32 @@ class Lake:
         version = table.version()
         if self._cache is not None and self._cache[:2] == (version, tickers_version):
             return self._cache[2]
-        keys = self.prices.read(table, STORED_SCHEMA, columns=["ticker", "date"])
-        grouped = keys.group_by("ticker").aggregate(
-            [("date", "count"), ("date", "min"), ("date", "max")]
-        )
-        stats = {
-            row["ticker"]: TickerStats(row["date_count"], row["date_min"], row["date_max"])
-            for row in sorted(grouped.to_pylist(), key=lambda r: r["ticker"])
-        }
-        snapshot = Snapshot(version, stats, len(table.file_uris()), tickers_version)
+        files = self.prices.files(table)
+        stats = _ticker_stats(self._file_stats(files))
+        snapshot = Snapshot(version, stats, len(files), tickers_version)
         self._cache = (version, tickers_version, snapshot)
         return snapshot
+
+    def _file_stats(self, files: dict[str, int]) -> list[pa.Table]:
+        """Each data file's per-ticker rows and dates, read once per file and kept: a new
+        version reads only its new files (an append: one)."""
+        new = [path for path in files if path not in self._stats_by_file]
+        if new:
+            fs = self.location.filesystem
+
+            def keys(path: str) -> pa.Table:
+                table = pq.read_table(path, columns=["ticker", "date"], filesystem=fs)
+                grouped = (
+                    plain_strings(table)
+                    .group_by("ticker")
+                    .aggregate([("date", "count"), ("date", "min"), ("date", "max")])
+                )
+                return grouped.cast(_FILE_STATS)  # one schema, whichever writer's nullability
+
+            with ThreadPoolExecutor(max_workers=16) as pool:  # S3 latency dominates
+                self._stats_by_file.update(zip(new, pool.map(keys, new), strict=True))
+        self._stats_by_file = {p: self._stats_by_file[p] for p in files}
+        return list(self._stats_by_file.values())
 
     def read_prices(
         self,
@@ -250,7 +277,7 @@ class Lake:
             metrics = (
                 table.merge(
                     stored_table(changed),
-                    predicate=MERGE_KEY,
+                    predicate=merge_predicate(changed),
                     source_alias="s",
                     target_alias="t",
                     commit_properties=commit_properties("write", source, len(incoming)),
@@ -293,11 +320,13 @@ class Lake:
             What it did, or None when no year needed merging.
         """
         self._check_format()
-        if self._open() is None:
+        first = self._open()
+        if first is None:
             return None
+        tables: Iterator[DeltaTable] = iter([first])  # the first try reuses it; a retry reloads
 
         def step() -> CompactResult | None:
-            table = self._open()
+            table = next(tables, None) or self._open()
             assert table is not None  # noqa: S101 - it existed a moment ago; tables are never dropped
             counts = files_per_year(table)
             wanted = (
@@ -453,3 +482,19 @@ class Lake:
 
         what = f"the tickers table update from {source}"
         return commit_with_retries(step, what=what, where=self.uri, retry=self.retry)
+
+
+def _ticker_stats(per_file: list[pa.Table]) -> dict[str, TickerStats]:
+    """Per-ticker rows and date range of the whole table from its files' own figures: each
+    (ticker, date) lives in exactly one file of a version, so counts add up."""
+    if not per_file:
+        return {}
+    grouped = (
+        pa.concat_tables(per_file)
+        .group_by("ticker")
+        .aggregate([("date_count", "sum"), ("date_min", "min"), ("date_max", "max")])
+    )
+    return {
+        row["ticker"]: TickerStats(row["date_count_sum"], row["date_min_min"], row["date_max_max"])
+        for row in sorted(grouped.to_pylist(), key=lambda r: r["ticker"])
+    }

@@ -14,9 +14,26 @@ STORED_SCHEMA = PRICES_SCHEMA.append(pa.field(PARTITION, pa.int32(), nullable=Fa
 """The prices table as stored: the price columns and the ``year`` partition column."""
 WRITER = WriterProperties(compression="ZSTD")
 MERGE_KEY = " AND ".join(f"t.{c} = s.{c}" for c in (PARTITION, *KEY_COLUMNS))
-"""A MERGE's match: the partition first, so delta-rs only scans the years the rows fall in."""
+"""A MERGE's match on the key (and its partition)."""
 CHANGED = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in VALUE_COLUMNS)
 """A matched row is updated only when a value differs: identical rows are left alone."""
+
+
+def merge_predicate(rows: pd.DataFrame) -> str:
+    """The MERGE's predicate for ``rows``: literal bounds first, then the key.
+
+    delta-rs prunes the target's files only by literals (a join on ``t.year = s.year`` still
+    scans every file): the incoming years and date range let it read only the files that may
+    hold a matching row, and keep the commit's read set, which concurrent writers are checked
+    against, to those files.
+    """
+    years = ", ".join(str(y) for y in sorted(rows["date"].dt.year.unique()))
+    first, last = rows["date"].min().date(), rows["date"].max().date()
+    bounds = (
+        f"t.{PARTITION} IN ({years}) AND t.date >= CAST('{first}' AS DATE) "
+        f"AND t.date <= CAST('{last}' AS DATE)"
+    )
+    return f"{bounds} AND {MERGE_KEY}"
 
 
 def commit_properties(operation: str, source: str, rows: int) -> CommitProperties:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -161,6 +161,18 @@ class TableRef:
                 continue
         raise LakeConflictError(f"table {self.uri}: could not be opened or created")
 
+    def files(self, table: DeltaTable) -> dict[str, int]:
+        """The data files of ``table``'s loaded version: path on the lake's filesystem, size."""
+        actions = pa.table(table.get_add_actions(flatten=True))
+        if actions.num_rows == 0:
+            return {}
+        paths = actions["path"].to_pylist()
+        sizes = actions["size_bytes"].to_pylist()
+        return {
+            self.location.path(self.name, unquote(path)): int(size)
+            for path, size in zip(paths, sizes, strict=True)
+        }
+
     def read(
         self,
         table: DeltaTable,
@@ -182,14 +194,17 @@ class TableRef:
             columns: only these columns.
             rows: applied to the rows read, for string columns.
         """
-        uris = table.file_uris(file_pruning_predicate=prune)
-        if not uris:
+        sizes = self.files(table)
+        uris = table.file_uris(file_pruning_predicate=prune) if prune else None
+        chosen = list(sizes) if uris is None else [_fs_path(u) for u in uris]
+        if not chosen:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
-        paths = [_fs_path(u) for u in uris]
-        dataset = ds.dataset(
-            paths, schema=schema, format="parquet", filesystem=self.location.filesystem
-        )
+        # Fragments with their sizes from the log: pyarrow then sends no HEAD per file (S3).
+        fmt = ds.ParquetFileFormat()
+        fs = self.location.filesystem
+        fragments = [fmt.make_fragment(p, filesystem=fs, file_size=sizes.get(p)) for p in chosen]
+        dataset = ds.FileSystemDataset(fragments, schema=schema, format=fmt, filesystem=fs)
         # delta-rs stores strings as ``string_view``: a filter on a string column would meet
         # their statistics (``string`` against ``string_view`` has no kernel), so strings are
         # filtered after the scan (``rows``), dates and numbers during it.
