@@ -6,6 +6,12 @@ their work by then, and their summary is logged first; the step's own flow run s
 Prefect, the daily flow logs the error, and the summary carries it (``track_record_error``).
 The realized record then stays at its previous day (its ``as_of`` in ``GET /v1/model`` says
 so) until the next run, which scores the missed day too.
+
+The B3 and NYSE runs fire in the same minute from November to March, over one drop location
+and one registry. Both ingest what is pending (a MERGE per run, so a file both read lands once,
+and a file the other run moved is skipped: ``flows.ingest``); the retrain, its promotion and
+deploy hook, and the track record each hold the model lock (``flows.locks``), so the second
+run's retrain waits for the first's and plans against the champion it left.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@
 3. the drift check of the new champion (``flows.drift``, without its retrain trigger), unless
    it was rolled back;
 4. a deploy record: JSON in the lake under ``reports/deploys/`` and tags on the version.
+
+The whole hook holds the model lock (``flows.locks``): never two rollouts, cache refreshes or
+rollbacks at once. Called by the retrain flow, which holds it already, it does not wait.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from finsimples.lake import Lake
 from finsimples.settings import Settings
 from flows.drift import DriftSummary, drift_flow
 from flows.io import io_task, with_retries
+from flows.locks import model_lock
 
 DEPLOYS_DIR = "reports/deploys"
 
@@ -199,7 +203,8 @@ def check_drift() -> tuple[bool | None, str]:
 def deploy_hook_flow(
     new_version: str, old_version: str | None = None, verify: bool = False
 ) -> DeployRecord:
-    """After a promotion: refresh the cache, check drift, record the deploy.
+    """After a promotion: refresh the cache, check drift, record the deploy (under the model
+    lock).
 
     Args:
         new_version: the version now holding ``@champion``.
@@ -207,6 +212,11 @@ def deploy_hook_flow(
         verify: with a stack running, judge the rollout with the load test's ``ci`` profile and
             roll back to ``old_version`` when it fails (``old_version`` must be one version).
     """
+    with model_lock("deploy-hook"):
+        return _deploy(new_version, old_version, verify)
+
+
+def _deploy(new_version: str, old_version: str | None, verify: bool) -> DeployRecord:
     from deploy.stack import Stack
 
     settings = Settings()

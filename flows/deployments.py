@@ -3,6 +3,12 @@
 ``finsimples flows serve`` serves them from this process (``prefect.serve``: no work pool
 needed, the local way). ``prefect.yaml`` describes the same deployments for work pools: a process
 pool locally, a Kubernetes pool in production.
+
+The two daily deployments fire in the same minute from November to March; each run ingests
+whatever is pending (concurrent ingests are safe), and the model lock (``flows.locks``, a
+Prefect global concurrency limit) makes their retrains, promotions, deploys and track records
+run one after the other. :func:`serve` creates that limit before serving; with a work pool the
+first run that needs it creates it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from flows.daily import daily_flow
 from flows.deploy_hook import deploy_hook_flow
 from flows.drift import drift_flow
 from flows.ingest import ingest_flow
+from flows.locks import ensure_limits
 from flows.retrain import retrain_flow
 from flows.track_record import track_record_flow
 
@@ -68,5 +75,7 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
 
 
 def serve(settings: Settings) -> None:
-    """Serve every deployment from this process until interrupted (runs their schedules)."""
+    """Create the flows' concurrency limits, then serve every deployment from this process until
+    interrupted (runs their schedules)."""
+    ensure_limits()
     prefect.serve(*deployments(settings))

@@ -5,6 +5,14 @@ in one commit (``finsimples.ingest.ingest_frames``) and only then moved to ``pro
 that fails validation goes to ``quarantine/`` with its error, and the others proceed. Should the
 flow die between the commit and the moves, the next run ingests the same files again, which
 changes nothing (ingest is idempotent), and moves them.
+
+Another ingest may be reading the same drop location at the same time (the daily flows of two
+exchanges fire in the same minute; every writer assumes another one is running). Both may
+ingest a file they both listed, and the lake's MERGE makes the second a no-op; a file that is
+gone by the time this run reads it was taken by the other run, which moves a file only after
+its lake commit (or to ``quarantine/``): it is listed in ``taken`` and skipped. A file the
+other run moved first once this one had merged it too is logged and counts as processed
+(``finsimples.drop`` says what each drop location guarantees).
 """
 
 from __future__ import annotations
@@ -37,17 +45,22 @@ class IngestSummary:
     processed: list[str] = field(default_factory=list)
     quarantined: dict[str, str] = field(default_factory=dict)
     report: IngestReport | None = None
+    taken: list[str] = field(default_factory=list)
+    """Files listed but gone before this run read them: another run ingested or quarantined
+    them."""
 
     @property
     def message(self) -> str:
         """One line for logs and the CLI."""
-        if not self.processed and not self.quarantined:
+        if not self.processed and not self.quarantined and not self.taken:
             return "no new files"
         parts = [f"{len(self.processed)} file(s) ingested"]
         if self.report is not None:
             parts.append(self.report.summary())
         if self.quarantined:
             parts.append(f"{len(self.quarantined)} quarantined: {', '.join(self.quarantined)}")
+        if self.taken:
+            parts.append(f"{len(self.taken)} taken by another run: {', '.join(self.taken)}")
         return "; ".join(parts)
 
 
@@ -58,8 +71,8 @@ def list_pending(drop: DropZone) -> list[str]:
 
 
 @io_task
-def fetch(drop: DropZone, name: str, folder: Path) -> Path:
-    """A local copy of one pending file."""
+def fetch(drop: DropZone, name: str, folder: Path) -> Path | None:
+    """A local copy of one pending file (None: another run took it meanwhile)."""
     return drop.fetch(name, folder)
 
 
@@ -86,14 +99,14 @@ def write_lake(
 
 
 @io_task
-def mark_processed(drop: DropZone, name: str) -> str:
-    """Move an ingested file to ``processed/``."""
+def mark_processed(drop: DropZone, name: str) -> str | None:
+    """Move an ingested file to ``processed/`` (None: another run moved it first)."""
     return drop.mark_processed(name)
 
 
 @io_task
-def quarantine(drop: DropZone, name: str, error: str) -> str:
-    """Move a rejected file to ``quarantine/`` beside its error."""
+def quarantine(drop: DropZone, name: str, error: str) -> str | None:
+    """Move a rejected file to ``quarantine/`` beside its error (None: another run did)."""
     return drop.quarantine(name, error)
 
 
@@ -128,6 +141,7 @@ def ingest_flow() -> IngestSummary:
     valid: dict[str, pd.DataFrame] = {}
     listings: dict[str, Listing] = {}
     rejected: dict[str, str] = {}
+    taken: list[str] = []
     try:
         known = with_retries(read_listings, settings)(lake)
     except OSError as exc:
@@ -136,6 +150,10 @@ def ingest_flow() -> IngestSummary:
     with tempfile.TemporaryDirectory(prefix="finsimples-ingest-") as folder:
         for name in names:
             path = with_retries(fetch, settings)(drop, name, Path(folder))
+            if path is None:
+                log.info("%s was taken by another run (ingested or quarantined there)", name)
+                taken.append(name)
+                continue
             try:
                 valid[name], placed = validate(path, known)
                 listings |= placed
@@ -153,9 +171,11 @@ def ingest_flow() -> IngestSummary:
             raise
         log.info("lake at %s: %s", lake.uri, report.summary())
     for name in valid:
-        with_retries(mark_processed, settings)(drop, name)
+        if with_retries(mark_processed, settings)(drop, name) is None:
+            log.info("%s was already moved to processed/ by another run", name)
     for name, error in rejected.items():
-        with_retries(quarantine, settings)(drop, name, error)
-    summary = IngestSummary(processed=list(valid), quarantined=rejected, report=report)
+        if with_retries(quarantine, settings)(drop, name, error) is None:
+            log.info("%s was already moved by another run", name)
+    summary = IngestSummary(processed=list(valid), quarantined=rejected, report=report, taken=taken)
     log.info("ingest: %s", summary.message)
     return summary

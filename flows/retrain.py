@@ -8,6 +8,11 @@ anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it wa
 to train on are read in an I/O task of their own, so an S3 outage there is retried like every
 other lake read rather than failing the (never retried) training. The run's outcome is recorded
 in the lake (``status/retrain.json``) for the replicas' model gauges.
+
+A run holds the model lock (``flows.locks``) from reading the champion to recording its
+outcome, deploy hook included: two retrains that start together (the daily flows of B3 and
+NYSE fire in the same minute in the southern summer) run one after the other, and the second
+plans against the champion the first left.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from finsimples.records import RetrainStatus
 from finsimples.settings import Settings
 from flows.deploy_hook import DeployRecord, deploy_hook_flow
 from flows.io import compute_task, io_task, with_retries
+from flows.locks import model_lock
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ def read_plan(settings: Settings, force_full: bool) -> RetrainPlan:
 def read_prices(settings: Settings) -> tuple[int, pd.DataFrame]:
     """The lake's version and every price in it, for the training (S3 reads)."""
     lake = Lake.from_settings(settings)
-    return lake.snapshot().version, read_training_prices(lake)
+    snapshot = lake.snapshot()  # the version recorded is the one read
+    return snapshot.version, read_training_prices(lake, snapshot)
 
 
 @compute_task
@@ -114,7 +121,8 @@ def _retrain(settings: Settings, full: bool) -> RetrainSummary:
 def retrain_flow(full: bool = False) -> RetrainSummary:
     """Retrain on the lake's new data; promote through the gate; on promotion, the deploy hook.
 
-    Every run ends by recording its outcome in the lake (``status/retrain.json``): success
+    It holds the model lock throughout (waiting while another retrain or deploy runs). Every
+    run ends by recording its outcome in the lake (``status/retrain.json``): success
     unless it raised (a gate rejection and "nothing to do" are successes), and, when it trained
     a candidate, today's date as the last training date.
 
@@ -122,11 +130,12 @@ def retrain_flow(full: bool = False) -> RetrainSummary:
         full: refit from scratch even if an incremental update would do.
     """
     settings = Settings()
-    try:
-        summary = _retrain(settings, full)
-    except Exception as exc:
-        _record(settings, False, f"failed: {exc!r}", None)
-        raise
-    trained = summary.outcome.version if summary.outcome is not None else None
-    _record(settings, True, summary.message, trained)
+    with model_lock("retrain"):
+        try:
+            summary = _retrain(settings, full)
+        except Exception as exc:
+            _record(settings, False, f"failed: {exc!r}", None)
+            raise
+        trained = summary.outcome.version if summary.outcome is not None else None
+        _record(settings, True, summary.message, trained)
     return summary

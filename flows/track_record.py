@@ -4,6 +4,10 @@ The daily flow runs it after the retrain, so it logs the forecasts of the champi
 the new data. Wiring only: the work is ``finsimples.jobs.track_record`` and
 ``finsimples.track_record``; the replicas read the summary it writes
 (``track_record/summary.json``) into ``GET /v1/model``, narratives and their gauges.
+
+A run holds the model lock (``flows.locks``), so the champion it reads cannot move under it and
+two runs of one day (the daily flows of two exchanges) write their log and summaries one after
+the other: the later, from the later champion, stands.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from finsimples.lake import Lake
 from finsimples.records import TrackRecordSummary
 from finsimples.settings import Settings
 from flows.io import compute_task, io_task, with_retries
+from flows.locks import model_lock
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,12 @@ def write_result(settings: Settings, result: TrackRecordResult) -> list[str]:
 def track_record_flow() -> TrackRecordRun:
     """Log the champion's forecasts of the lake's latest day; score and summarize the record."""
     settings = Settings()
-    inputs = with_retries(read_inputs, settings)(settings)
-    log = log_forecasts(inputs, settings)
-    with_retries(write_log, settings)(settings, log)
-    result = score(inputs, log, settings)
-    with_retries(write_result, settings)(settings, result)
+    with model_lock("track-record"):
+        inputs = with_retries(read_inputs, settings)(settings)
+        log = log_forecasts(inputs, settings)
+        with_retries(write_log, settings)(settings, log)
+        result = score(inputs, log, settings)
+        with_retries(write_result, settings)(settings, result)
     run = TrackRecordRun(inputs.version, len(log), len(result.scores), result.summary)
     get_run_logger().info("track record: %s", run.message)
     return run
