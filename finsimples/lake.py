@@ -15,7 +15,9 @@ whole commits.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -404,22 +406,15 @@ class Lake:
         # A Timestamp or datetime from a caller is a day here: the filters compare dates.
         start = None if start is None else pd.Timestamp(start).date()
         end = None if end is None else pd.Timestamp(end).date()
-        conditions = []
-        wanted = None
-        if tickers is not None:
-            wanted = pc.field("ticker").isin(sorted(set(tickers)))
-        if start is not None:
-            conditions.append(pc.field("date") >= pa.scalar(start, pa.date32()))
-        if end is not None:
-            conditions.append(pc.field("date") <= pa.scalar(end, pa.date32()))
+        conditions: list[pc.Expression] = []
         prune: list[tuple[str, str, object]] = []
-        if start is not None:
-            prune += [(PARTITION, ">=", start.year), ("date", ">=", start)]
-        if end is not None:
-            prune += [(PARTITION, "<=", end.year), ("date", "<=", end)]
-        expression = None
-        for condition in conditions:
-            expression = condition if expression is None else expression & condition
+        for bound, op in ((start, ">="), (end, "<=")):
+            if bound is not None:  # in the scan, and in the choice of files (year, statistics)
+                day, limit = pc.field("date"), pa.scalar(bound, pa.date32())
+                conditions.append(day >= limit if op == ">=" else day <= limit)
+                prune += [(PARTITION, op, bound.year), ("date", op, bound)]
+        expression = functools.reduce(operator.and_, conditions) if conditions else None
+        wanted = None if tickers is None else pc.field("ticker").isin(sorted(set(tickers)))
         rows = self.prices.read(
             table,
             STORED_SCHEMA,
