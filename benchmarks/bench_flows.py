@@ -34,6 +34,7 @@ from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.replay import next_day_file
 from finsimples.settings import Settings
+from flows.deploy_hook import deploy_hook_flow
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
 
@@ -88,7 +89,11 @@ def run_retrain(
     started = time.perf_counter()
     summary = retrain_flow(full=full)
     seconds = time.perf_counter() - started
-    hook = last_run_seconds("deploy-hook") if summary.deploy else None
+    hook = None
+    if summary.outcome is not None and summary.outcome.promoted and summary.outcome.version:
+        # What the deploy controller runs after a promotion (here: the cache step, no stack).
+        deploy_hook_flow(new_version=summary.outcome.version, old_version=summary.plan.champion)
+        hook = last_run_seconds("deploy-hook")
     mode = summary.outcome.mode if summary.outcome else "nothing"
     print(f"{label}: {summary.message}")
     return RetrainRun(label, mode, seconds, hook, ingest, others_cores(since))

@@ -58,6 +58,35 @@ class StackConfig(BaseModel):
     s3_port: int = Field(
         9000, ge=1, le=65535, description="moto's S3 API server, for an s3:// lake on 127.0.0.1"
     )
+    prefect_port: int = Field(
+        4200, ge=1, le=65535, description="the stack's Prefect server (API and UI)"
+    )
+    controller_port: int = Field(
+        9095,
+        ge=1,
+        le=65535,
+        description="the deploy controller: MLflow's webhook, /metrics, /healthz, /reconcile",
+    )
+    scheduler: bool = Field(
+        True,
+        description="`stack up` runs a Prefect server and the process serving the flows' "
+        "deployments on their schedules (daily per exchange, drift)",
+    )
+    controller: bool = Field(
+        True,
+        description="`stack up` runs the deploy controller: the replicas follow @champion",
+    )
+    controller_poll_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="the controller compares @champion with the replicas at least this often "
+        "(the safety net under MLflow's webhooks, which are not durable)",
+    )
+    controller_verify: bool = Field(
+        True,
+        description="the controller judges each deploy with the load test's ci profile "
+        "(`deploy --verify`) and rolls a failing version back",
+    )
     balancing: Literal["least_conn", "round_robin"] = Field(
         "round_robin", description="NGINX upstream method (see the class docstring)"
     )
@@ -109,6 +138,8 @@ class StackConfig(BaseModel):
             "redis_exporter_port": self.redis_exporter_port,
             "node_exporter_port": self.node_exporter_port,
             "s3_port": self.s3_port,
+            "prefect_port": self.prefect_port,
+            "controller_port": self.controller_port,
         }
         seen: dict[int, str] = {}
         for name, port in fixed.items():

@@ -19,6 +19,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from deploy.supervisor import Program
 from finsimples.settings import Settings
 
 MODEL_NAME = "finsimples-forecaster"  # bentos.model_store.BENTO_MODEL_NAME, without its imports
@@ -83,6 +84,47 @@ class StackLayout:
     def snapshot(self, model_version: str) -> Path:
         """The fallback snapshot of a registry version."""
         return self.root / "snapshots" / f"v{model_version}.json.gz"
+
+    @property
+    def deploy_lock(self) -> Path:
+        """The flock of the deploy in progress (``deploy.rolling.deploy_lock``)."""
+        return self.root / "deploy.lock"
+
+    @property
+    def controller(self) -> Path:
+        """The deploy controller's lock, memory and decision record."""
+        return self.root / "controller"
+
+    @property
+    def services_file(self) -> Path:
+        """The non-replica programs as ``stack up`` defined them (``read_services``)."""
+        return self.root / "services.json"
+
+    def write_services(self, programs: list[Program]) -> None:
+        """Record the stack's other programs, so a deploy from any process (the controller, a
+        shell whose settings point at the stack's MLflow server) keeps exactly these."""
+        staged = self.services_file.with_suffix(".tmp")
+        staged.write_text(json.dumps([program.as_dict() for program in programs], indent=1))
+        staged.replace(self.services_file)
+
+    def read_services(self) -> list[Program] | None:
+        """The programs ``write_services`` recorded (None: none recorded)."""
+        if not self.services_file.exists():
+            return None
+        return [Program.from_dict(raw) for raw in json.loads(self.services_file.read_text())]
+
+    def webhook_encryption_key(self) -> str:
+        """The MLflow server's webhook-secret key, made once per stack folder (file mode 0600)."""
+        from deploy.webhook import fernet_key
+
+        path = self.root / "mlflow" / "webhook-encryption.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_suffix(".tmp")
+            staged.touch(mode=0o600)
+            staged.write_text(fernet_key())
+            staged.replace(path)
+        return path.read_text().strip()
 
     def replica_home(self, program: str) -> Path:
         """A replica program's own BENTOML_HOME."""

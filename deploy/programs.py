@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NGINX = "nginx"
 REDIS = "redis"
 MLFLOW = "mlflow"
+PREFECT = "prefect-server"
+RUNNER = "flows-runner"
+CONTROLLER = "deploy-controller"
 
 # Debian package of each system binary, for the error that says how to install it (the
 # monitoring programs' binaries are named after their packages: deploy/observability.py).
@@ -52,6 +55,8 @@ class StackEndpoints:
     prometheus: str | None
     nginx_status: str
     alertmanager: str | None = None
+    prefect: str | None = None
+    controller: str | None = None
 
 
 def endpoints(
@@ -67,7 +72,14 @@ def endpoints(
         prometheus=f"http://{host}:{stack.prometheus_port}" if with_prometheus else None,
         nginx_status=f"http://127.0.0.1:{stack.nginx_status_port}/stub_status",
         alertmanager=f"http://{host}:{stack.alertmanager_port}" if with_alertmanager else None,
+        prefect=prefect_url(settings) if stack.scheduler else None,
+        controller=f"http://{host}:{stack.controller_port}" if stack.controller else None,
     )
+
+
+def prefect_url(settings: Settings) -> str:
+    """The stack's Prefect server (its UI; the API under ``/api``)."""
+    return f"http://{settings.stack.host}:{settings.stack.prefect_port}"
 
 
 def runs_mlflow(settings: Settings) -> bool:
@@ -170,11 +182,91 @@ def service_programs(settings: Settings, layout: StackLayout, workdir: Path) -> 
                 ],
                 directory=workdir,
                 log=logs / "mlflow.log",
-                # The job runner spawns workers of ~2.5 GB; this stack runs no MLflow jobs.
-                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                env={
+                    # The job runner spawns workers of ~2.5 GB; this stack runs no MLflow jobs.
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                    # Registry webhooks wake the deploy controller: one key for every worker
+                    # (else deliveries fail with InvalidToken), plain http to this host.
+                    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": layout.webhook_encryption_key(),
+                    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                },
                 port=stack.mlflow_port,
                 priority=100,
                 startsecs=3,
+            )
+        )
+    return programs
+
+
+def operations_programs(settings: Settings, layout: StackLayout, workdir: Path) -> list[Program]:
+    """The programs that run the platform by itself: the Prefect server and the process serving
+    the flows' deployments on their schedules (``stack.scheduler``), and the deploy controller
+    (``stack.controller``)."""
+    stack = settings.stack
+    logs = layout.logs
+    programs = []
+    prefect_home = layout.root / "prefect"
+    prefect_env = {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": prefect_url(settings) + "/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONPATH": str(ROOT),
+    }
+    if stack.scheduler:
+        programs.append(
+            Program(
+                name=PREFECT,
+                command=[
+                    venv_binary("prefect"),
+                    *("server", "start", "--host", stack.host, "--port", str(stack.prefect_port)),
+                ],
+                directory=workdir,
+                log=logs / f"{PREFECT}.log",
+                env={
+                    **prefect_env,
+                    # Leases of the model lock survive a server restart (flows.locks).
+                    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+                        "prefect.server.concurrency.lease_storage.filesystem"
+                    ),
+                },
+                port=stack.prefect_port,
+                priority=150,
+                startsecs=3,
+                stopwaitsecs=20,
+            )
+        )
+        programs.append(
+            Program(
+                name=RUNNER,
+                # Waits for the server's health itself, then serves (flows.deployments.serve).
+                command=[venv_binary("finsimples"), "flows", "serve"],
+                directory=workdir,
+                log=logs / f"{RUNNER}.log",
+                env=prefect_env,
+                priority=600,
+                startsecs=5,
+                stopwaitsecs=30,
+            )
+        )
+    if stack.controller:
+        env = {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
+        if stack.scheduler:  # its deploys hold the model lock on the stack's Prefect server
+            env |= prefect_env
+        programs.append(
+            Program(
+                name=CONTROLLER,
+                command=[venv_binary("finsimples"), "deploy", "controller"],
+                directory=workdir,
+                log=logs / f"{CONTROLLER}.log",
+                env=env,
+                port=stack.controller_port,
+                priority=700,
+                startsecs=3,
+                # A deploy in progress gets this long to finish; one cut short leaves the
+                # replicas mixed, which the next controller reconciles.
+                stopwaitsecs=60,
             )
         )
     return programs

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -214,7 +215,7 @@ class RollingDeploy:
             StackError: the model could not be imported (nothing changed), or a replica could
                 not be replaced (the stack is back on the versions it served).
         """
-        with _deploy_lock(self.stack.layout.root / "deploy.lock"):
+        with deploy_lock(self.stack.layout.deploy_lock):
             return self._run(version)
 
     def _run(self, version: str | None) -> DeployReport:
@@ -270,17 +271,52 @@ class RollingDeploy:
             self.replace(index, model)
 
 
+class DeployInProgressError(StackError):
+    """Another process is deploying on this stack right now."""
+
+
+_held_locks: dict[Path, int] = {}  # deploy locks this process holds, and how many times
+_held_guard = threading.Lock()
+
+
 @contextlib.contextmanager
-def _deploy_lock(path: Path) -> Iterator[None]:
-    """One deploy at a time per stack (an flock, released even when the process dies)."""
+def deploy_lock(path: Path) -> Iterator[None]:
+    """One deploy at a time per stack (an flock, released even when the process dies).
+
+    Reentrant within a process: ``finsimples deploy`` and the deploy controller take it
+    before moving ``@champion`` or deciding, and the rolling deploy they then run takes it
+    again without waiting for itself.
+
+    Raises:
+        DeployInProgressError: another process holds it.
+    """
+    with _held_guard:
+        if _held_locks.get(path):
+            _held_locks[path] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held_locks[path] -= 1
+        return
     with path.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StackError(f"another deploy is running on this stack ({path} is locked)") from exc
+            raise DeployInProgressError(
+                f"another deploy is running on this stack ({path} is locked)"
+            ) from exc
+        with _held_guard:
+            _held_locks[path] = 1
         try:
             yield
         finally:
+            with _held_guard:
+                _held_locks.pop(path, None)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -43,6 +43,7 @@ from deploy.programs import (
     StackEndpoints,
     endpoints,
     find_binary,
+    operations_programs,
     replica_program,
     runs_mlflow,
     service_programs,
@@ -87,10 +88,22 @@ class Stack:
         return f"http://{self.settings.stack.host}:{slot.port}"
 
     # --- configuration ---------------------------------------------------------------------
-    def programs(self, slots: list[Slot], workdir: Path) -> list[Program]:
-        """Every program for ``slots``: the services, then one per replica."""
+    def service_programs(self, workdir: Path) -> list[Program]:
+        """The programs other than the replicas, as these settings define them."""
         services = service_programs(self.settings, self.layout, workdir)
         services += monitoring_programs(self.settings, self.layout, self.monitoring)
+        return services + operations_programs(self.settings, self.layout, workdir)
+
+    def programs(self, slots: list[Slot], workdir: Path) -> list[Program]:
+        """Every program for ``slots``: the services ``stack up`` recorded (else the settings'),
+        then one per replica.
+
+        The recorded services win, so a deploy run with other settings (a shell pointed at the
+        stack's MLflow server, the controller's environment) neither drops nor restarts them.
+        """
+        services = self.layout.read_services()
+        if services is None:
+            services = self.service_programs(workdir)
         replicas = [replica_program(self.settings, self.layout, s, workdir) for s in slots]
         return services + replicas
 
@@ -311,6 +324,8 @@ class Stack:
         self.write_nginx_conf(slots, generation=1)
         self.write_prometheus_targets(slots)
         self.write_monitoring_conf()
+        services = self.service_programs(workdir)
+        self.layout.write_services(services)
         self.supervisor.write_config(self.programs(slots, workdir))
         try:
             self.supervisor.start_daemon()
@@ -333,6 +348,10 @@ class Stack:
         if runs_mlflow(self.settings):
             ports["MLflow"] = stack.mlflow_port
         ports |= monitoring_ports(stack, self.monitoring)
+        if stack.scheduler:
+            ports["Prefect"] = stack.prefect_port
+        if stack.controller:
+            ports["deploy controller"] = stack.controller_port
         return ports | {slot.name: slot.port for slot in slots}
 
     def down(self, timeout: float = 60.0) -> list[str]:

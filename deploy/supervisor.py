@@ -49,6 +49,22 @@ class Program:
     stopwaitsecs: int = 15
     stopsignal: str = "TERM"
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``from_dict`` reads them back)."""
+        return {
+            **{k: getattr(self, k) for k in ("name", "port", "priority", "startsecs")},
+            **{k: getattr(self, k) for k in ("stopwaitsecs", "stopsignal")},
+            "command": list(self.command),
+            "directory": str(self.directory),
+            "log": str(self.log),
+            "env": dict(self.env),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Program:
+        """The program ``as_dict`` wrote."""
+        return cls(**{**raw, "directory": Path(raw["directory"]), "log": Path(raw["log"])})
+
 
 def _escape(text: str) -> str:
     """A value for supervisord's config: ``%`` starts an expansion there, so it is doubled."""

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deploy.cli import deploy_command, stack_app
+from deploy.cli import deploy_app, stack_app
 from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
@@ -36,7 +36,7 @@ lake_app = typer.Typer(
 )
 app.add_typer(lake_app, name="lake")
 app.add_typer(stack_app, name="stack")
-app.command("deploy")(deploy_command)
+app.add_typer(deploy_app, name="deploy")
 app.command("loadtest")(loadtest_command)
 app.add_typer(monitor_app, name="monitor")
 

@@ -9,8 +9,8 @@ so) until the next run, which scores the missed day too.
 
 The B3 and NYSE runs fire in the same minute from November to March, over one drop location
 and one registry. Both ingest what is pending (a MERGE per run, so a file both read lands once,
-and a file the other run moved is skipped: ``flows.ingest``); the retrain, its promotion and
-deploy hook, and the track record each hold the model lock (``flows.locks``), so the second
+and a file the other run moved is skipped: ``flows.ingest``); the retrain with its promotion,
+and the track record each hold the model lock (``flows.locks``), so the second
 run's retrain waits for the first's and plans against the champion it left.
 """
 

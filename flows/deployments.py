@@ -13,6 +13,8 @@ first run that needs it creates it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import prefect
@@ -74,8 +76,39 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
     return made
 
 
+def wait_for_server(timeout: float = 180.0, clock: Callable[[], float] = time.monotonic) -> None:
+    """Wait until the Prefect server at ``PREFECT_API_URL`` answers its health check.
+
+    In the stack, supervisord starts the server and this runner together; the server takes
+    about 11 s to answer.
+
+    Raises:
+        TimeoutError: it did not answer within ``timeout`` seconds (with its last error).
+    """
+    from prefect import get_client
+
+    deadline = clock() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            error = client.api_healthcheck()
+            if error is None:
+                return
+            if clock() > deadline:
+                raise TimeoutError(f"the Prefect server did not answer in {timeout:.0f} s: {error}")
+            time.sleep(0.5)
+
+
 def serve(settings: Settings) -> None:
     """Create the flows' concurrency limits, then serve every deployment from this process until
-    interrupted (runs their schedules)."""
+    interrupted (runs their schedules).
+
+    On SIGTERM Prefect's runner pauses the deployments it serves; serving them again here
+    unpauses them (each deployment is applied with ``paused=False``), so a restarted runner
+    resumes every schedule.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():  # a server of its own (else Prefect starts a temporary one)
+        wait_for_server()
     ensure_limits()
     prefect.serve(*deployments(settings))

@@ -6,16 +6,17 @@ check. Their ingests may overlap: the lake's MERGE commits are safe for concurre
 follows may not: two retrains would both read the same champion, both train on it, both promote,
 and two deploy hooks would roll the replicas and rewrite the cache at once. So the sections that
 read the champion and act on it hold the Prefect global concurrency limit
-:data:`MODEL_LOCK` (one slot): ``retrain_flow`` (plan -> train -> gate -> ``@champion`` -> deploy
-hook), ``deploy_hook_flow`` (``finsimples deploy`` runs it alone) and ``track_record_flow``. The
+:data:`MODEL_LOCK` (one slot): ``retrain_flow`` (plan -> train -> gate -> ``@champion``),
+``deploy_hook_flow`` (the deploy controller and ``finsimples deploy`` run it) and
+``track_record_flow``. The
 second daily run waits for the first, then plans against the champion the first left: usually
 "nothing new", since the first run's ingest took every pending file.
 
 Why a global concurrency limit, not a tag or deployment limit: it covers every way in (both daily
 deployments, the on-demand ``retrain`` and ``deploy-hook`` deployments, the drift trigger, the
 CLI), and it holds only the model section, so one exchange's ingest never waits for the other's
-training. The lock is reentrant within a run: a flow called by a flow that holds it (the deploy
-hook inside the retrain) does not wait for itself.
+training. The lock is reentrant within a run: a flow called by a flow that holds it (the retrain
+inside the daily flow) does not wait for itself.
 
 The limit lives on the Prefect server. ``finsimples flows serve`` creates it before serving
 (:func:`ensure_limits`), and every acquisition creates it first if it is missing (a work pool

@@ -1,4 +1,4 @@
-"""The retrain flow: new data in the lake -> candidate -> gate -> champion or not -> deploy hook.
+"""The retrain flow: new data in the lake -> candidate -> gate -> champion or not.
 
 It reads the champion's watermark first: with nothing newer in the lake it ends as "nothing to
 do". Otherwise it updates the champion incrementally, or refits from scratch on the configured
@@ -9,8 +9,14 @@ to train on are read in an I/O task of their own, so an S3 outage there is retri
 other lake read rather than failing the (never retried) training. The run's outcome is recorded
 in the lake (``status/retrain.json``) for the replicas' model gauges.
 
+What serves is not this flow's business: a promotion moves ``@champion``, and the stack's deploy
+controller (``deploy.controller``), which compares ``@champion`` with the replicas, rolls the
+new version out. The flow's last step only wakes it (``POST /reconcile``), so the deploy starts
+at once rather than at the controller's next poll; a controller that is down or unreachable
+costs that delay, never the deploy.
+
 A run holds the model lock (``flows.locks``) from reading the champion to recording its
-outcome, deploy hook included: two retrains that start together (the daily flows of B3 and
+outcome: two retrains that start together (the daily flows of B3 and
 NYSE fire in the same minute in the southern summer) run one after the other, and the second
 plans against the champion the first left.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import pandas as pd
 from prefect import flow, get_run_logger
 
@@ -29,7 +36,6 @@ from finsimples.jobs.train import TrainOutcome, train
 from finsimples.lake import Lake
 from finsimples.records import RetrainStatus
 from finsimples.settings import Settings
-from flows.deploy_hook import DeployRecord, deploy_hook_flow
 from flows.io import compute_task, io_task, with_retries
 from flows.locks import model_lock
 
@@ -40,7 +46,6 @@ class RetrainSummary:
 
     plan: RetrainPlan
     outcome: TrainOutcome | None = None
-    deploy: DeployRecord | None = None
 
     @property
     def message(self) -> str:
@@ -111,15 +116,28 @@ def _retrain(settings: Settings, full: bool) -> RetrainSummary:
     lake_prices = with_retries(read_prices, settings)(settings)
     outcome = train_candidate(settings, plan, lake_prices)
     log.info(outcome.message)
-    deploy = None
-    if outcome.promoted and outcome.version is not None:
-        deploy = deploy_hook_flow(new_version=outcome.version, old_version=plan.champion)
-    return RetrainSummary(plan, outcome, deploy)
+    if outcome.promoted:
+        wake_controller(settings)
+    return RetrainSummary(plan, outcome)
+
+
+def wake_controller(settings: Settings) -> None:
+    """Ask the stack's deploy controller to reconcile now; quietly skipped when none answers
+    (no stack here, or it is restarting: its poll notices the new champion anyway)."""
+    stack = settings.stack
+    if not stack.controller:
+        return
+    url = f"http://{stack.host}:{stack.controller_port}/reconcile"
+    try:
+        httpx.post(url, timeout=2.0)
+    except httpx.HTTPError as exc:
+        get_run_logger().info("deploy controller not reached at %s (%s): it polls", url, exc)
 
 
 @flow(name="retrain")
 def retrain_flow(full: bool = False) -> RetrainSummary:
-    """Retrain on the lake's new data; promote through the gate; on promotion, the deploy hook.
+    """Retrain on the lake's new data; promote through the gate; on promotion, wake the deploy
+    controller.
 
     It holds the model lock throughout (waiting while another retrain or deploy runs). Every
     run ends by recording its outcome in the lake (``status/retrain.json``): success

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from deploy.config import StackConfig
 from deploy.layout import Slot, StackLayout
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.preflight import StackError, require_binaries, require_free_ports
-from deploy.rolling import DeployReport, _deploy_lock, count_requests
+from deploy.rolling import DeployInProgressError, DeployReport, count_requests, deploy_lock
 from deploy.stack import Stack
 from deploy.supervisor import Program, render_supervisord_conf
 from finsimples.settings import Settings
@@ -168,8 +170,25 @@ def test_deploy_counts_requests_from_the_access_log(tmp_path: Path) -> None:
 
 def test_one_deploy_at_a_time(tmp_path: Path) -> None:
     lock = tmp_path / "deploy.lock"
-    busy = pytest.raises(StackError, match="another deploy is running")
-    with _deploy_lock(lock), busy, _deploy_lock(lock):
+    holder = (
+        "import fcntl, sys, time; handle = open(sys.argv[1], 'w'); "
+        "fcntl.flock(handle, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", holder, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None
+        assert other.stdout.readline().strip() == "held"
+        busy = pytest.raises(DeployInProgressError, match="another deploy is running")
+        with busy, deploy_lock(lock):
+            pass
+    finally:
+        other.kill()
+        other.wait()
+    # Reentrant in one process (the CLI holds it around the rolling deploy that takes it too),
+    # and released when the outermost holder leaves.
+    with deploy_lock(lock), deploy_lock(lock):
         pass
-    with _deploy_lock(lock):  # released: the next deploy may go
+    with deploy_lock(lock):  # released: the next deploy may go
         pass

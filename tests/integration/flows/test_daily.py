@@ -1,4 +1,5 @@
-"""The daily loop on real data: replayed days through ingest -> retrain -> gate -> deploy hook."""
+"""The daily loop on real data: replayed days through ingest -> retrain -> gate, then the deploy
+hook the deploy controller runs after each promotion (no stack here: the cache step)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redis
 from bentos.cache import POPULAR_KEY
 from finsimples.jobs.plan import UPDATES_TAG
 from flows.daily import daily_flow
+from flows.deploy_hook import deploy_hook_flow
 from flows.retrain import retrain_flow
 from tests.champion import break_updates, fit_small, register_champion
 from tests.integration.flows.conftest import make_world
@@ -24,7 +26,7 @@ def _keys_of(client: redis.Redis, version: str) -> list[bytes]:
     return [k for k in client.scan_iter(match="*") if k.split(b":")[1] == version.encode()]
 
 
-def test_five_replayed_days_run_ingest_retrain_gate_and_deploy_hook(
+def test_five_replayed_days_run_ingest_retrain_gate_and_the_deploy_hook(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_wide: pd.DataFrame, redis_url: str
 ) -> None:
     world = make_world(monkeypatch, tmp_path, sample_wide, redis_url=redis_url, full_refit_every=3)
@@ -34,9 +36,12 @@ def test_five_replayed_days_run_ingest_retrain_gate_and_deploy_hook(
     assert first.plan.mode == "full"
     assert first.outcome is not None
     assert first.outcome.promoted
-    assert first.deploy is not None
-    assert first.deploy.old_version is None
-    assert first.deploy.warmed == 3 * 2  # warm_tickers x locales at the default horizon
+    assert first.outcome.version is not None
+    assert not hasattr(first, "deploy")  # serving follows @champion: the controller's job
+    # What the controller runs for it (a stack would roll its replicas first).
+    first_deploy = deploy_hook_flow(new_version=first.outcome.version)
+    assert first_deploy.old_version is None
+    assert first_deploy.warmed == 3 * 2  # warm_tickers x locales at the default horizon
 
     cache.zincrby(POPULAR_KEY, 5, "XOM")  # as the replicas count requests: XOM is asked most
     expected_modes = ["incremental", "incremental", "full", "incremental", "incremental"]
@@ -57,15 +62,13 @@ def test_five_replayed_days_run_ingest_retrain_gate_and_deploy_hook(
         assert champion is not None
         version = world.registry.get(str(outcome.version))
         assert version.tags["watermark"] == dropped.day.isoformat()
-        if not outcome.promoted:  # the gate said no: nothing deployed, the champion stays
+        if not outcome.promoted:  # the gate said no: the champion stays
             assert champion.version == before.version
-            assert summary.retrain.deploy is None
             continue
         assert str(champion.version) == outcome.version
         expected_updates = 0 if mode == "full" else int(before.tags[UPDATES_TAG]) + 1
         assert champion.tags[UPDATES_TAG] == str(expected_updates)
-        deploy = summary.retrain.deploy
-        assert deploy is not None
+        deploy = deploy_hook_flow(new_version=str(outcome.version), old_version=str(before.version))
         assert deploy.old_version == str(before.version)
         assert (deploy.removed, deploy.warmed) == (6, 6), deploy.message
         assert _keys_of(cache, str(before.version)) == []
@@ -118,7 +121,6 @@ def test_a_day_whose_candidate_fails_the_gate_deploys_nothing(
     assert any(
         r.startswith("h=1: ") and "on the latest days" in r for r in outcome.verdict.reasons
     ), outcome.message
-    assert summary.retrain.deploy is None
     assert str(world.registry.champion().version) == version  # type: ignore[union-attr]
     challenger = world.registry.version_by_alias("challenger")
     assert str(challenger.version) == outcome.version  # type: ignore[union-attr]

@@ -1,0 +1,122 @@
+"""The deploy controller wired to a real stack: the registry, the stack's record, the deploy hook.
+
+``finsimples deploy controller`` runs :func:`run_controller` (supervisord does, in the stack).
+It takes the stack's controller lock, registers an MLflow webhook when the registry is an MLflow
+server, serves its HTTP routes on ``stack.controller_port`` and reconciles until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from types import FrameType
+
+from deploy.controller import (
+    ControllerState,
+    DeployController,
+    DeployResult,
+    controller_lock,
+    serve_http,
+)
+from deploy.layout import StackLayout
+from deploy.programs import runs_mlflow, stack_mlflow_uri
+from deploy.reconcile import Observation
+from deploy.rolling import DeployInProgressError, deploy_lock
+from finsimples.settings import Settings
+
+log = logging.getLogger("finsimples.controller")
+
+
+def observe_stack(settings: Settings) -> Observation:
+    """``@champion`` in the registry, and the version each replica of the stack serves."""
+    from finsimples.jobs.common import open_registry
+
+    champion = open_registry(settings).champion()
+    served = [slot.model_version for slot in StackLayout.of(settings).read_slots()]
+    return Observation(str(champion.version) if champion else None, served)
+
+
+def deploy_with_hook(
+    settings: Settings, version: str, previous: str | None, verify: bool
+) -> DeployResult:
+    """Roll ``version`` onto the stack through the deploy hook flow (rollout, ``--verify`` gate
+    and rollback, drift check, deploy record), holding the stack's deploy lock throughout.
+
+    Raises:
+        DeployInProgressError: another process is deploying (the controller waits for it).
+        Exception: whatever stopped the deploy before it landed (it undid itself).
+    """
+    from flows.deploy_hook import deploy_hook_flow
+
+    layout = StackLayout.of(settings)
+    with deploy_lock(layout.deploy_lock):
+        served = {slot.model_version for slot in layout.read_slots()}
+        if served == {version}:  # a deploy that held the lock a moment ago did it
+            return DeployResult(True, None, f"v{version} already serves every replica")
+        record = deploy_hook_flow(new_version=version, old_version=previous, verify=verify)
+    verified = None if record.verification is None else bool(record.verification["passed"])
+    return DeployResult(record.landed, verified, record.message, record.rolled_back_to)
+
+
+def _webhook_secret(settings: Settings) -> str | None:
+    """Register the controller's webhook on the stack's MLflow server; its secret (None: the
+    registry is not one, or it refused: the poll alone keeps serving in line)."""
+    if not runs_mlflow(settings):
+        return None  # a registry of another server: its admins own its webhooks
+    from mlflow import MlflowClient
+
+    from deploy.webhook import new_secret, register
+
+    stack = settings.stack
+    uri = stack_mlflow_uri(settings)
+    secret = new_secret()
+    url = f"http://{stack.host}:{stack.controller_port}/webhook"
+    try:
+        register(MlflowClient(tracking_uri=uri, registry_uri=uri), url, secret)
+    except Exception as exc:  # MLflow not up yet, or webhooks unsupported: poll only
+        poll = stack.controller_poll_seconds
+        log.warning("no MLflow webhook (polling every %s s): %s", poll, exc)
+        return None
+    log.info("MLflow webhook registered on %s -> %s", uri, url)
+    return secret
+
+
+def run_controller(settings: Settings, workdir: Path) -> None:
+    """Reconcile the stack with the registry until SIGTERM or SIGINT.
+
+    Raises:
+        ControllerBusyError: another controller runs on this stack.
+    """
+    import os
+
+    os.chdir(workdir)  # the deploy hook builds replica programs relative to the stack's folder
+    layout = StackLayout.of(settings)
+    stack = settings.stack
+    with controller_lock(layout.controller / "controller.lock"):
+        controller = DeployController(
+            observe=lambda: observe_stack(settings),
+            deploy=lambda v, p, check: deploy_with_hook(settings, v, p, check),
+            state=ControllerState(layout.controller),
+            poll_seconds=stack.controller_poll_seconds,
+            verify=stack.controller_verify,
+            busy=(DeployInProgressError,),
+        )
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping after the current pass", signum)
+            controller.stop.set()
+            controller.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        server = serve_http(controller, stack.host, stack.controller_port)
+        controller.state.record(
+            "started", pid=os.getpid(), poll_seconds=stack.controller_poll_seconds
+        )
+        controller.webhook_secret = _webhook_secret(settings)
+        try:
+            controller.run()
+        finally:
+            server.shutdown()
+            controller.state.record("stopped", pid=os.getpid())
