@@ -82,8 +82,14 @@ class ControllerState:
         """The memory a previous run left (empty on a first run)."""
         if not self.memory_file.exists():
             return Memory()
-        raw = json.loads(self.memory_file.read_text())
-        return Memory(last_good=raw.get("last_good"), failed=dict(raw.get("failed", {})))
+        try:
+            raw = json.loads(self.memory_file.read_text())
+            return Memory(last_good=raw.get("last_good"), failed=dict(raw.get("failed", {})))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{self.memory_file} is not the controller's memory ({exc}): fix it, or remove "
+                "it to forget the held versions"
+            ) from exc
 
     def save(self, memory: Memory) -> None:
         """Keep the memory (atomically)."""

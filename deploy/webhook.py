@@ -19,14 +19,14 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
+from typing import Final, Literal
 
 from mlflow import MlflowClient
-from mlflow.entities.webhook import WebhookEvent
 
 SIGNATURE_HEADER = "X-MLflow-Signature"
 DELIVERY_HEADER = "X-MLflow-Delivery-Id"
 TIMESTAMP_HEADER = "X-MLflow-Timestamp"
-ALIAS_EVENT = "model_version_alias.created"
+ALIAS_EVENT: Final[Literal["model_version_alias.created"]] = "model_version_alias.created"
 WEBHOOK_NAME = "finsimples-deploy-controller"
 TOLERANCE_SECONDS = 300  # as Stripe's and Svix's webhooks: older deliveries are replays
 
@@ -101,7 +101,7 @@ def register(client: MlflowClient, url: str, secret: str) -> str:
     hook = client.create_webhook(
         name=WEBHOOK_NAME,
         url=url,
-        events=[WebhookEvent.from_str(ALIAS_EVENT)],
+        events=[ALIAS_EVENT],
         description="wakes the FinSimples deploy controller when an alias moves",
         secret=secret,
     )
