@@ -218,6 +218,11 @@ MODEL_GAUGES = {
         "Weekdays since the last retrain run that trained a candidate.",
         (),
     ),
+    "finsimples_daily_flow_due_timestamp_seconds": (
+        "When the exchange's next successful daily flow run is due (its next session close "
+        "after the last success, plus the delay), UNIX seconds.",
+        ("exchange",),
+    ),
 }
 
 
@@ -268,6 +273,11 @@ class ModelGauges:
                 values["finsimples_trading_days_since_retrain"] = float(days)
         for name, value in values.items():
             self._gauge(name).set(value)
+        if status.daily:
+            due = self._gauge("finsimples_daily_flow_due_timestamp_seconds")
+            for daily in status.daily:
+                due.labels(exchange=daily.exchange).set(daily.due_at.timestamp())
+            values["finsimples_daily_flow_due_timestamp_seconds"] = 1.0
         if status.track_record is not None:
             coverage = self._gauge("finsimples_realized_coverage")
             for record in status.track_record.horizons:

@@ -170,13 +170,13 @@ class Runtime:
         return thread
 
     def refresh_model_status(self) -> None:
-        """Read the lake's track-record, retrain and drift records once: the track record goes
-        to the predictor (``/v1/model``, narratives), the rest to the model gauges too.
+        """Read the lake's track-record, retrain, drift and daily-flow records once: the track
+        record goes to the predictor (``/v1/model``, narratives), the rest to the model gauges.
 
         A failure is logged; the previous record stays in use.
         """
         try:
-            status = read_model_status(self.predictor.lake.location)
+            status = read_model_status(self.predictor.lake.location, self.settings.daily_exchanges)
         except Exception:
             log.exception("reading the model's status records failed; keeping the previous ones")
             return

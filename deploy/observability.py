@@ -22,7 +22,7 @@ from deploy.programs import find_binary
 from deploy.supervisor import Program
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml, timings
-from monitoring.config import API_JOB, REDIS_JOB, REPLICA_LABEL
+from monitoring.config import API_JOB, CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -188,6 +188,8 @@ def render_prometheus_conf(stack: StackConfig, programs: Collection[str]) -> str
     ):
         if name in programs:
             jobs += static(job, port)
+    if stack.controller:
+        jobs += static(CONTROLLER_JOB, stack.controller_port)
     alerting = ""
     if ALERTMANAGER in programs:
         alerting = f"""alerting:

@@ -7,7 +7,9 @@ the new one), validated on read and write:
   per horizon, written by the track-record step of the daily flow;
 - ``status/retrain.json`` (:class:`RetrainStatus`): the retrain flow's last run;
 - ``status/drift.json`` (:class:`DriftStatus`): the drift flow's last result (its full report
-  stays under ``reports/drift/``).
+  stays under ``reports/drift/``);
+- ``status/daily-<mic>.json`` (:class:`DailyStatus`): an exchange's daily flow, its last run
+  and when its next success is due (one file per exchange: the two daily runs write at once).
 
 Light on purpose (json, pydantic, the Location): the serving process imports it.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +32,12 @@ TRACK_RECORD_DIR = "track_record"
 TRACK_RECORD_SUMMARY = f"{TRACK_RECORD_DIR}/summary.json"
 RETRAIN_STATUS = "status/retrain.json"
 DRIFT_STATUS = "status/drift.json"
+
+
+def daily_status_path(mic: str) -> str:
+    """Where the daily flow of exchange ``mic`` records its runs."""
+    return f"status/daily-{mic.lower()}.json"
+
 
 log = logging.getLogger(__name__)
 Record = TypeVar("Record", bound=BaseModel)
@@ -91,6 +100,21 @@ class DriftStatus(BaseModel):
     report: str = Field(description="the HTML report's path in the lake")
 
 
+class DailyStatus(BaseModel):
+    """An exchange's daily flow: its last run, its last success, and when the next is due."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exchange: str
+    finished_at: dt.datetime = Field(description="the last run's end")
+    success: bool = Field(description="false when the last run failed")
+    last_success_at: dt.datetime | None = None
+    due_at: dt.datetime = Field(
+        description="the scheduled run after the last success (the exchange's next session "
+        "close plus the delay): a success is missing once this passes by more than the grace"
+    )
+
+
 def write_record(location: Location, path: str, record: BaseModel) -> None:
     """Write ``record`` as JSON at ``path`` under the location's root (atomically)."""
     data = json.dumps(record.model_dump(mode="json"), indent=2).encode()
@@ -111,15 +135,17 @@ def read_record(location: Location, path: str, model: type[Record]) -> Record | 
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """The three records the replicas read (None: not written yet, or unreadable)."""
+    """The records the replicas read (None or absent: not written yet, or unreadable)."""
 
     track_record: TrackRecordSummary | None = None
     retrain: RetrainStatus | None = None
     drift: DriftStatus | None = None
+    daily: tuple[DailyStatus, ...] = ()
 
 
-def read_model_status(location: Location) -> ModelStatus:
-    """Read the three records; one that fails to read or validate is logged and left None."""
+def read_model_status(location: Location, exchanges: Sequence[str] = ()) -> ModelStatus:
+    """Read the records (the daily flow's of each of ``exchanges``); one that fails to read or
+    validate is logged and left out."""
     found: dict[str, Any] = {}
     wanted = {
         "track_record": (TRACK_RECORD_SUMMARY, TrackRecordSummary),
@@ -131,4 +157,13 @@ def read_model_status(location: Location) -> ModelStatus:
             found[field_name] = read_record(location, path, model)
         except Exception:
             log.exception("reading %s from the lake failed", path)
-    return ModelStatus(**found)
+    daily = []
+    for mic in exchanges:
+        try:
+            record = read_record(location, daily_status_path(mic), DailyStatus)
+        except Exception:
+            log.exception("reading %s from the lake failed", daily_status_path(mic))
+            continue
+        if record is not None:
+            daily.append(record)
+    return ModelStatus(**found, daily=tuple(daily))

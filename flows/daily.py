@@ -21,8 +21,11 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from finsimples.jobs.status import record_daily
 from finsimples.schedules import market_closed_reason
+from finsimples.settings import Settings
 from flows.ingest import IngestSummary, ingest_flow
+from flows.io import io_task, with_retries
 from flows.retrain import RetrainSummary, retrain_flow
 from flows.track_record import TrackRecordRun, track_record_flow
 
@@ -64,6 +67,34 @@ def daily_flow(
             trade the run logs "market closed" and does nothing.
         now: the run's time (default: now; tests).
     """
+    if not exchange:
+        return _daily(full, None, now)
+    try:
+        summary = _daily(full, exchange, now)
+    except Exception:
+        _record(exchange, False, now)
+        raise
+    _record(exchange, True, now)
+    return summary
+
+
+def _record(exchange: str, success: bool, now: datetime | None) -> None:
+    """Record the exchange's run for ``DailyFlowMissed``; a failure to do so is logged, never
+    raised over the run's own result (the alert then fires: someone looks)."""
+    settings = Settings()
+    try:
+        with_retries(record_run, settings)(settings, exchange, success, now or datetime.now(UTC))
+    except Exception:
+        get_run_logger().exception("could not record the daily run of %s in the lake", exchange)
+
+
+@io_task
+def record_run(settings: Settings, exchange: str, success: bool, now: datetime) -> None:
+    """Keep the run's end in the lake (``status/daily-<mic>.json``)."""
+    record_daily(settings, exchange, success=success, now=now)
+
+
+def _daily(full: bool, exchange: str | None, now: datetime | None) -> DailySummary:
     log = get_run_logger()
     if exchange:
         closed = market_closed_reason(exchange, now or datetime.now(UTC))

@@ -10,7 +10,8 @@ Label conventions every scrape config must follow (the rules select on them):
 - the replicas' ``/metrics`` are scraped by job :data:`API_JOB`, each target labelled
   :data:`REPLICA_LABEL` with the replica's stable name (its ``FINSIMPLES_REPLICA_ID``,
   ``replica-1`` .. ``replica-N``), which a rolling deploy keeps while the port changes;
-- Redis through ``prometheus-redis-exporter`` by job :data:`REDIS_JOB`.
+- Redis through ``prometheus-redis-exporter`` by job :data:`REDIS_JOB`;
+- the deploy controller by job :data:`CONTROLLER_JOB`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ REPLICA_LABEL = "replica"
 """Target label naming the replica (``replica-1``), set by the scrape config."""
 REDIS_JOB = "redis"
 """Scrape job of the Redis exporter."""
+CONTROLLER_JOB = "deploy-controller"
+"""Scrape job of the deploy controller's ``/metrics`` (``deploy.controller``)."""
 _DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
 
 
@@ -139,6 +142,26 @@ class AlertConfig(BaseModel):
     champion_stale_trading_days: int = Field(
         3, ge=1, description="no successful retrain in more trading days than this: stale"
     )
+    served_mismatch_for: str = Field(
+        "10m",
+        description="replicas serving another version than @champion this long (longer than "
+        "a deploy with its load-test verification takes): ServedVersionMismatch",
+    )
+    controller_down_for: str = Field(
+        "2m", description="the deploy controller unreachable this long: DeployControllerDown"
+    )
+    controller_stuck_minutes: int = Field(
+        30,
+        ge=1,
+        description="no reconcile for this long (the longest deploy with its verification, "
+        "and a margin): the controller is stuck, DeployControllerDown",
+    )
+    daily_flow_grace_minutes: int = Field(
+        120,
+        ge=1,
+        description="an exchange's daily run due after its close and not succeeded this long "
+        "after: DailyFlowMissed",
+    )
     replica_down_for: str = Field("1m", description="a replica unreachable this long: down")
     redis_down_for: str = Field("1m", description="Redis unreachable this long: down")
     page_group_wait: str = Field(
@@ -160,6 +183,8 @@ class AlertConfig(BaseModel):
     )
 
     @field_validator(
+        "served_mismatch_for",
+        "controller_down_for",
         "replica_down_for",
         "redis_down_for",
         "page_group_wait",

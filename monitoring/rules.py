@@ -33,6 +33,7 @@ from monitoring.alerts import (
     serving_group,
 )
 from monitoring.config import AlertConfig, SloConfig
+from monitoring.operations import operations_group
 from monitoring.slo import slo_group
 
 MONITORING_DIR = Path(__file__).resolve().parent
@@ -57,7 +58,13 @@ _Dumper.add_representer(str, _represent_str)
 
 def rule_groups(slo: SloConfig, alerts: AlertConfig) -> list[RuleGroup]:
     """Every rule group, in the order of the files."""
-    return [replica_group(alerts), serving_group(alerts), model_group(alerts), slo_group(slo)]
+    return [
+        replica_group(alerts),
+        serving_group(alerts),
+        model_group(alerts),
+        operations_group(alerts),
+        slo_group(slo),
+    ]
 
 
 def _rule(rule: Alert | Recording, runbook_url: str) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from finsimples.lake import Lake
 from finsimples.records import (
     DRIFT_STATUS,
     RETRAIN_STATUS,
+    DailyStatus,
     DriftStatus,
     RetrainStatus,
+    daily_status_path,
     read_record,
     write_record,
 )
@@ -74,4 +76,33 @@ def record_drift(
         checked_at=now, model_version=version, drift_detected=drift_detected, report=report
     )
     write_record(Lake.from_settings(settings).location, DRIFT_STATUS, status)
+    return status
+
+
+def record_daily(settings: Settings, mic: str, *, success: bool, now: datetime) -> DailyStatus:
+    """Record a daily run of exchange ``mic`` that ended at ``now``.
+
+    A success makes the next scheduled run (the exchange's next session close after ``now``
+    plus ``daily_delay_minutes``, on its own calendar) the one due; a failure keeps the due
+    time of the last success, so ``DailyFlowMissed`` fires once it is past by the grace.
+    """
+    from finsimples.schedules import next_run
+
+    location = Lake.from_settings(settings).location
+    path = daily_status_path(mic)
+    try:
+        previous = read_record(location, path, DailyStatus)
+    except ValidationError:
+        log.warning("the previous daily status at %s is invalid: replacing it", path)
+        previous = None
+    if success:
+        last_success: datetime | None = now
+        due = next_run(mic, now, settings.daily_delay_minutes, settings.schedule_timezone)
+    else:
+        last_success = previous.last_success_at if previous else None
+        due = previous.due_at if previous else now
+    status = DailyStatus(
+        exchange=mic, finished_at=now, success=success, last_success_at=last_success, due_at=due
+    )
+    write_record(location, path, status)
     return status

@@ -66,11 +66,17 @@ def test_the_stack_prometheus_conf_passes_promtool(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 rule files found" in done.stdout  # rules/*.yml, relative to the config's folder
+    assert "5 rule files found" in done.stdout  # rules/*.yml, relative to the config's folder
     config = yaml.safe_load((folder / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"prometheus", "finsimples-api", "nginx", "redis", "node", "alertmanager"}
+    assert set(jobs) == {
+        *("prometheus", "finsimples-api", "nginx", "redis", "node", "alertmanager"),
+        "deploy-controller",
+    }
     ports = stack.settings.stack
+    assert jobs["deploy-controller"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{ports.controller_port}"
+    ]
     assert jobs["nginx"]["static_configs"][0]["targets"] == [
         f"127.0.0.1:{ports.nginx_exporter_port}"
     ]
@@ -89,10 +95,14 @@ def test_without_exporters_or_alertmanager_their_jobs_are_left_out(tmp_path: Pat
     stack = _stack(tmp_path, frozenset({PROMETHEUS}))
     text = (stack.layout.root / "prometheus" / "prometheus.yml").read_text()
     config = yaml.safe_load(text)
-    assert [job["job_name"] for job in config["scrape_configs"]] == ["prometheus", "finsimples-api"]
+    jobs = [job["job_name"] for job in config["scrape_configs"]]
+    assert jobs == ["prometheus", "finsimples-api", "deploy-controller"]
     assert "alerting" not in config
     assert not (stack.layout.root / "alertmanager").exists()
-    assert set(stack.ports([])) == {"NGINX", "NGINX stub_status", "Redis", "MLflow", "Prometheus"}
+    assert set(stack.ports([])) == {
+        *("NGINX", "NGINX stub_status", "Redis", "MLflow", "Prometheus"),
+        *("Prefect", "deploy controller"),
+    }
 
 
 def test_the_rules_come_from_the_current_settings(tmp_path: Path) -> None:
@@ -100,6 +110,7 @@ def test_the_rules_come_from_the_current_settings(tmp_path: Path) -> None:
     rules = stack.layout.root / "prometheus" / "rules"
     assert sorted(p.name for p in rules.glob("*.yml")) == [
         "model.yml",
+        "operations.yml",
         "replicas.yml",
         "serving.yml",
         "slo.yml",

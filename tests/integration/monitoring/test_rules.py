@@ -57,7 +57,7 @@ def test_promtool_checks_the_rule_file(rule_file: Path) -> None:
 
 
 def test_each_rule_file_has_one_promtool_test_file() -> None:
-    assert len(RULE_FILES) == 4
+    assert len(RULE_FILES) == 5
     assert [p.name.removesuffix("_test.yml") for p in TEST_FILES] == [p.stem for p in RULE_FILES]
     for test_file in TEST_FILES:
         (rule_file,) = yaml.safe_load(test_file.read_text())["rule_files"]
