@@ -174,6 +174,38 @@ def load_from_store(model: bentoml.Model) -> tuple[QuantileForecaster, ModelInfo
     return _unpickle(path / FORECASTER_FILE), ModelInfo(**record)
 
 
+def home_model_store() -> Any:
+    """The model store under ``BENTOML_HOME``: where ``import_champion`` (and so the pod's
+    ``bentos.model_fetch``) writes. Not the one ``bentoml serve`` of a bento resolves the
+    service's model from, which is the bento's own ``models/`` folder."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models.model import ModelStore
+
+    return ModelStore(BentoMLContainer.model_store_dir.get())
+
+
+def served_model(packaged: bentoml.Model, version: str | None) -> bentoml.Model:
+    """The model a replica serves: ``packaged``, unless ``version`` (``Settings.model_version``)
+    pins a registry version, which must be in :func:`home_model_store` already.
+
+    Raises:
+        LookupError: the pinned version was not imported (the pod's init container failed, or
+            none ran).
+    """
+    if not version:
+        return packaged
+    store = home_model_store()
+    for model in store.list(BENTO_MODEL_NAME):
+        if model.info.labels.get("version") == version:
+            found: bentoml.Model = model
+            return found
+    raise LookupError(
+        f"model_version={version!r}: no {BENTO_MODEL_NAME} of registry version {version} in "
+        f"the model store under BENTOML_HOME; expected `python -m bentos.model_fetch` (the pod's "
+        "model-fetch init container) to import it first"
+    )
+
+
 def load_registry_version(settings: Settings, version: str) -> tuple[QuantileForecaster, ModelInfo]:
     """A registry version loaded straight from MLflow (the deploy hook's warm-up)."""
     registry, found = _registered(settings, CHAMPION, version)

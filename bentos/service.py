@@ -94,7 +94,7 @@ class ForecastService:
         from bentos.history import PriceHistory
         from bentos.log_redaction import redact_validation_input
         from bentos.metrics import service_metrics
-        from bentos.model_store import load_from_store
+        from bentos.model_store import load_from_store, served_model
         from bentos.wiring import build_runtime
         from finsimples.settings import Settings
 
@@ -103,7 +103,9 @@ class ForecastService:
         replica_id = settings.replica_id or socket.gethostname()
         self.fault_injection = settings.fault_injection
         self.faults = FaultPlan(settings.resolved_fault_plan_path, replica_id)
-        model = load_from_store(self.model)  # resolved by `bentoml serve` before start-up
+        # The packaged model (resolved by `bentoml serve` before start-up), unless the pod
+        # pins a registry version its init container imported (bentos.model_fetch).
+        model = load_from_store(served_model(self.model, settings.model_version))
         self.runtime = build_runtime(
             settings,
             model,

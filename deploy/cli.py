@@ -358,17 +358,36 @@ def deploy_status(
 
 
 @deploy_app.command("controller")
-def deploy_controller() -> None:
+def deploy_controller(
+    target: str = typer.Option(
+        "stack",
+        "--target",
+        help="stack: the local stack's replicas (supervisord runs it); kubernetes: the API "
+        "Deployment of the cluster this pod runs in, under a Lease (deploy/k8s/README.md)",
+    ),
+) -> None:
     """Run the deploy controller in the foreground (the stack's supervisord runs it): the
     replicas follow @champion, on MLflow's webhook or every poll."""
     import logging
+    import os
 
     from deploy.controller import ControllerBusyError
     from deploy.controller_run import run_controller
 
+    if target not in ("stack", "kubernetes"):
+        raise fail(f"--target is {target!r}; expected stack or kubernetes")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if target == "kubernetes":
+        from deploy.controller_k8s import LeadershipLostError, run_kubernetes_controller
+        from deploy.kube import KubeApiError
+
+        try:
+            run_kubernetes_controller(Settings(), os.environ)
+        except (KubeApiError, LeadershipLostError) as exc:
+            raise fail(str(exc)) from exc
+        return
     try:
         run_controller(Settings(), Path.cwd())
     except ControllerBusyError as exc:

@@ -188,6 +188,14 @@ class Settings(BaseSettings):
     fallback_snapshot_path: Path | None = Field(
         default=None, description="Fallback answers loaded at start-up; default: the packaged one."
     )
+    model_version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]*$",
+        description="Serve this registry version, imported into BENTOML_HOME's model store at "
+        "start-up (`python -m bentos.model_fetch`; in Kubernetes the pod annotation "
+        "finsimples.io/model-version), instead of the model packaged in the bento. "
+        "Unset or empty: the packaged model.",
+    )
     lake_refresh_seconds: float = Field(
         default=60.0, gt=0, description="How often a replica checks the lake for new data."
     )
