@@ -190,6 +190,9 @@ def service_programs(settings: Settings, layout: StackLayout, workdir: Path) -> 
                     "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": layout.webhook_encryption_key(),
                     "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
                     "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                    # The server caches its webhook list (60 s by default): a restarted
+                    # controller's new secret is used within seconds, not a minute.
+                    "MLFLOW_WEBHOOK_CACHE_TTL": "5",
                 },
                 port=stack.mlflow_port,
                 priority=100,
