@@ -268,7 +268,8 @@ def test_prometheus_yml_passes_promtool(
         [promtool, "check", "config", str(checked)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 rule files found" in done.stdout
+    rule_files = sorted((ROOT / "monitoring" / "rules").glob("*.yml"))
+    assert f"{len(rule_files)} rule files found" in done.stdout
     document = yaml.safe_load(config.read_text())
     jobs = {job["job_name"]: job for job in document["scrape_configs"]}
     api_targets = [
@@ -357,6 +358,14 @@ def test_redis_mlflow_minio_and_prefect(resolved: dict[str, Any]) -> None:
     assert "--artifacts-destination=s3://mlflow-artifacts/" in mlflow["command"]
     assert mlflow["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # Registry webhooks reach the deploy controller: one encryption key for all the server's
+    # workers (from the env file), plain http to a private address allowed.
+    example = env_file_values(ENV_EXAMPLE)
+    key = mlflow["environment"]["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]
+    assert key == example["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]
+    assert int(mlflow["command"][2].removeprefix("--workers=")) > 1  # why the key is needed
+    assert mlflow["environment"]["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] == "http,https"
+    assert mlflow["environment"]["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] == "true"
     # The server runs the clients' MLflow, and Prefect's server the worker's Prefect.
     mlflow_version = importlib.metadata.version("mlflow")
     assert mlflow["image"] == f"finsimples-mlflow:{mlflow_version}"

@@ -38,6 +38,7 @@ OVERLAYS = ("local", "production")
 # a current one, and the newest whose schemas kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.30.0", "1.33.0", "1.37.0")
 SECRET = "finsimples-secrets"
+API = "finsimples-forecast"  # the API's Deployment (the deploy controller has one too)
 # What the API pods take from the Secret (the flow jobs: the S3 and OpenAI keys).
 API_SECRETS = {
     "FINSIMPLES_API_KEY_HASHES",
@@ -69,7 +70,7 @@ def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
 
 
 def container(docs: list[Doc]) -> Doc:
-    [api] = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    [api] = one(docs, "Deployment", API)["spec"]["template"]["spec"]["containers"]
     return api
 
 
@@ -116,7 +117,7 @@ def test_overlay_passes_strict_schema_validation(rendered: Rendered, tmp_path: P
 
 def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
     done = run([str(KUBECTL), "kustomize", str(K8S / "overlays" / "local")])
-    deployment = one(list(yaml.safe_load_all(done.stdout)), "Deployment")
+    deployment = one(list(yaml.safe_load_all(done.stdout)), "Deployment", API)
     deployment["spec"]["replica"] = 3  # a typo of `replicas`
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(deployment))
@@ -134,7 +135,7 @@ def test_deployment_agrees_with_the_settings_and_the_bento_image(
 
     overlay, _, docs = rendered
     stack = defaults.stack
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", API)
     spec, pod = deployment["spec"], deployment["spec"]["template"]["spec"]
     # Production leaves the count to the HPA (whose minimum is checked below).
     assert spec.get("replicas") == (None if overlay == "production" else stack.replicas)
@@ -179,7 +180,7 @@ def test_hpa_pdb_and_service_agree_with_the_settings(
     assert hpa["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "name": one(docs, "Deployment")["metadata"]["name"],
+        "name": one(docs, "Deployment", API)["metadata"]["name"],
     }
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (
         stack.replicas,
@@ -191,7 +192,7 @@ def test_hpa_pdb_and_service_agree_with_the_settings(
     assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
     pdb = one(docs, "PodDisruptionBudget")["spec"]
     assert pdb["minAvailable"] == 2 < stack.replicas
-    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    labels = one(docs, "Deployment", API)["spec"]["template"]["metadata"]["labels"]
     service = one(docs, "Service", "finsimples-forecast")["spec"]
     for selector in (pdb["selector"]["matchLabels"], service["selector"]):
         assert selector.items() <= labels.items()

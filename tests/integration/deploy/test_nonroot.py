@@ -141,8 +141,17 @@ def test_every_kubernetes_pod_runs_as_non_root(overlay: str) -> None:
         for pod in pod_specs(doc):
             assert_pod_not_root(pod, f"{overlay}: {doc['kind']} {doc['metadata']['name']}")
             checked.append(doc["metadata"]["name"])
-    # The API's Deployment, and Redis's StatefulSet where the overlay runs one.
-    assert "finsimples-forecast" in checked
+    # The API's Deployment, the deploy controller's, and Redis's StatefulSet where the overlay
+    # runs one.
+    assert {"finsimples-forecast", "finsimples-deploy-controller"} <= set(checked)
+    # The controller runs the project's image as that image's own numeric user.
+    [controller] = [
+        d
+        for d in docs
+        if d["metadata"]["name"] == "finsimples-deploy-controller" and d["kind"] == "Deployment"
+    ]
+    uid = final_user(COMPOSE_DIR / "finsimples.Dockerfile").split(":")[0]
+    assert controller["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid)
     assert ("finsimples-redis" in checked) == (overlay == "local")
 
 
