@@ -59,27 +59,35 @@ def deploy_with_hook(
     return DeployResult(record.landed, verified, record.message, record.rolled_back_to)
 
 
-def _webhook_secret(settings: Settings) -> str | None:
-    """Register the controller's webhook on the stack's MLflow server; its secret (None: the
-    registry is not one, or it refused: the poll alone keeps serving in line)."""
+def _register_webhook(settings: Settings, controller: DeployController) -> None:
+    """Register the controller's webhook on the stack's MLflow server, retrying every poll
+    until the server answers (it starts beside the controller), then arm the HTTP route.
+
+    Only for the stack's own server: a registry of another server belongs to its admins, and
+    the poll alone keeps serving in line there.
+    """
     if not runs_mlflow(settings):
-        return None  # a registry of another server: its admins own its webhooks
+        return
     from mlflow import MlflowClient
 
     from deploy.webhook import new_secret, register
 
     stack = settings.stack
     uri = stack_mlflow_uri(settings)
-    secret = new_secret()
     url = f"http://{stack.host}:{stack.controller_port}/webhook"
-    try:
-        register(MlflowClient(tracking_uri=uri, registry_uri=uri), url, secret)
-    except Exception as exc:  # MLflow not up yet, or webhooks unsupported: poll only
-        poll = stack.controller_poll_seconds
-        log.warning("no MLflow webhook (polling every %s s): %s", poll, exc)
-        return None
-    log.info("MLflow webhook registered on %s -> %s", uri, url)
-    return secret
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    while not controller.stop.is_set():
+        secret = new_secret()
+        try:
+            register(client, url, secret)
+        except Exception as exc:  # the server is starting, or refuses webhooks: poll meanwhile
+            log.info("MLflow webhook not registered yet (%s): polling meanwhile", exc)
+            controller.stop.wait(stack.controller_poll_seconds)
+            continue
+        controller.webhook_secret = secret
+        log.info("MLflow webhook registered on %s -> %s", uri, url)
+        controller.state.record("webhook", reason=f"registered on {uri}")
+        return
 
 
 def run_controller(settings: Settings, workdir: Path) -> None:
@@ -114,7 +122,12 @@ def run_controller(settings: Settings, workdir: Path) -> None:
         controller.state.record(
             "started", pid=os.getpid(), poll_seconds=stack.controller_poll_seconds
         )
-        controller.webhook_secret = _webhook_secret(settings)
+        import threading
+
+        # The MLflow server may still be starting: register from a thread, poll meanwhile.
+        threading.Thread(
+            target=_register_webhook, args=(settings, controller), name="webhook", daemon=True
+        ).start()
         try:
             controller.run()
         finally:

@@ -2,7 +2,8 @@
 
 One session stack (~1 min to start): a lake of six sample tickers, a registry with v1 and v2
 (@champion), then `finsimples stack up` as ops run it: redis-server, an MLflow server, three
-`bentoml serve` replicas under supervisord, NGINX in front, on free ports. API keys are on
+`bentoml serve` replicas under supervisord, NGINX in front, the deploy controller (the
+replicas follow @champion), on free ports. API keys are on
 (each test module has its own keys, each key its own rate budget), the narrator talks to the
 fake OpenAI server with a small shared quota. Fault injection is on: a test breaks a replica by
 writing the fault plan (``bentos.faults``) and mends it by removing the file. With the Debian
@@ -44,6 +45,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "JNJ", "KO", "XOM", "JPM", "WMT")
 KEY_NAMES = ["balance", "failover", "deploy", "limited", "llm", "alerts", "dashboard", "monitor"]
+KEY_NAMES += ["controller"]
 KEYS = {name: f"fs_e2e-{name}" for name in KEY_NAMES}
 LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
 VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test beside LOAD_KEYS
@@ -75,7 +77,7 @@ def stack_environment(state_dir: Path, replicas: int, **extra: str) -> dict[str,
     }
     names = ["NGINX_PORT", "NGINX_STATUS_PORT", "REDIS_PORT", "MLFLOW_PORT", "PROMETHEUS_PORT"]
     names += ["ALERTMANAGER_PORT", "NGINX_EXPORTER_PORT", "REDIS_EXPORTER_PORT"]
-    names += ["NODE_EXPORTER_PORT", "S3_PORT"]
+    names += ["NODE_EXPORTER_PORT", "S3_PORT", "PREFECT_PORT", "CONTROLLER_PORT"]
     base = free_port_block(2 * replicas + 2)
     taken = set(range(base, base + 2 * replicas + 2))
     ports = {"REPLICA_BASE_PORT": base}
@@ -214,6 +216,15 @@ def running_stack(
             FINSIMPLES_LLM_REQUESTS_PER_MINUTE=str(LLM_RPM),
             FINSIMPLES_LOADTEST__API_KEYS=json.dumps(LOAD_KEYS),
             FINSIMPLES_FAULT_INJECTION="true",  # the fault plan breaks a replica on demand
+            # The deploy controller runs (poll 5 s) and verifies each deploy with a 20 s load
+            # test whose CPU line allows two cores: here that test shares them with the test's
+            # own load and the replicas (test_loadtest restores the plan's 80% for its run).
+            FINSIMPLES_STACK__CONTROLLER_POLL_SECONDS="5",
+            FINSIMPLES_LOADTEST__VERIFY_SECONDS="20",
+            FINSIMPLES_LOADTEST__MAX_CPU_PERCENT="200",
+            # The scheduler is tested on its own (tests/integration/deploy): no daily run may
+            # fire into this session's lake at an exchange's close.
+            FINSIMPLES_STACK__SCHEDULER="false",
             FINSIMPLES_STACK__ALERT_WEBHOOK_URL=alert_receiver.url,
             FINSIMPLES_ALERTS__REPLICA_DOWN_FOR=REPLICA_DOWN_FOR,
             **alerting,

@@ -56,6 +56,9 @@ def test_stack_lifecycle(
     try:
         assert first.returncode == 0, first.stderr
         assert "1 replicas serving model v" + v2 in first.stdout
+        assert f"Prefect UI:          http://127.0.0.1:{stack.settings.stack.prefect_port}" in (
+            first.stdout
+        )
         pids = {name: info.pid for name, info in stack.stack.processes().items()}
 
         again = stack.cli("stack", "up", timeout=300)
@@ -67,6 +70,9 @@ def test_stack_lifecycle(
         assert status.returncode == 0, status.stderr
         assert "replica-1" in status.stdout
         assert "RUNNING" in status.stdout
+        states = {name: info.state for name, info in stack.stack.processes().items()}
+        for program in ("prefect-server", "flows-runner", "deploy-controller"):
+            assert states[program] == "RUNNING", states
 
         logs = stack.cli("stack", "logs", "nginx", "-n", "5", timeout=60)
         assert logs.returncode == 0, logs.stderr

@@ -1,12 +1,14 @@
-"""`finsimples deploy --verify` whose load test fails: it rolls back by itself, @champion too.
+"""`finsimples deploy --version N --verify` whose load test fails: it rolls back by itself,
+@champion too, and the deploy controller leaves it there.
 
-``test_stack_deploy`` verifies a deploy that passes, and leaves the version that is not
-@champion serving (this test deploys it first when run alone), so deploying @champion here is
-a real change. This test moves @champion for good (to the version served before): it is the
-e2e tier's last module (pytest runs them in name order), and no later test reads @champion.
+``deploy --version N`` makes N @champion first, then deploys it; when its load test fails,
+the replicas and @champion go back to the version that served, so the controller (which makes
+the replicas follow @champion) sees nothing to do.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -33,15 +35,12 @@ def served(stack: RunningStack) -> set[str]:
 def test_a_deploy_that_fails_its_load_test_rolls_back_with_the_champion(
     running_stack: RunningStack,
 ) -> None:
-    new = champion(running_stack)
-    if served(running_stack) == {new}:  # run alone: first serve the other version
-        other = running_stack.v1 if new == running_stack.v2 else running_stack.v2
-        assert running_stack.cli("deploy", "--version", other).returncode == 0
     (old,) = served(running_stack)
-    assert new != old
+    assert champion(running_stack) == old
+    new = running_stack.v1 if old == running_stack.v2 else running_stack.v2
     # A p95 no server meets: the verdict fails, whatever the machine.
     impossible = SHORT | {"FINSIMPLES_LOADTEST__P95_SECONDS": "0.00001"}
-    deploy = running_stack.cli("deploy", "--verify", env=impossible)
+    deploy = running_stack.cli("deploy", "--version", new, "--verify", env=impossible)
     print(deploy.stdout, deploy.stderr)
     assert deploy.returncode == 1, f"{deploy.stdout}\n{deploy.stderr}"
     assert f"v{new} failed its load test and was rolled back to v{old}" in deploy.stderr
@@ -52,3 +51,5 @@ def test_a_deploy_that_fails_its_load_test_rolls_back_with_the_champion(
     assert not record["verification"]["passed"]
     assert any(f.startswith("p95 latency:") for f in record["verification"]["failures"])
     assert record["drift_report"] == "not run: the new version was rolled back"
+    time.sleep(3 * running_stack.settings.stack.controller_poll_seconds)
+    assert served(running_stack) == {old}  # the controller agrees: in sync, nothing to do

@@ -1,0 +1,109 @@
+"""Serving follows the registry: @champion moved in MLflow reaches every replica by itself.
+
+As a data scientist does it in MLflow's UI: the alias is set through the stack's MLflow server
+(``MlflowClient`` on its URL), under steady load. Nobody runs a deploy: the stack's deploy
+controller, woken by the server's webhook, rolls the replicas one by one, verifies the new
+version with the load test and records it. No request fails meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+
+from deploy.controller import ControllerState
+from tests.e2e.conftest import KEYS, LOAD_KEYS, TICKERS, RunningStack
+from tests.e2e.load import steady_load
+from tests.servers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def mlflow_answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_promotion_in_mlflow_reaches_every_replica_under_load(
+    running_stack: RunningStack,
+) -> None:
+    stack = running_stack.stack
+    urls = stack.urls
+    assert urls.controller is not None
+    served = {slot.model_version for slot in running_stack.slots()}
+    assert len(served) == 1, served
+    (old,) = served
+    new = running_stack.v1 if old == running_stack.v2 else running_stack.v2
+    wait_until(lambda: mlflow_answers(urls.mlflow), 120, "the stack's MLflow server")
+    # The controller is in sync before anything moves.
+    wait_until(
+        lambda: "finsimples_controller_in_sync 1.0" in httpx.get(urls.controller + "/metrics").text,
+        60,
+        "the controller's first reconcile",
+    )
+    mlflow = MlflowClient(tracking_uri=urls.mlflow, registry_uri=urls.mlflow)
+    state = ControllerState(stack.layout.controller)
+    decisions_before = len(state.recent(10_000))
+
+    keys = [KEYS["controller"], *LOAD_KEYS]
+    with steady_load(running_stack.api, keys, TICKERS, threads=3) as load:
+        time.sleep(2)
+        moved = time.monotonic()
+        mlflow.set_registered_model_alias(running_stack.settings.model_name, "champion", new)
+        wait_until(
+            lambda: {slot.model_version for slot in running_stack.slots()} == {new},
+            300,
+            f"every replica on v{new}",
+        )
+        landed = time.monotonic()
+        # The verification ends after the last replica moved: wait for its verdict.
+        wait_until(
+            lambda: any(
+                e["event"] in ("verified", "rolled_back", "failed")
+                for e in state.recent(10_000)[decisions_before:]
+            ),
+            180,
+            "the controller's verdict",
+        )
+        time.sleep(2)
+
+    decisions = state.recent(10_000)[decisions_before:]
+    print(
+        f"alias moved in MLflow -> last replica on v{new}: {landed - moved:.1f} s "
+        f"(webhook); {load.summary()}"
+    )
+    assert not load.failed, (load.summary(), load.failed[:3])
+    events = [e["event"] for e in decisions]
+    assert "deploying" in events, decisions
+    assert events[-1] == "verified", decisions
+    deploying = next(e for e in decisions if e["event"] == "deploying")
+    assert (deploying["version"], deploying["previous"], deploying["verify"]) == (new, old, True)
+
+    # Every answer after the switch came from the new version, on every replica.
+    after = [a for a in load.snapshot() if a.sent_at > landed + 1]
+    assert after
+    assert {a.model_version for a in after} == {new}
+    assert {a.replica for a in after} == {slot.name for slot in running_stack.slots()}
+
+    # The deploy record says the load test passed; the controller's gauges say in sync.
+    record = running_stack.deploy_record(new)
+    assert record["verification"]["passed"], record["verification"]
+    assert record["old_version"] == old
+    metrics = httpx.get(urls.controller + "/metrics").text
+    assert "finsimples_controller_in_sync 1.0" in metrics
+    assert f'finsimples_registry_champion_info{{model_version="{new}"}} 1.0' in metrics
+
+    # `finsimples deploy status` tells the same, in words.
+    status = running_stack.cli("deploy", "status")
+    assert status.returncode == 0, status.stderr
+    assert f"@champion: v{new}" in status.stdout
+    assert "state: in sync" in status.stdout
+    assert "controller: RUNNING" in status.stdout
+    print(status.stdout)
+    assert json.loads((stack.layout.controller / "memory.json").read_text())["last_good"] == new
