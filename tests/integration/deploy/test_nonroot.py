@@ -141,9 +141,10 @@ def test_every_kubernetes_pod_runs_as_non_root(overlay: str) -> None:
         for pod in pod_specs(doc):
             assert_pod_not_root(pod, f"{overlay}: {doc['kind']} {doc['metadata']['name']}")
             checked.append(doc["metadata"]["name"])
-    # The API's Deployment, the deploy controller's, and Redis's StatefulSet where the overlay
-    # runs one.
-    assert {"finsimples-forecast", "finsimples-deploy-controller"} <= set(checked)
+    # The API's Deployment, the deploy controller's, Redis's StatefulSet where the overlay
+    # runs one, and the Prefect server and worker.
+    pods = {"finsimples-forecast", "finsimples-deploy-controller"}
+    assert pods | {"finsimples-prefect", "finsimples-prefect-worker"} <= set(checked)
     # The controller runs the project's image as that image's own numeric user.
     [controller] = [
         d
