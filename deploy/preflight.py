@@ -17,6 +17,7 @@ from pathlib import Path
 
 from deploy.layout import StackLayout
 from deploy.programs import APT_PACKAGES, ROOT, find_binary
+from finsimples.redact import mask_secrets, mask_url
 from finsimples.settings import Settings
 
 
@@ -90,8 +91,9 @@ def require_champion(settings: Settings, version: str | None = None) -> str:
         registry = open_registry(settings)
         found = registry.get(version) if version else registry.version_by_alias("champion")
     except Exception as exc:  # the registry is unreachable or the version unknown
+        uri = settings.resolved_mlflow_tracking_uri
         raise StackError(
-            f"the MLflow model registry ({settings.resolved_mlflow_tracking_uri}): {exc}"
+            f"the MLflow model registry ({mask_url(uri)}): {mask_secrets(str(exc), uri)}"
         ) from exc
     if found is None:
         raise StackError(

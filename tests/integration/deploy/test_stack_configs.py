@@ -192,3 +192,23 @@ def test_one_deploy_at_a_time(tmp_path: Path) -> None:
         pass
     with deploy_lock(lock):  # released: the next deploy may go
         pass
+
+
+def test_an_unreachable_registry_is_named_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.preflight import require_champion
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    uri = f"http://ops:s3cr3t-pw@127.0.0.1:{port.getsockname()[1]}"
+    settings = Settings(_env_file=None, state_dir=tmp_path, mlflow_tracking_uri=uri)  # type: ignore[call-arg]
+    try:
+        with pytest.raises(StackError) as caught:
+            require_champion(settings)
+    finally:
+        port.close()
+    message = str(caught.value)
+    assert "the MLflow model registry (http://ops:***@127.0.0.1:" in message
+    assert "s3cr3t-pw" not in message
