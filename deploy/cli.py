@@ -17,6 +17,7 @@ from deploy.observability import NGINX_EXPORTER, NODE_EXPORTER, REDIS_EXPORTER
 from deploy.preflight import StackError
 from deploy.programs import CONTROLLER
 from deploy.stack import Stack
+from finsimples.redact import mask_url
 from finsimples.settings import Settings
 
 stack_app = typer.Typer(
@@ -40,8 +41,8 @@ def print_urls(stack: Stack) -> None:
     """Where the stack serves."""
     urls = stack.urls
     out.print(f"API (through NGINX): {urls.api}   e.g. curl -s {urls.api}/v1/tickers")
-    out.print(f"MLflow UI:           {urls.mlflow}")
-    out.print(f"Redis:               {urls.redis}")
+    out.print(f"MLflow UI:           {mask_url(urls.mlflow)}")
+    out.print(f"Redis:               {mask_url(urls.redis)}")
     if urls.prometheus:
         out.print(f"Prometheus:          {urls.prometheus}/targets")
     else:
