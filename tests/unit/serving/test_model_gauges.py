@@ -12,11 +12,13 @@ from finsimples.records import (
     DRIFT_STATUS,
     RETRAIN_STATUS,
     TRACK_RECORD_SUMMARY,
+    DailyStatus,
     DriftStatus,
     HorizonRecord,
     ModelStatus,
     RetrainStatus,
     TrackRecordSummary,
+    daily_status_path,
     read_model_status,
     write_record,
 )
@@ -108,3 +110,28 @@ def test_records_round_trip_through_the_lake_location(tmp_path: Path) -> None:
     status = read_model_status(location)  # a bad record is logged and left out
     assert status == ModelStatus(track_record=RECORD, retrain=retrain, drift=None)
     assert RECORD.at(3) == RECORD.horizons[0]  # ties go to the shorter horizon
+
+
+def test_each_exchanges_daily_due_time_is_a_series(gauges: dict[str, FakeGauge]) -> None:
+    due = datetime(2024, 3, 11, 21, 30, tzinfo=UTC)
+    daily = (
+        DailyStatus(
+            exchange="BVMF", finished_at=NOW, success=True, last_success_at=NOW, due_at=due
+        ),
+        DailyStatus(exchange="XNYS", finished_at=NOW, success=False, due_at=NOW),
+    )
+    publish(gauges, ModelStatus(daily=daily), date(2024, 3, 8))
+    assert gauges["finsimples_daily_flow_due_timestamp_seconds"].values == {
+        (("exchange", "BVMF"),): due.timestamp(),
+        (("exchange", "XNYS"),): NOW.timestamp(),
+    }
+
+
+def test_daily_records_are_read_for_the_configured_exchanges(tmp_path: Path) -> None:
+    location = open_location(str(tmp_path / "lake"), Settings())
+    record = DailyStatus(exchange="BVMF", finished_at=NOW, success=True, due_at=NOW)
+    write_record(location, daily_status_path("BVMF"), record)
+    location.write_bytes(location.path(daily_status_path("XNYS")), b"{not json")
+    status = read_model_status(location, ["BVMF", "XNYS", "XLON"])  # broken, absent: left out
+    assert status.daily == (record,)
+    assert read_model_status(location).daily == ()
