@@ -227,7 +227,9 @@ class DeployController:
             return Decision("wait", None, f"could not observe: {exc}")
         decision = decide(observation, self.memory)
         self.metrics.observe(observation, decision)
-        self._note("decision", decision.version, decision.reason, action=decision.action)
+        self._note(
+            "decision", decision.version, decision.reason, action=decision.action, trigger=trigger
+        )
         if decision.action != "deploy":
             self.metrics.reconciles.labels(trigger, decision.action).inc()
             return decision

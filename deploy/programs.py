@@ -257,6 +257,8 @@ def operations_programs(settings: Settings, layout: StackLayout, workdir: Path) 
         env = {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
         if stack.scheduler:  # its deploys hold the model lock on the stack's Prefect server
             env |= prefect_env
+        else:  # Prefect starts a temporary server in the process: 12-25 s, more on a busy box
+            env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
         programs.append(
             Program(
                 name=CONTROLLER,
@@ -267,9 +269,9 @@ def operations_programs(settings: Settings, layout: StackLayout, workdir: Path) 
                 port=stack.controller_port,
                 priority=700,
                 startsecs=3,
-                # A deploy in progress gets this long to finish; one cut short leaves the
-                # replicas mixed, which the next controller reconciles.
-                stopwaitsecs=60,
+                # A deploy cut short leaves the replicas mixed: the next controller finishes
+                # it (level-triggered), so the stack's stop need not wait for it.
+                stopwaitsecs=10,
             )
         )
     return programs
