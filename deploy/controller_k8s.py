@@ -295,13 +295,16 @@ def _webhook_secret(settings: Settings, namespace: str) -> str | None:
     return secret
 
 
-def run_kubernetes_controller(settings: Settings, environ: Mapping[str, str]) -> None:
+def run_kubernetes_controller(
+    settings: Settings, environ: Mapping[str, str], api: KubeApi | None = None
+) -> None:
     """Reconcile the API Deployment with ``@champion`` while holding the Lease; until SIGTERM.
 
     Args:
         settings: The registry, the load test and the controller's numbers.
         environ: The pod's environment (the API server's address; ``POD_NAME``, the Lease
             identity, from the downward API).
+        api: The API client (default: the pod's, :meth:`KubeApi.in_cluster`).
 
     Raises:
         KubeApiError: not in a pod, or the API server refused the first reads.
@@ -309,7 +312,7 @@ def run_kubernetes_controller(settings: Settings, environ: Mapping[str, str]) ->
     """
     import socket
 
-    api = KubeApi.in_cluster(environ)
+    api = api or KubeApi.in_cluster(environ)
     identity = environ.get("POD_NAME") or socket.gethostname()
     lock = LeaseLock(api, LEASE, identity, LEASE_SECONDS)
     lost: list[str] = []

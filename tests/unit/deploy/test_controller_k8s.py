@@ -6,8 +6,11 @@ racing processes)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ import certifi
 import httpx
 import pytest
 
+from deploy import controller_k8s
 from deploy.controller import DeployController
 from deploy.controller_k8s import (
     ANNOTATION,
@@ -29,7 +33,7 @@ from deploy.controller_k8s import (
     RolloutFailedError,
 )
 from deploy.kube import KubeApi, KubeApiError, LeaseLock
-from tests.servers import free_port, server_process
+from tests.servers import free_port, server_process, wait_until
 from tests.unit.deploy.fake_kube_api import NAMESPACE, TOKEN, new_deployment
 
 FAKE = Path(__file__).with_name("fake_kube_api.py")
@@ -267,3 +271,72 @@ def test_api_errors_name_the_call_and_a_pod_without_a_service_account_is_named(
     environ = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"}
     api = KubeApi.in_cluster(environ, account=account)
     assert (str(api.client.base_url), api.namespace) == ("https://[fd00::1]:6443", "finsimples")
+
+
+RUN = (
+    "import os, sys; from pathlib import Path; from deploy.kube import KubeApi; "
+    "from deploy.controller_k8s import run_kubernetes_controller; "
+    "from finsimples.settings import Settings; "
+    f"api = KubeApi(sys.argv[1], '{NAMESPACE}', token_file=Path(sys.argv[2])); "
+    "run_kubernetes_controller(Settings(), os.environ, api=api)"
+)
+
+
+def holder(fake: Fake) -> str | None:
+    lease = fake.api().get_lease(controller_k8s.LEASE)
+    return None if lease is None else lease["spec"].get("holderIdentity")
+
+
+def answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz").is_success
+    except httpx.HTTPError:
+        return False
+
+
+def start_controller(fake: Fake, tmp_path: Path, pod: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSIMPLES_")}
+    env |= {
+        "POD_NAME": pod,
+        "FINSIMPLES_STATE_DIR": str(tmp_path / pod),  # an empty local registry: no @champion
+        "FINSIMPLES_STACK__CONTROLLER_PORT": str(port),
+        "FINSIMPLES_STACK__CONTROLLER_POLL_SECONDS": "0.5",
+    }
+    log = (tmp_path / f"{pod}.log").open("wb")
+    command = [sys.executable, "-c", RUN, fake.url, str(fake.token)]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=tmp_path), port
+
+
+@pytest.mark.slow
+def test_controller_processes_lead_one_at_a_time_and_hand_over_on_sigterm(
+    fake: Fake, tmp_path: Path
+) -> None:
+    a, a_port = start_controller(fake, tmp_path, "pod-a")
+    b = None
+    try:
+        wait_until(lambda: holder(fake) == "pod-a", 60, "pod-a leading")
+        wait_until(lambda: answers(a_port), 30, "pod-a's /healthz")
+        b, b_port = start_controller(fake, tmp_path, "pod-b")
+        wait_until(lambda: answers(b_port), 60, "pod-b's /healthz")
+        renewed = fake.api().get_lease(controller_k8s.LEASE)
+        time.sleep(2 * controller_k8s.RENEW_SECONDS + 0.5)  # a renews; b stays a follower
+        lease = fake.api().get_lease(controller_k8s.LEASE)
+        assert renewed is not None
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == "pod-a"
+        assert lease["spec"]["renewTime"] > renewed["spec"]["renewTime"]
+        a.send_signal(signal.SIGTERM)
+        assert a.wait(timeout=30) == 0
+        # a released the Lease: b takes it at its next try, without waiting out 15 s.
+        wait_until(lambda: holder(fake) == "pod-b", 3 * controller_k8s.RENEW_SECONDS, "handover")
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(timeout=30) == 0
+        assert holder(fake) is None
+        # With no @champion in the registry, nobody patched the Deployment.
+        assert not [e for e in fake.writes() if e["method"] == "PATCH"]
+    finally:
+        for process in (a, b):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
