@@ -179,6 +179,12 @@ class KubernetesTarget:
                 )
             self.sleep(self.poll_seconds)
 
+    def _recorded_previous(self, version: str) -> str | None:
+        """The version the Deployment records as replaced (None: none, or ``version`` itself)."""
+        notes = self.api.get_deployment(self.deployment)["metadata"].get("annotations") or {}
+        recorded = notes.get(PREVIOUS_ANNOTATION)
+        return str(recorded) if recorded and recorded != version else None
+
     def _roll_back(self, previous: str, failed: str) -> str | None:
         """Set the annotation back and wait; what failed (None: the rollback landed)."""
         try:
@@ -206,8 +212,11 @@ class KubernetesTarget:
         try:
             rollout = self.wait_rollout()
         except RolloutFailedError as exc:
-            undone = self._roll_back(previous, version) if previous else "nothing to roll back to"
-            raise RolloutFailedError(f"{exc}; {undone or f'back on {previous}'}") from exc
+            # Pods of several versions (e.g. a rollout a restarted controller found stuck):
+            # back to the version the last rollout replaced, as recorded on the Deployment.
+            back = previous or self._recorded_previous(version)
+            undone = self._roll_back(back, version) if back else "nothing to roll back to"
+            raise RolloutFailedError(f"{exc}; {undone or f'back on {back}'}") from exc
         landed = f"v{version} on {rollout.updated} pods of deployment/{self.deployment}"
         if not verify:
             return DeployResult(True, None, landed)

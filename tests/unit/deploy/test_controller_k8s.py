@@ -168,6 +168,24 @@ def test_a_failed_rollout_is_undone_and_raised(fake: Fake) -> None:
     assert registry.verified == 0
 
 
+def test_a_stuck_rollout_found_after_a_restart_goes_back_to_the_recorded_version(
+    fake: Fake,
+) -> None:
+    k8s = target(fake, Registry(champion="9"))
+    k8s.deploy("4", PACKAGED, verify=False)
+    fake.bad("9")
+    with pytest.raises(RolloutFailedError):  # the controller "dies" here: no undo happened
+        k8s.deploy("9", "4", verify=False)
+    k8s._patch("9", None)  # as if the undo never ran: v9's rollout stuck, v4 recorded
+    k8s.observe()  # the fake's Deployment controller sees the new template
+    seen = k8s.observe()
+    assert set(seen.served) == {"4", "9"}
+    # The new controller's decision names no single previous version; the record does.
+    with pytest.raises(RolloutFailedError, match="back on 4"):
+        k8s.deploy("9", None, verify=False)
+    assert annotations(fake)[0] == "4"
+
+
 def test_rolling_back_to_the_packaged_model_removes_the_annotation(fake: Fake) -> None:
     registry = Registry(verdicts=[(False, "error rate 5% > 1%")])
     k8s = target(fake, registry)
