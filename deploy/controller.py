@@ -101,7 +101,8 @@ class ControllerState:
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one decision or result to the record; the entry."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, **fields}
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        entry = {"at": at, "event": event, **fields}
         with self.decisions_file.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
         return entry

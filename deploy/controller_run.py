@@ -54,7 +54,9 @@ def deploy_with_hook(
         served = {slot.model_version for slot in layout.read_slots()}
         if served == {version}:  # a deploy that held the lock a moment ago did it
             return DeployResult(True, None, f"v{version} already serves every replica")
-        record = deploy_hook_flow(new_version=version, old_version=previous, verify=verify)
+        record = deploy_hook_flow(
+            new_version=version, old_version=previous, verify=verify, model_locked=False
+        )
     verified = None if record.verification is None else bool(record.verification["passed"])
     return DeployResult(record.landed, verified, record.message, record.rolled_back_to)
 
@@ -77,6 +79,9 @@ def _register_webhook(settings: Settings, controller: DeployController) -> None:
     url = f"http://{stack.host}:{stack.controller_port}/webhook"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     while not controller.stop.is_set():
+        if not _answers(uri):  # asked first: MLflow's client retries for minutes on its own
+            controller.stop.wait(1.0)
+            continue
         secret = new_secret()
         try:
             register(client, url, secret)
@@ -88,6 +93,16 @@ def _register_webhook(settings: Settings, controller: DeployController) -> None:
         log.info("MLflow webhook registered on %s -> %s", uri, url)
         controller.state.record("webhook", reason=f"registered on {uri}")
         return
+
+
+def _answers(uri: str) -> bool:
+    """Whether the MLflow server at ``uri`` answers its health check."""
+    import httpx
+
+    try:
+        return httpx.get(f"{uri}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run_controller(settings: Settings, workdir: Path) -> None:

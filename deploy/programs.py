@@ -257,8 +257,10 @@ def operations_programs(settings: Settings, layout: StackLayout, workdir: Path) 
         env = {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
         if stack.scheduler:  # its deploys hold the model lock on the stack's Prefect server
             env |= prefect_env
-        else:  # Prefect starts a temporary server in the process: 12-25 s, more on a busy box
-            env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+        else:  # Prefect starts a temporary server for its deploy-hook runs: a home of its own
+            env["PREFECT_HOME"] = str(layout.root / "prefect-controller")
+            env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+            env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # 12-25 s idle
         programs.append(
             Program(
                 name=CONTROLLER,

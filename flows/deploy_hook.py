@@ -201,7 +201,10 @@ def check_drift() -> tuple[bool | None, str]:
 
 @flow(name="deploy-hook")
 def deploy_hook_flow(
-    new_version: str, old_version: str | None = None, verify: bool = False
+    new_version: str,
+    old_version: str | None = None,
+    verify: bool = False,
+    model_locked: bool = True,
 ) -> DeployRecord:
     """After a promotion: refresh the cache, check drift, record the deploy (under the model
     lock).
@@ -211,7 +214,14 @@ def deploy_hook_flow(
         old_version: the version it replaced (None on a first deploy).
         verify: with a stack running, judge the rollout with the load test's ``ci`` profile and
             roll back to ``old_version`` when it fails (``old_version`` must be one version).
+        model_locked: hold the model lock. The deploy controller passes False: it holds the
+            stack's deploy lock, an flock the kernel frees when its holder dies, whereas a slot
+            of the Prefect limit taken by a killed process stays taken on a temporary server,
+            and nothing else in the model section conflicts with a rollout (a promotion made
+            meanwhile is the controller's next deploy; ``restore_champion`` leaves it alone).
     """
+    if not model_locked:
+        return _deploy(new_version, old_version, verify)
     with model_lock("deploy-hook"):
         return _deploy(new_version, old_version, verify)
 
