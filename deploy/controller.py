@@ -215,7 +215,7 @@ class DeployController:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self._last_reason: str | None = None
-        self._errors = 0  # consecutive failed deploys or observations
+        self._errors = 0  # consecutive failed deploys (a success resets it)
         self._not_before = 0.0  # no deploy attempt before this clock time (backoff)
 
     def reconcile(self, trigger: str = "poll") -> Decision:

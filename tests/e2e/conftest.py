@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -57,6 +58,14 @@ LLM_RPM = 30  # the shared LLM quota, requests per minute over every replica
 REPLICA_DOWN_FOR = "5s"  # ReplicaDown's `for`: short, so the alert test needs no minutes
 # Alertmanager's page route: first notification, then changes (the resolution), quickly.
 ALERT_TIMINGS = {"PAGE_GROUP_WAIT": "1s", "PAGE_GROUP_INTERVAL": "2s"}
+
+
+def mlflow_answers(url: str) -> bool:
+    """Whether the MLflow server at ``url`` answers its health check."""
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def free_port_block(size: int) -> int:

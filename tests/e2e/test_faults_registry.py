@@ -15,19 +15,11 @@ import pytest
 
 from deploy.programs import MLFLOW
 from finsimples.jobs.common import open_registry
-from tests.e2e.conftest import LOAD_KEYS, TICKERS, RunningStack
+from tests.e2e.conftest import LOAD_KEYS, TICKERS, RunningStack, mlflow_answers
 from tests.e2e.load import steady_load
 from tests.servers import port_open, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def mlflow_answers(url: str) -> bool:
-    """Whether the MLflow server at ``url`` answers its health check."""
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def served_versions(running: RunningStack) -> dict[str, str]:

@@ -10,7 +10,6 @@ HMAC signature verified. A restarted controller replaces its webhook rather than
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from deploy.controller import ControllerState, DeployController, DeployResult, s
 from deploy.reconcile import Observation
 from deploy.webhook import WEBHOOK_NAME, fernet_key, new_secret, register
 from registry.promotion import ModelRegistry
-from tests.integration.registry.conftest import add_version, make_registry
+from tests.integration.registry.conftest import add_version, make_registry, mlflow_server_command
 from tests.servers import free_port, server_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,7 @@ def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` with webhooks enabled as ``deploy.programs`` starts the stack's."""
     root = tmp_path_factory.mktemp("mlflow-webhooks")
     port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
-        *("--artifacts-destination", str(root / "artifacts")),
-    ]
+    command = mlflow_server_command(root, port)
     env = os.environ | {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": fernet_key(),
@@ -98,9 +92,12 @@ def test_an_alias_moved_on_the_server_wakes_the_controller_at_once(
         )
         assert accepted is not None
         assert accepted >= 1
-        assert metrics.get_sample_value(
-            "finsimples_controller_reconciles_total", {"trigger": "webhook", "result": "deploy"}
-        ) == 1
+        assert (
+            metrics.get_sample_value(
+                "finsimples_controller_reconciles_total", {"trigger": "webhook", "result": "deploy"}
+            )
+            == 1
+        )
     finally:
         controller.stop.set()
         controller.wake.set()
