@@ -39,17 +39,21 @@ def status_command(
     Exits 2 when Prometheus cannot be read (with the reason).
     """
     settings = Settings()
-    url = prometheus or endpoints(settings, with_prometheus=True).prometheus
+    urls = endpoints(settings, with_prometheus=True)
+    url = prometheus or urls.prometheus
     assert url is not None  # noqa: S101 - type narrowing: with_prometheus=True sets it
+    scheduler = None if prometheus else urls.prefect  # the local stack's, when it runs one
     with PrometheusApi(url) as api:
         try:
             if not watch:
-                out.print(render(collect(api, window), settings.alerts))
+                out.print(render(collect(api, window, scheduler=scheduler), settings.alerts))
                 return
-            with Live(render(collect(api, window), settings.alerts), console=out) as live:
+            with Live(
+                render(collect(api, window, scheduler=scheduler), settings.alerts), console=out
+            ) as live:
                 while True:
                     time.sleep(interval)
-                    live.update(render(collect(api, window), settings.alerts))
+                    live.update(render(collect(api, window, scheduler=scheduler), settings.alerts))
         except PrometheusError as exc:
             err.print("[bold red]error:[/]", end=" ")
             err.print(str(exc), markup=False, highlight=False)

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from monitoring.alerts import API, REQUESTS
-from monitoring.config import REDIS_JOB, REPLICA_LABEL, AlertConfig
+from monitoring.config import CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
 from monitoring.prometheus_api import ActiveAlert, PrometheusApi, Sample
 
 BY = REPLICA_LABEL
@@ -54,6 +55,9 @@ def status_queries(window: str = "1m") -> dict[str, str]:
         "coverage": "min by (horizon) (finsimples_realized_coverage)",
         "retrain_ok": "min(finsimples_retrain_last_run_success)",
         "since_retrain": "max(finsimples_trading_days_since_retrain)",
+        "controller_up": f'up{{job="{CONTROLLER_JOB}"}}',
+        "in_sync": "min(finsimples_controller_in_sync)",
+        "champion": "finsimples_registry_champion_info",
     }
 
 
@@ -85,6 +89,11 @@ class Snapshot:
     coverage: Mapping[int, float] = field(default_factory=dict)
     retrain_ok: bool | None = None
     trading_days_since_retrain: float | None = None
+    controller_up: bool | None = None  # None: Prometheus scrapes no deploy controller
+    in_sync: bool | None = None
+    champion: str | None = None  # @champion as the controller read it
+    scheduler: str | None = None  # the Prefect server's URL (None: not asked)
+    scheduler_up: bool | None = None
 
     @property
     def replicas_up(self) -> int:
@@ -111,8 +120,15 @@ def _one(samples: list[Sample]) -> float | None:
     return values[0] if values else None
 
 
-def collect(api: PrometheusApi, window: str = "1m", *, now: datetime | None = None) -> Snapshot:
-    """Ask Prometheus for every figure of the screen.
+def collect(
+    api: PrometheusApi,
+    window: str = "1m",
+    *,
+    now: datetime | None = None,
+    scheduler: str | None = None,
+) -> Snapshot:
+    """Ask Prometheus for every figure of the screen, and the scheduler (the Prefect server at
+    ``scheduler``, which Prometheus does not scrape) for its health.
 
     Raises:
         PrometheusError: Prometheus is unreachable or refused a query.
@@ -144,6 +160,9 @@ def collect(api: PrometheusApi, window: str = "1m", *, now: datetime | None = No
     redis = _one(answers["redis"])
     drift = _one(answers["drift"])
     retrain_ok = _one(answers["retrain_ok"])
+    controller_up = _one(answers["controller_up"])
+    in_sync = _one(answers["in_sync"])
+    champions = [s.labels.get("model_version") for s in answers["champion"] if s.value == 1]
     return Snapshot(
         taken_at=now or datetime.now(UTC),
         prometheus=api.base_url,
@@ -159,7 +178,20 @@ def collect(api: PrometheusApi, window: str = "1m", *, now: datetime | None = No
         },
         retrain_ok=None if retrain_ok is None else retrain_ok == 1,
         trading_days_since_retrain=_one(answers["since_retrain"]),
+        controller_up=None if controller_up is None else controller_up == 1,
+        in_sync=None if in_sync is None else in_sync == 1,
+        champion=champions[0] if champions else None,
+        scheduler=scheduler,
+        scheduler_up=None if scheduler is None else _healthy(f"{scheduler}/api/health"),
     )
+
+
+def _healthy(url: str) -> bool:
+    """Whether ``url`` answers 200 within 2 s."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 # --- rendering (pure) ----------------------------------------------------------------------
@@ -238,6 +270,15 @@ def model_lines(snapshot: Snapshot, config: AlertConfig) -> Text:
         days = snapshot.trading_days_since_retrain
         stale = days > config.champion_stale_trading_days
         line.append(f" ({days:.0f} trading days ago)", style="bold red" if stale else "")
+    line.append("\ndeploy controller: ").append_text(_flag(snapshot.controller_up, "up", "DOWN"))
+    if snapshot.controller_up:
+        champion = f"@champion v{snapshot.champion}" if snapshot.champion else "no @champion"
+        line.append(f" ({champion}, ")
+        line.append_text(_flag(snapshot.in_sync, "replicas in sync", "replicas NOT on it"))
+        line.append(")")
+    if snapshot.scheduler is not None:
+        line.append("   scheduler: ").append_text(_flag(snapshot.scheduler_up, "up", "DOWN"))
+        line.append(f" ({snapshot.scheduler})")
     line.append("\nrealized 90% coverage: ")
     if not snapshot.coverage:
         line.append("no track record yet", style="dim")

@@ -51,8 +51,10 @@ def test_prometheus_accepts_every_query_of_the_screen(prometheus: str) -> None:
     with PrometheusApi(prometheus) as api:
         for name, expr in status_queries("1m").items():
             assert api.query(expr) == [], f"{name}: {expr}"  # valid, and nothing scraped yet
-        snapshot = collect(api)
+        snapshot = collect(api, scheduler=f"http://127.0.0.1:{free_port()}")
     assert snapshot.replicas == ()
+    assert snapshot.controller_up is None
+    assert snapshot.scheduler_up is False  # nothing answers there
     assert snapshot.alerts == ()
     assert snapshot.redis_up is None
     assert snapshot.drift_detected is None

@@ -122,3 +122,23 @@ def test_queries_follow_the_label_conventions() -> None:
     assert 'endpoint!~"/v1/admin/.*"' in queries["rps"]
     assert queries["p95"].startswith("histogram_quantile(0.95, sum by (replica, le)")
     assert all("replica" in queries[k] for k in ("rps", "errors", "cache_hits", "cpu"))
+
+
+def test_the_deploy_controller_and_the_scheduler_have_a_line() -> None:
+    text = screen(
+        healthy(
+            controller_up=True,
+            in_sync=True,
+            champion="7",
+            scheduler="http://127.0.0.1:4200",
+            scheduler_up=True,
+        )
+    )
+    assert "deploy controller: up (@champion v7, replicas in sync)" in text
+    assert "scheduler: up (http://127.0.0.1:4200)" in text
+    behind = healthy(controller_up=True, in_sync=False, champion="8", scheduler_up=False,
+                     scheduler="http://127.0.0.1:4200")  # fmt: skip
+    assert "replicas NOT on it" in screen(behind)
+    assert {"replicas NOT on it", "DOWN"} <= drawn(behind, "1;31")
+    assert "deploy controller: no data" in screen(healthy())  # nothing scrapes one
+    assert "scheduler" not in screen(healthy())  # not asked
