@@ -51,6 +51,8 @@ def test_the_screen_shows_every_replica_its_traffic_and_its_model(
     assert all(0 <= r.cache_hit_ratio <= 1 for r in snapshot.replicas)
     assert all(r.cpu_percent > 0 for r in snapshot.replicas)
     assert snapshot.redis_up is True
+    assert snapshot.controller_up is True  # Prometheus scrapes the stack's deploy controller
+    assert snapshot.champion == version
     assert snapshot.drift_detected is not None  # the session lake holds a drift record
     assert set(snapshot.coverage) == set(running_stack.settings.training.eval_horizons)
     assert all(0 < c <= 1 for c in snapshot.coverage.values())
@@ -59,3 +61,4 @@ def test_the_screen_shows_every_replica_its_traffic_and_its_model(
     assert shown.returncode == 0, shown.stderr
     assert f"replicas: {len(slots)}/{len(slots)} up" in shown.stdout
     assert f"v{version}" in shown.stdout
+    assert f"deploy controller: up (@champion v{version}" in shown.stdout
