@@ -422,6 +422,11 @@ def models_history() -> None:
     out.print(table)
 
 
+SERVING_FOLLOWS = (
+    "a running stack's deploy controller rolls the replicas to it (`finsimples deploy status`)"
+)
+
+
 @app.command()
 def promote(
     version: str = typer.Argument(..., help="The model version to make champion."),
@@ -441,6 +446,7 @@ def promote(
     except PromotionError as exc:
         raise _fail(str(exc)) from exc
     out.print(f"champion: v{event.from_version or '-'} -> v{event.to_version}")
+    out.print(SERVING_FOLLOWS, highlight=False)
 
 
 @app.command()
@@ -456,6 +462,7 @@ def rollback(
     except PromotionError as exc:
         raise _fail(str(exc)) from exc
     out.print(f"champion: v{event.from_version} -> v{event.to_version}")
+    out.print(SERVING_FOLLOWS, highlight=False)
 
 
 @app.command()
