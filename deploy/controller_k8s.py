@@ -40,7 +40,8 @@ from finsimples.settings import Settings
 
 log = logging.getLogger("finsimples.controller")
 
-# Proposed StackConfig fields (deploy/config.py belongs to others): constants meanwhile.
+# The objects of deploy/k8s/base this controller acts on (tests/integration/deploy/test_k8s.py
+# checks the manifests against these names), and client-go's leader-election timings.
 DEPLOYMENT = "finsimples-forecast"
 SERVICE_URL = "http://finsimples-forecast"  # the API's ClusterIP Service, port 80
 CONTROLLER_SERVICE = "finsimples-deploy-controller"  # its own Service, for MLflow's webhook
