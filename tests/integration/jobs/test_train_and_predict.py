@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -169,6 +172,51 @@ def test_incremental_update_after_new_days(settings: Settings, tmp_path: Path) -
     assert 0.7 < metrics["h1_recent_coverage"] < 1.0
     assert metrics["h1_recent_pinball"] <= metrics["h1_recent_pinball_champion"] * 1.01
     assert metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
+
+
+def test_an_incremental_candidate_identical_to_its_champion_reports_no_test(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identical losses are "no test" everywhere: metrics, tags, verdict, card, `models list`."""
+    first = train(settings, "full")
+    assert first.promoted, first.message
+    # An update that changes nothing: every forecast, hence every loss, equals the champion's.
+    monkeypatch.setattr(QuantileForecaster, "update", lambda self, features, prices: self)
+    ingest_files(Lake.from_settings(settings), [tmp_path / "prices.csv"], next_day=True)
+    outcome = train(settings, "incremental")
+    assert outcome.promoted, outcome.message
+    for h in (1, 5):
+        for loss in ("pinball", "ae"):
+            name = f"h{h}_dm_{loss}_vs_champion"
+            assert outcome.metrics[f"{name}_identical"] == 1.0
+            assert name not in outcome.metrics
+            assert f"{name}_p" not in outcome.metrics
+    assert all(abs(v) < 1e5 for v in outcome.metrics.values()), "a clipped statistic leaked"
+
+    registry = open_registry(settings)
+    version = registry.get(outcome.version)  # type: ignore[arg-type]
+    run = registry.client.get_run(version.run_id)
+    assert "h1_dm_ae_vs_champion" not in run.data.metrics
+    assert "h1 ae identical to the champion: no test" in version.tags["gate.dm_vs_champion"]
+    assert "identical to the champion: no test" in version.tags["gate"]
+    assert version.tags["gate"].startswith("passed (")
+    card = version.description
+    assert "- vs champion (DM, same rows): h1 pinball identical to the champion: no test" in card
+    assert "-1000000" not in card
+    assert "1e+06" not in card
+
+    env = {"FINSIMPLES_STATE_DIR": str(settings.state_dir)}
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("finsimples")), "models", "list"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert f"v{outcome.version} " in listed
+    assert "h1 ae identical to the champion: no test" in " ".join(listed.split())
+    assert "-1000000" not in listed
 
 
 def test_a_broken_incremental_update_is_registered_but_not_promoted(
