@@ -61,8 +61,9 @@ class GatePolicy(BaseModel):
         0.05,
         gt=0,
         lt=0.5,
-        description="the model's median is served at a horizon only where it beats the "
-        "zero-return forecast's absolute error with a DM p-value below this",
+        description="the model's median is served (on the whole path) only if it beats the "
+        "zero-return forecast's absolute error, averaged over the path's horizons, with a DM "
+        "p-value below this",
     )
     feature_significance: float = Field(
         0.05,

@@ -40,8 +40,9 @@ def render_model_card(
         f"- quantiles: {', '.join(f'{q:g}' for q in config.quantiles)}; headline interval "
         f"{lo:g}-{hi:g} ({config.interval_coverage:.0%})",
         f"- anchor horizons: {', '.join(map(str, config.anchor_horizons))} (others interpolated)",
-        f"- median: {median} (served only where it beats the zero-return forecast's absolute "
-        "error, Diebold-Mariano; elsewhere the calibrated quantiles are re-centred on zero)",
+        f"- median: {median} (one decision for the whole path, Diebold-Mariano on the "
+        "absolute error against the zero-return forecast; the calibrated quantiles move with "
+        "the median, and each path's ranges never narrow from one day to the next)",
         *_feature_test(metrics),
         *_comparisons(metrics),
         f"- gate: {verdict.summary()}",
