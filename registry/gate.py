@@ -26,6 +26,7 @@ days: its coverage may not drift further from nominal than the champion's on the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -311,3 +312,13 @@ def _p(metrics: Mapping[str, float], name: str) -> float:
     """The p-value of a test known to be present (identical losses: 1, no evidence)."""
     p = evidence_p_value(metrics, name)
     return 1.0 if p is None else p
+
+
+# Versions logged before identical losses were named carry the clipped statistic in their tags.
+_LEGACY_IDENTICAL = re.compile(r"DM -1000000\.00 p=1\.000")
+
+
+def readable_evidence(tag: str, reference: str = "the champion") -> str:
+    """A DM tag as shown to people: an old clipped ``DM -1000000.00 p=1.000`` reads as what it
+    was, identical losses (the tolerance shift made them a constant negative differential)."""
+    return _LEGACY_IDENTICAL.sub(f"identical to {reference}: no test", tag)

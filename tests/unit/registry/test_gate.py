@@ -1,6 +1,6 @@
 import pytest
 
-from registry.gate import GatePolicy, evaluate_gate, gate_evidence_tags
+from registry.gate import GatePolicy, evaluate_gate, gate_evidence_tags, readable_evidence
 
 POLICY = GatePolicy(horizons=(1, 5))
 
@@ -256,3 +256,11 @@ def test_a_constant_worse_difference_blocks_without_a_statistic() -> None:
     assert "constant difference, p=0.0000" in verdict.reasons[0]
     tag = gate_evidence_tags(candidate, (1,))["gate.dm_vs_champion"]
     assert tag.startswith("h1 pinball constant difference p=0.000")
+
+
+def test_an_old_clipped_statistic_reads_as_identical() -> None:
+    old = "h1 pinball DM -0.41 p=0.660, h1 ae DM -1000000.00 p=1.000"
+    assert readable_evidence(old) == (
+        "h1 pinball DM -0.41 p=0.660, h1 ae identical to the champion: no test"
+    )
+    assert readable_evidence("h1 ae DM -1000000.00 p=0.990") == "h1 ae DM -1000000.00 p=0.990"
