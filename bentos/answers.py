@@ -57,7 +57,7 @@ def facts_for(predictor: Predictor, forecast: Forecast, locale: str) -> Forecast
 
 
 def provenance(
-    info: ModelInfo, lake_version: int, narrator: str, generated_at: datetime
+    info: ModelInfo, lake_version: int, narrator: str, generated_at: datetime, median: str
 ) -> Provenance:
     """The provenance of a freshly computed answer."""
     return Provenance(
@@ -72,7 +72,7 @@ def provenance(
         stale=False,
         generated_at=generated_at,
         narrator=narrator,
-        median=info.tags.get("median", "model"),
+        median=median,
     )
 
 
@@ -99,6 +99,7 @@ def fresh_answer(
             predictor.lake_version,
             narrative.narrator,
             generated_at or utc_now(),
+            predictor.median_policy,
         ),
         timings=timings or Timings(total_ms=0.0),
         currency=forecast.currency,
@@ -189,5 +190,5 @@ def model_card(predictor: Predictor) -> ModelCard:
         track_record=realized_records(predictor.track_record),
         metrics=dict(info.metrics),
         description=info.description,
-        median=info.tags.get("median", "model"),
+        median=predictor.median_policy,
     )

@@ -35,6 +35,7 @@ from training.features import (
     latest_features,
 )
 from training.forecaster import QuantileForecaster
+from training.median import describe_median
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,15 @@ class Predictor:
         predictor = cls(forecaster, info, lake, stale_after_sessions)
         predictor.refresh(force=True)
         return predictor
+
+    @property
+    def median_policy(self) -> str:
+        """The served path's median policy in one phrase (from the model, not a tag).
+
+        A version trained under the per-horizon policy carries a tag that no longer describes
+        what is served (``training.median`` reads its split decision as zero's median).
+        """
+        return describe_median(getattr(self.forecaster, "median_sources_", {}))
 
     @property
     def max_horizon(self) -> int:

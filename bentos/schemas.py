@@ -59,8 +59,9 @@ class Provenance(BaseModel):
     narrator: str = Field(description="'<LLM model>/<prompt version>' or 'template'")
     median: str = Field(
         default="model",
-        description="where the median comes from: 'model', or the zero-return baseline at the "
-        "horizons where the model's median was not significantly better (decided at training)",
+        description="the path's median policy in one phrase, the same for every day: the "
+        "zero-return baseline, or the model's median made monotone in the day where it beat "
+        "zero on the walk-forward (decided once per model, at training)",
     )
 
 
@@ -246,7 +247,7 @@ class ModelCard(BaseModel):
     description: str
     median: str = Field(
         default="model",
-        description="where the served median comes from (the version's `median` tag)",
+        description="the served path's median policy in one phrase (see provenance.median)",
     )
 
 

@@ -372,6 +372,7 @@ def backtest(
 def models_list() -> None:
     """Versions, aliases and key metrics; then each version's gate, median and DM evidence."""
     from finsimples.jobs.common import open_registry
+    from registry.gate import readable_evidence
 
     registry = open_registry(Settings())
     table = Table("version", "aliases", "mode", "watermark", "h1 coverage", "h1 pinball vs EWMA")
@@ -393,7 +394,7 @@ def models_list() -> None:
         facts = {
             "gate": version.tags.get("gate", ""),
             "median": version.tags.get("median", ""),
-            "DM vs champion": version.tags.get("gate.dm_vs_champion", ""),
+            "DM vs champion": readable_evidence(version.tags.get("gate.dm_vs_champion", "")),
             "features": version.tags.get("gate.features", ""),
         }
         shown = "; ".join(f"{name}: {text}" for name, text in facts.items() if text)

@@ -48,7 +48,15 @@ class PathPoint(BaseModel):
     prices: dict[str, float] = Field(description="price quantiles, keys like 'q0.05'")
     returns: dict[str, float] = Field(description="simple-return quantiles, keys like 'q0.05'")
     expected_return: float = Field(description="mean simple return of the forecast distribution")
-    prob_gain: float = Field(ge=0, le=1, description="probability the price is above last_price")
+    prob_gain: float = Field(
+        ge=0,
+        le=1,
+        description="probability the price is above last_price, read off this day's return "
+        "quantiles: they are mapped to normal scores and zero is located by linear "
+        "interpolation between the two quantiles around it (extrapolated beyond the outermost; "
+        "quantiles exactly at zero count as the middle of their levels). Exact for a normal "
+        "forecast; at or above 0.5 exactly when the median price is at or above last_price",
+    )
 
 
 class Forecast(BaseModel):

@@ -16,16 +16,23 @@ Loss comparisons block only what is significantly worse (one-sided p-value below
 flips the verdict. The median's point accuracy is not gated: where it does not beat the
 zero-return forecast the served median is zero's (``training.median``).
 
+A comparison whose losses were identical on every row (``..._identical`` instead of a statistic
+and a p-value) is no evidence either way: it never blocks, and the verdict, the tags and the
+model card say "identical to the champion: no test" rather than showing a number.
+
 An incremental candidate also gets ``h{h}_recent_coverage`` (and ``_champion``) on the latest
 days: its coverage may not drift further from nominal than the champion's on the same rows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from training.dm_test import evidence_p_value
 
 
 class GatePolicy(BaseModel):
@@ -55,8 +62,9 @@ class GatePolicy(BaseModel):
         0.05,
         gt=0,
         lt=0.5,
-        description="the model's median is served at a horizon only where it beats the "
-        "zero-return forecast's absolute error with a DM p-value below this",
+        description="the model's median is served (on the whole path) only if it beats the "
+        "zero-return forecast's absolute error, averaged over the path's horizons, with a DM "
+        "p-value below this",
     )
     feature_significance: float = Field(
         0.05,
@@ -82,22 +90,23 @@ GATED_METRICS = (
     "coverage",
     "coverage_worst_year",
     "coverage_worst_ticker",
-    "dm_pinball_vs_ewma_normal",
-    "dm_pinball_vs_ewma_normal_p",
 )
 CHAMPION_LOSSES = {"pinball": "pinball", "ae": "absolute error of the median"}
+REFERENCES = {"champion": "the champion", "ewma_normal": "EWMA-normal"}
 
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """Whether the candidate passed, and every reason it did not."""
+    """Whether the candidate passed, every reason it did not, and what was not a test."""
 
     passed: bool
     reasons: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for logs, tags and the CLI."""
-        return "passed" if self.passed else "blocked: " + "; ".join(self.reasons)
+        head = "passed" if self.passed else "blocked: " + "; ".join(self.reasons)
+        return head + (f" ({'; '.join(self.notes)})" if self.notes else "")
 
 
 def evaluate_gate(
@@ -119,36 +128,60 @@ def evaluate_gate(
     reasons: list[str] = []
     for h in policy.horizons:
         names = {key: f"h{h}_{key}" for key in GATED_METRICS}
+        ewma = f"h{h}_dm_pinball_vs_ewma_normal"
         missing = sorted(name for name in names.values() if name not in candidate)
+        if evidence_p_value(candidate, ewma) is None:
+            missing.append(f"{ewma}_p")
         reasons += _recent_reasons(candidate, h, policy)
         if missing:
             reasons.append(f"h={h}: not evaluated ({', '.join(missing)})")
             continue
         m = {key: float(candidate[name]) for key, name in names.items()}
         reasons += _calibration_reasons(m, h, policy)
-        if m["dm_pinball_vs_ewma_normal_p"] < policy.significance:
+        if _p(candidate, ewma) < policy.significance:
             reasons.append(
                 f"h={h}: pinball significantly worse than EWMA-normal on the same rows "
-                f"({_evidence(candidate, f'h{h}_dm_pinball_vs_ewma_normal')})"
+                f"({_evidence(candidate, ewma)})"
             )
         if champion is not None:
             reasons += _champion_reasons(candidate, h, policy)
     reasons += _feature_reasons(candidate, policy)
-    return GateVerdict(passed=not reasons, reasons=tuple(reasons))
+    return GateVerdict(
+        passed=not reasons, reasons=tuple(reasons), notes=tuple(identical_notes(candidate, policy))
+    )
+
+
+def identical_notes(metrics: Mapping[str, float], policy: GatePolicy) -> list[str]:
+    """``"h=1: pinball, absolute error of the median identical to the champion: no test"``."""
+    notes = []
+    for h in policy.horizons:
+        for against, losses in (("champion", CHAMPION_LOSSES), ("ewma_normal", {"pinball": ""})):
+            same = [
+                CHAMPION_LOSSES[loss]
+                for loss in losses
+                if metrics.get(f"h{h}_dm_{loss}_vs_{against}_identical") == 1.0
+            ]
+            if same:
+                notes.append(
+                    f"h={h}: {', '.join(same)} identical to {REFERENCES[against]}: no test"
+                )
+        if metrics.get(f"h{h}_features_dm_identical") == 1.0:
+            notes.append(f"h={h}: permuting the features changed no forecast: no test")
+    return notes
 
 
 def _feature_reasons(candidate: Mapping[str, float], policy: GatePolicy) -> list[str]:
     """Do the features carry information? Significant at one gated horizon (Bonferroni)."""
     names = [f"h{h}_features_dm" for h in policy.horizons]
-    missing = [f"{name}_p" for name in names if f"{name}_p" not in candidate]
+    p_values = {name: evidence_p_value(candidate, name) for name in names}
+    missing = [f"{name}_p" for name, p in p_values.items() if p is None]
     if missing:
         return [f"features not tested ({', '.join(missing)})"]
     level = policy.feature_significance / len(names)
-    if any(float(candidate[f"{name}_p"]) < level for name in names):
+    if any(_p(candidate, name) < level for name in names):
         return []
     evidence = ", ".join(
-        f"h={h} {float(candidate.get(name + '_rel', float('nan'))):+.2%} "
-        f"p={float(candidate[name + '_p']):.3f}"
+        f"h={h} " + feature_figure(candidate, name)
         for h, name in zip(policy.horizons, names, strict=True)
     )
     return [
@@ -178,17 +211,32 @@ def _calibration_reasons(m: Mapping[str, float], h: int, policy: GatePolicy) -> 
     return reasons
 
 
+def feature_figure(metrics: Mapping[str, float], name: str) -> str:
+    """``+1.04% p=0.003`` for the feature test ``name``, or ``identical: no test``."""
+    if metrics.get(f"{name}_identical") == 1.0:
+        return "identical: no test"
+    return (
+        f"{float(metrics.get(name + '_rel', float('nan'))):+.2%} "
+        f"p={float(metrics[name + '_p']):.3f}"
+    )
+
+
 def _evidence(metrics: Mapping[str, float], name: str) -> str:
-    """``+1.2% loss, DM 3.10, p=0.0010`` from a DM metric family."""
+    """``+1.2% loss, DM 3.10, p=0.0010`` from a DM metric family.
+
+    A constant differential has no statistic (its p-value is 0 or 1): ``constant difference``.
+    """
     rel = metrics.get(f"{name}_rel")
     loss = f"{rel:+.2%} loss, " if rel is not None else ""
-    return f"{loss}DM {float(metrics[name]):.2f}, p={float(metrics[f'{name}_p']):.4f}"
+    stat = f"DM {float(metrics[name]):.2f}" if name in metrics else "constant difference"
+    return f"{loss}{stat}, p={float(metrics[f'{name}_p']):.4f}"
 
 
 def _champion_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy) -> list[str]:
     """Candidate vs champion on identical rows: blocks only a significant loss."""
     names = {loss: f"h{h}_dm_{loss}_vs_champion" for loss in CHAMPION_LOSSES}
-    missing = [f"{n}_p" for n in names.values() if f"{n}_p" not in candidate]
+    p_values = {loss: evidence_p_value(candidate, name) for loss, name in names.items()}
+    missing = [f"{names[loss]}_p" for loss, p in p_values.items() if p is None]
     if missing:
         return [f"h={h}: not compared with the champion on the same rows ({', '.join(missing)})"]
     where = (
@@ -200,7 +248,7 @@ def _champion_reasons(candidate: Mapping[str, float], h: int, policy: GatePolicy
         f"h={h}: {label} significantly worse than the champion's on {where} "
         f"({_evidence(candidate, names[loss])})"
         for loss, label in CHAMPION_LOSSES.items()
-        if float(candidate[f"{names[loss]}_p"]) < policy.significance
+        if _p(candidate, names[loss]) < policy.significance
     ]
 
 
@@ -227,25 +275,50 @@ def gate_evidence_tags(metrics: Mapping[str, float], horizons: tuple[int, ...]) 
 
     Returns:
         ``gate.dm_vs_champion`` and ``gate.dm_vs_ewma_normal`` when measured, e.g.
-        ``"h1 pinball DM -0.41 p=0.66, h1 ae DM 0.10 p=0.46"``, and ``gate.features`` (the
-        feature test: how much worse the permuted forecasts are, e.g. ``"h5 permuted +1.04%
-        p=0.003"``).
+        ``"h1 pinball DM -0.41 p=0.66, h1 ae identical to the champion: no test"``, and
+        ``gate.features`` (the feature test: how much worse the permuted forecasts are, e.g.
+        ``"h5 permuted +1.04% p=0.003"``).
     """
     tags = {}
     for against, losses in (("champion", ("pinball", "ae")), ("ewma_normal", ("pinball",))):
         parts = [
-            f"h{h} {loss} DM {float(metrics[name]):.2f} p={float(metrics[name + '_p']):.3f}"
+            f"h{h} {loss} {_test_figure(metrics, name, REFERENCES[against])}"
             for h in horizons
             for loss in losses
-            if (name := f"h{h}_dm_{loss}_vs_{against}") in metrics and name + "_p" in metrics
+            if evidence_p_value(metrics, name := f"h{h}_dm_{loss}_vs_{against}") is not None
         ]
         if parts:
             tags[f"gate.dm_vs_{against}"] = ", ".join(parts)
     features = [
-        f"h{h} permuted {float(metrics[name + '_rel']):+.2%} p={float(metrics[name + '_p']):.3f}"
+        f"h{h} permuted {feature_figure(metrics, name)}"
         for h in horizons
-        if (name := f"h{h}_features_dm") + "_p" in metrics and name + "_rel" in metrics
+        if evidence_p_value(metrics, name := f"h{h}_features_dm") is not None
+        and (name + "_rel" in metrics or name + "_identical" in metrics)
     ]
     if features:
         tags["gate.features"] = ", ".join(features)
     return tags
+
+
+def _test_figure(metrics: Mapping[str, float], name: str, reference: str) -> str:
+    """``DM -0.41 p=0.660``, ``identical to the champion: no test`` or ``constant ...``."""
+    if metrics.get(f"{name}_identical") == 1.0:
+        return f"identical to {reference}: no test"
+    stat = f"DM {float(metrics[name]):.2f}" if name in metrics else "constant difference"
+    return f"{stat} p={float(metrics[name + '_p']):.3f}"
+
+
+def _p(metrics: Mapping[str, float], name: str) -> float:
+    """The p-value of a test known to be present (identical losses: 1, no evidence)."""
+    p = evidence_p_value(metrics, name)
+    return 1.0 if p is None else p
+
+
+# Versions logged before identical losses were named carry the clipped statistic in their tags.
+_LEGACY_IDENTICAL = re.compile(r"DM -1000000\.00 p=1\.000")
+
+
+def readable_evidence(tag: str, reference: str = "the champion") -> str:
+    """A DM tag as shown to people: an old clipped ``DM -1000000.00 p=1.000`` reads as what it
+    was, identical losses (the tolerance shift made them a constant negative differential)."""
+    return _LEGACY_IDENTICAL.sub(f"identical to {reference}: no test", tag)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from registry.gate import GateVerdict
+from registry.gate import GateVerdict, feature_figure, gate_evidence_tags
 from training.forecaster import QuantileForecaster
 
 
@@ -40,9 +40,11 @@ def render_model_card(
         f"- quantiles: {', '.join(f'{q:g}' for q in config.quantiles)}; headline interval "
         f"{lo:g}-{hi:g} ({config.interval_coverage:.0%})",
         f"- anchor horizons: {', '.join(map(str, config.anchor_horizons))} (others interpolated)",
-        f"- median: {median} (served only where it beats the zero-return forecast's absolute "
-        "error, Diebold-Mariano; elsewhere the calibrated quantiles are re-centred on zero)",
+        f"- median: {median} (one decision for the whole path, Diebold-Mariano on the "
+        "absolute error against the zero-return forecast; the calibrated quantiles move with "
+        "the median, and each path's ranges never narrow from one day to the next)",
         *_feature_test(metrics),
+        *_comparisons(metrics),
         f"- gate: {verdict.summary()}",
         f"- metrics: {metrics_source}",
         "",
@@ -50,7 +52,12 @@ def render_model_card(
     if summary is not None and not summary.empty:
         lines += ["## Walk-forward results", "", _table(summary), ""]
     else:
-        gated = {k: v for k, v in sorted(metrics.items()) if k.startswith(("h1_", "h5_"))}
+        # DM figures are in the lines above, in words: identical losses have no statistic.
+        gated = {
+            k: v
+            for k, v in sorted(metrics.items())
+            if k.startswith(("h1_", "h5_")) and "_dm" not in k
+        }
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {name} | {value:.4f} |" for name, value in gated.items()]
         lines.append("")
@@ -78,14 +85,37 @@ def _table(summary: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _tested_horizons(metrics: Mapping[str, float], family: str) -> tuple[int, ...]:
+    """Horizons with a ``h{h}_{family}_p`` or ``..._identical`` metric, in order."""
+    found = set()
+    for name in metrics:
+        for suffix in ("_p", "_identical"):
+            if name.startswith("h") and name.endswith(f"_{family}{suffix}"):
+                head = name[1 : -len(f"_{family}{suffix}")]
+                if head.isdigit():
+                    found.add(int(head))
+    return tuple(sorted(found))
+
+
 def _feature_test(metrics: Mapping[str, float]) -> list[str]:
     """The feature test's line (``training.permutation``), when the candidate was tested."""
-    suffix = "_features_dm_p"
-    tested = sorted(int(n[1 : -len(suffix)]) for n in metrics if n.endswith(suffix))
+    tested = _tested_horizons(metrics, "features_dm")
     if not tested:
         return []
-    figures = ", ".join(
-        f"h={h} {metrics[f'h{h}_features_dm_rel']:+.2%} p={metrics[f'h{h}{suffix}']:.3f}"
-        for h in tested
-    )
+    figures = ", ".join(f"h={h} {feature_figure(metrics, f'h{h}_features_dm')}" for h in tested)
     return [f"- feature test (pinball with the non-volatility features permuted): {figures}"]
+
+
+def _comparisons(metrics: Mapping[str, float]) -> list[str]:
+    """The Diebold-Mariano lines against the champion and EWMA-normal, in words."""
+    horizons = tuple(
+        sorted(
+            set(_tested_horizons(metrics, "dm_pinball_vs_champion"))
+            | set(_tested_horizons(metrics, "dm_pinball_vs_ewma_normal"))
+        )
+    )
+    tags = gate_evidence_tags(metrics, horizons) if horizons else {}
+    labels = {"gate.dm_vs_champion": "champion", "gate.dm_vs_ewma_normal": "EWMA-normal"}
+    return [
+        f"- vs {label} (DM, same rows): {tags[key]}" for key, label in labels.items() if key in tags
+    ]

@@ -9,10 +9,15 @@ correction and is compared with Student's t with n-1 degrees of freedom.
 The test is one-sided: H1 "the candidate's loss is larger" (``d = L_candidate - L_reference``).
 A practical tolerance shifts the null: "larger by more than ``tolerance`` times the reference's
 mean loss", so a difference too small to matter is never significant.
+
+Identical losses (every differential exactly zero, e.g. an incremental candidate that changed
+nothing) are not a test at all: the result says so (``identical``) and carries no statistic or
+p-value, so no clipped or invented number reaches a metric, a tag or the CLI.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +35,8 @@ class DMResult:
         mean_differential: Mean of ``d`` after the tolerance shift.
         relative: Mean loss difference over the reference's mean loss (before the shift).
         n: Number of dates in the series.
+        identical: Every loss differential was exactly zero: there is nothing to test, and
+            ``statistic`` and ``p_value`` are NaN.
     """
 
     statistic: float
@@ -37,6 +44,7 @@ class DMResult:
     mean_differential: float
     relative: float
     n: int
+    identical: bool = False
 
 
 def newey_west_variance(d: np.ndarray, lags: int) -> float:
@@ -70,12 +78,16 @@ def dm_test(
         tolerance: Practical tolerance: H0 is "worse by at most ``tolerance * reference_loss``".
 
     Returns:
-        A :class:`DMResult`. With fewer than 3 dates or a zero variance and zero mean there is
-        no evidence: statistic 0, p-value 0.5.
+        A :class:`DMResult`. Identical losses give ``identical=True`` (no statistic, no
+        p-value); with fewer than 3 dates, or a zero variance and zero mean after the tolerance
+        shift, there is no evidence: statistic 0, p-value 0.5.
     """
     d = np.asarray(d, dtype=float)
     d = d[np.isfinite(d)]
     n = len(d)
+    if n and not np.any(d):
+        nan = float("nan")
+        return DMResult(nan, nan, 0.0, 0.0, n, identical=True)
     ref = float(reference_loss) if reference_loss else float("nan")
     relative = float(d.mean() / ref) if n and np.isfinite(ref) else float("nan")
     shift = tolerance * ref if np.isfinite(ref) else 0.0
@@ -84,7 +96,7 @@ def dm_test(
     if n < 3:
         return DMResult(0.0, 0.5, mean, relative, n)
     variance = newey_west_variance(d, horizon - 1)
-    if not variance > 1e-300:
+    if not variance > 1e-300 or np.all(d == d[0]):
         # Constant series: no noise to weigh, the sign decides (zero mean: no evidence).
         stat = 0.0 if abs(mean) < 1e-15 else float(np.sign(mean) * np.inf)
     else:
@@ -171,10 +183,31 @@ def flatten_dm(results: dict[tuple[int, str], DMResult], against: str) -> dict[s
 
 
 def result_metrics(name: str, result: DMResult) -> dict[str, float]:
-    """``name`` (the statistic), ``name_p``, ``name_rel`` and ``name_n``, as run metrics."""
-    return {
-        name: float(np.clip(result.statistic, -1e6, 1e6)),  # MLflow stores finite floats
-        f"{name}_p": result.p_value,
-        f"{name}_rel": result.relative,
-        f"{name}_n": float(result.n),
-    }
+    """Run metrics of a test: only the numbers that mean something.
+
+    ``name`` (the statistic) when it is finite, ``name_p`` when there was a test, ``name_rel``
+    and ``name_n``; identical losses give ``name_identical`` = 1 instead of a statistic and a
+    p-value (a constant non-zero differential keeps its p-value, 0 or 1, and no statistic).
+    """
+    metrics = {f"{name}_rel": result.relative, f"{name}_n": float(result.n)}
+    if result.identical:
+        return metrics | {f"{name}_identical": 1.0}
+    if np.isfinite(result.statistic):
+        metrics[name] = float(result.statistic)
+    if np.isfinite(result.p_value):
+        metrics[f"{name}_p"] = float(result.p_value)
+    return {k: v for k, v in metrics.items() if np.isfinite(v)}
+
+
+def evidence_p_value(metrics: Mapping[str, float], name: str) -> float | None:
+    """The one-sided p-value of the test ``name`` as read from run metrics.
+
+    Identical losses are no evidence either way: 1.0, like a candidate that is not worse.
+
+    Returns:
+        The p-value, or None when the test was not run (neither ``_p`` nor ``_identical``).
+    """
+    if metrics.get(f"{name}_identical") == 1.0:
+        return 1.0
+    value = metrics.get(f"{name}_p")
+    return None if value is None else float(value)

@@ -24,6 +24,7 @@ from training.config import TrainingConfig
 from training.conformal import IntervalCalibrator
 from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
 from training.median import recentre
+from training.paths import repair_frame
 from training.quantiles import interpolate_horizons, make_quantile_frame, prob_gain
 from training.targets import build_targets, horizon_scale, long_run_vol
 
@@ -45,6 +46,9 @@ class QuantileForecaster:
     volatility term structure (``vol_term_decay``) and the calm regime of the ACI floor
     (``aci_calm_floor_horizon``); both are off by default.
     """
+
+    rearrange = True
+    """Sort each day's quantiles (a study's :class:`UnservedForecaster` turns it off)."""
 
     def __init__(self, config: TrainingConfig | None = None) -> None:
         self.config = config or TrainingConfig()
@@ -281,10 +285,18 @@ class QuantileForecaster:
         full = interpolate_horizons(normalized, self.anchors, self.horizons)
         scale = self._scale(features, self.horizons)
         frame = make_quantile_frame(
-            features.index, full * scale[:, :, None], self.horizons, self.config.quantiles
+            features.index,
+            full * scale[:, :, None],
+            self.horizons,
+            self.config.quantiles,
+            rearrange=self.rearrange,
         )
+        return self._serve(frame)
+
+    def _serve(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The path's median policy, then the repair: ordered quantiles, spreads never narrow."""
         # Models pickled before the median policy have no attribute: the model's median.
-        return recentre(frame, getattr(self, "median_sources_", {}))
+        return repair_frame(recentre(frame, getattr(self, "median_sources_", {})))
 
     def _calibrated(self, raw: np.ndarray, levels: np.ndarray) -> np.ndarray:
         out = np.empty_like(raw, dtype=float)

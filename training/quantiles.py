@@ -18,7 +18,12 @@ QUANTILE_INDEX: tuple[str, str, str] = ("date", "ticker", "horizon")
 
 
 def make_quantile_frame(
-    index: pd.MultiIndex, values: np.ndarray, horizons: Sequence[int], levels: Sequence[float]
+    index: pd.MultiIndex,
+    values: np.ndarray,
+    horizons: Sequence[int],
+    levels: Sequence[float],
+    *,
+    rearrange: bool = True,
 ) -> pd.DataFrame:
     """Lay out a (rows, horizons, quantiles) array as a quantile frame.
 
@@ -27,6 +32,7 @@ def make_quantile_frame(
         values: Array of shape ``(len(index), len(horizons), len(levels))``.
         horizons: Horizon of each middle-axis slice.
         levels: Quantile level of each last-axis slice.
+        rearrange: Sort each row's quantiles (off only to count crossings in a study).
 
     Returns:
         The quantile frame (see the module docstring), quantiles sorted per row.
@@ -42,7 +48,8 @@ def make_quantile_frame(
     steps = np.tile(np.asarray(horizons, dtype=np.int64), n)
     frame_index = pd.MultiIndex.from_arrays([dates, tickers, steps], names=list(QUANTILE_INDEX))
     # Rearrangement (sorting) removes quantile crossing without hurting any pinball loss.
-    flat = np.sort(values.reshape(n * n_h, n_q), axis=1)
+    flat = values.reshape(n * n_h, n_q)
+    flat = np.sort(flat, axis=1) if rearrange else flat
     frame = pd.DataFrame(flat, index=frame_index, columns=[float(q) for q in levels])
     return frame.sort_index()
 
@@ -80,7 +87,11 @@ def prob_gain(quantile_frame: pd.DataFrame) -> pd.Series:
     """Probability that the log return is above zero, read off the quantile grid.
 
     The grid is mapped to normal scores and interpolated linearly there (extrapolated beyond
-    the outermost quantiles), which is exact for a normal forecast and smooth otherwise.
+    the outermost quantiles), which is exact for a normal forecast and smooth otherwise. When
+    quantiles equal zero exactly, zero sits at the middle of their levels' scores: a median of
+    exactly 0 gives 0.5, and so does a grid with no spread at all (all zero: nothing says which
+    way). The answer is at or above 0.5 exactly when the median is at or above 0: a positive
+    median puts zero below level 0.5, a negative one above it.
 
     Args:
         quantile_frame: A quantile frame (see the module docstring).
@@ -94,6 +105,7 @@ def prob_gain(quantile_frame: pd.DataFrame) -> pd.Series:
     values = np.sort(quantile_frame.to_numpy(dtype=float), axis=1)
     scores = norm.ppf(levels)
     below = (values < 0).sum(axis=1)
+    at = (values == 0).sum(axis=1)
     lo = np.clip(below, 1, len(levels) - 1) - 1
     rows = np.arange(len(values))
     q_lo, q_hi = values[rows, lo], values[rows, lo + 1]
@@ -101,6 +113,9 @@ def prob_gain(quantile_frame: pd.DataFrame) -> pd.Series:
     gap = q_hi - q_lo
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.where(gap > 0, s_lo + (0 - q_lo) * (s_hi - s_lo) / gap, (s_lo + s_hi) / 2)
+    # Zero on the grid: the middle of the tied levels' scores (the first and last tied level).
+    first, last = np.minimum(below, len(levels) - 1), np.minimum(below + at - 1, len(levels) - 1)
+    crossing = np.where(at > 0, (scores[first] + scores[last]) / 2, crossing)
     return pd.Series(norm.sf(crossing), index=quantile_frame.index, name="prob_gain")
 
 

@@ -10,6 +10,7 @@ candidate against itself with its features permuted (``training.permutation``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -30,8 +31,10 @@ from training.evaluation import (
 )
 from training.features import FEATURE_VERSION
 from training.forecaster import QuantileForecaster
-from training.median import decide_median_sources, recentre
+from training.gate_plan import GatePlan, plan_gate
+from training.median import MODEL, decide_median_source, recentre
 from training.metrics import LeakageError, score_forecasts
+from training.paths import repair_frame
 from training.permutation import feature_permutation_test, flatten_feature_test
 
 CHAMPION_METHOD = "champion"
@@ -45,6 +48,7 @@ class WalkForward:
     metrics: dict[str, float]
     median_sources: dict[int, str]
     figures: dict[str, Figure]
+    plan: GatePlan
 
 
 def same_config(config: TrainingConfig, champion: QuantileForecaster) -> bool:
@@ -57,6 +61,7 @@ def walk_forward(
     features: pd.DataFrame,
     settings: Settings,
     champion: QuantileForecaster | None = None,
+    plan: GatePlan | None = None,
 ) -> WalkForward:
     """Walk-forward over the last ``gate_test_years``: metrics, median policy, DM evidence.
 
@@ -66,14 +71,17 @@ def walk_forward(
         settings: Gives the training config, the gate policy and the test years.
         champion: A champion with another configuration: walked forward on the same folds
             and compared with the candidate there (``h{h}_dm_*_vs_champion``).
+        plan: The walk-forward scaled to the lake's history (``training.gate_plan``); default:
+            planned here from the features.
 
     Raises:
         JobError: too little history before the test years.
         LeakageError: the candidate's backtest tripped the leakage tripwire.
     """
-    config, policy = settings.training, settings.gate
-    last = prices["date"].max()
-    start = pd.Timestamp(year=last.year - settings.gate_test_years + 1, month=1, day=1)
+    if plan is None:
+        dates = features.index.get_level_values("date")
+        plan = plan_gate(dates, settings.training, settings.gate_test_years)
+    config, policy, start = plan.config, settings.gate, plan.start
     methods = {k: v for k, v in default_methods().items() if k in ("model", "ewma_normal", "zero")}
     if champion is not None:
         methods[CHAMPION_METHOD] = lambda _: QuantileForecaster(champion.config)
@@ -82,25 +90,28 @@ def walk_forward(
     except ValueError as exc:  # too little history before the gate's test years
         raise JobError(
             f"too little history for the gate: a walk-forward from {start.date()} "
-            f"(gate_test_years={settings.gate_test_years}) needs earlier data: {exc}"
+            f"(gate_test_years={plan.test_years}, calibration_days={config.calibration_days}) "
+            f"needs earlier data: {exc}"
         ) from exc
     name = f"model_{config.calibration}"
     tripped = backtest.leakage.get(name, [])
     if tripped:
         raise LeakageError("leakage tripwire: " + "; ".join(tripped))
-    sources, p_values = decide_median_sources(
+    source, p_value = decide_median_source(
         backtest.forecasts[name],
         backtest.outcomes,
         list(range(1, config.max_horizon + 1)),
         policy.median_significance,
     )
-    served = recentre(backtest.forecasts[name], sources)
+    sources = dict.fromkeys(range(1, config.max_horizon + 1), source)
+    served = repair_frame(recentre(backtest.forecasts[name], sources))
     backtest = rescore(backtest, name, served, config)
     horizons = tuple(config.eval_horizons)
     summary = summarize_backtest(backtest, horizons, "ewma_normal")
     metrics = flatten_summary(summary, name)
-    metrics |= {f"h{h}_median_model": float(sources[h] == "model") for h in horizons}
-    metrics |= {f"h{h}_median_vs_zero_p": p_values[h] for h in horizons}
+    metrics["median_model"] = float(source == MODEL)  # one decision for the whole path
+    if math.isfinite(p_value):  # none when the model's median is zero's: nothing was tested
+        metrics["median_vs_zero_p"] = p_value
     ewma = compare_forecasts(
         served,
         backtest.forecasts["ewma_normal"],
@@ -111,14 +122,17 @@ def walk_forward(
     )
     metrics |= flatten_dm(ewma, "ewma_normal")
     if champion is not None:
-        theirs = recentre(
-            backtest.forecasts[f"{CHAMPION_METHOD}_{champion.config.calibration}"],
-            getattr(champion, "median_sources_", {}),
+        theirs = repair_frame(
+            recentre(
+                backtest.forecasts[f"{CHAMPION_METHOD}_{champion.config.calibration}"],
+                getattr(champion, "median_sources_", {}),
+            )
         )
         metrics |= _versus_champion(served, theirs, backtest.outcomes, horizons, settings)
         metrics["champion_compared_on_folds"] = 1.0
     figures = backtest_figures(backtest, prices, config)
-    return WalkForward(summary.drop(index=_champion_rows(summary)), metrics, sources, figures)
+    summary = summary.drop(index=_champion_rows(summary))
+    return WalkForward(summary, metrics, sources, figures, plan)
 
 
 def versus_champion_recent(
@@ -172,13 +186,14 @@ def feature_evidence(
         JobError: the lake holds fewer feature dates than the calibration window.
     """
     policy = settings.gate
+    config = forecaster.config  # its own window: a short lake's model calibrates on one year
     try:
         results = feature_permutation_test(
             forecaster,
             features,
             prices,
-            settings.training,
-            settings.training.calibration_days,
+            config,
+            config.calibration_days,
             policy.horizons,
             permutations=policy.feature_permutations,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -29,6 +29,7 @@ from registry.model_card import render_model_card
 from registry.tracking import TrainingRecord, log_candidate
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
+from training.gate_plan import plan_gate
 from training.median import describe_median
 
 Step = Callable[[str], None]
@@ -84,6 +85,7 @@ def train(
     config = settings.training
 
     figures: dict[str, Figure] = {}
+    notes: tuple[str, ...] = ()  # what the gate scaled down, said in the verdict and the card
     report("building features")
     try:
         features = build_features(prices)
@@ -112,12 +114,18 @@ def train(
         median = describe_median(getattr(forecaster, "median_sources_", {}))
         summary = None
     else:
+        plan = plan_gate(features.index.get_level_values("date"), config, settings.gate_test_years)
+        config = plan.config  # a lake too short for the configured window: a one-year one
         refit = champion is not None and same_config(config, champion.forecaster)
         other = champion.forecaster if champion is not None and not refit else None
-        report(f"walk-forward backtest of the last {settings.gate_test_years} years")
-        evidence = walk_forward(prices, features, settings, champion=other)
+        years = f"{plan.test_years} year{'s' if plan.test_years > 1 else ''}"
+        report(f"walk-forward backtest of the last {years}")
+        evidence = walk_forward(prices, features, settings, champion=other, plan=plan)
         summary, figures, metrics = evidence.summary, evidence.figures, evidence.metrics
-        metrics_source = f"walk-forward, last {settings.gate_test_years} years"
+        metrics_source = f"walk-forward, last {years}"
+        if plan.note:
+            metrics_source += f" ({plan.note})"
+            notes = (plan.note,)
         if other is not None:
             metrics_source += "; h*_dm_*_vs_champion: both configurations on the same folds"
         report("fitting on all data")
@@ -141,9 +149,10 @@ def train(
     metrics |= feature_evidence(forecaster, features, prices, settings)
     metrics_source += (
         f"; h*_features_dm: the candidate against itself with permuted features on its last "
-        f"{config.calibration_days} days"
+        f"{forecaster.config.calibration_days} days"
     )
     verdict = evaluate_gate(metrics, champion.metrics if champion else None, settings.gate)
+    verdict = replace(verdict, notes=notes + verdict.notes)
     record = TrainingRecord(
         forecaster=forecaster,
         mode=mode,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from finsimples.settings import Settings
 from registry.gate import GatePolicy
 from tests.champion import LENIENT, SMALL, TICKERS, BiasedForecaster, break_updates
 from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)
+from training.config import TrainingConfig
 from training.forecaster import QuantileForecaster
 
 pytestmark = pytest.mark.integration
@@ -109,19 +113,23 @@ def test_a_same_config_refit_passes_and_a_broken_refit_is_blocked_on_the_same_ro
     registry = open_registry(settings)
     version = registry.get(first.version)  # type: ignore[arg-type]
     assert version.tags["median"].startswith(("zero-return baseline", "model"))
+    assert "on the whole path" in version.tags["median"]
     run = registry.client.get_run(version.run_id)
-    assert {"h1_median_model", "h1_median_vs_zero_p", "h1_dm_pinball_vs_ewma_normal_p"} <= set(
+    assert {"median_model", "median_vs_zero_p", "h1_dm_pinball_vs_ewma_normal_p"} <= set(
         run.data.metrics
     )
+    assert "h1_median_model" not in run.data.metrics  # one decision, logged once
 
     # the features carry information: the model is worse with them permuted
     assert min(first.metrics[f"h{h}_features_dm_p"] for h in (1, 5)) < 0.025
 
-    refit = train(settings, "full")  # same configuration, same data: identical rows, no evidence
+    refit = train(settings, "full")  # same configuration, same data: identical forecasts
     assert refit.promoted, refit.message
-    assert refit.metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
+    assert refit.metrics["h1_dm_pinball_vs_champion_identical"] == 1.0  # no test, no number
+    assert "h1_dm_pinball_vs_champion_p" not in refit.metrics
     assert refit.metrics["champion_compared_on_folds"] == 0.0
-    assert "gate.dm_vs_champion" in registry.get(refit.version).tags  # type: ignore[arg-type]
+    tags = registry.get(refit.version).tags  # type: ignore[arg-type]
+    assert "h1 pinball identical to the champion: no test" in tags["gate.dm_vs_champion"]
 
     real_fit = QuantileForecaster.fit
 
@@ -169,6 +177,51 @@ def test_incremental_update_after_new_days(settings: Settings, tmp_path: Path) -
     assert 0.7 < metrics["h1_recent_coverage"] < 1.0
     assert metrics["h1_recent_pinball"] <= metrics["h1_recent_pinball_champion"] * 1.01
     assert metrics["h1_dm_pinball_vs_champion_p"] >= 0.05
+
+
+def test_an_incremental_candidate_identical_to_its_champion_reports_no_test(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identical losses are "no test" everywhere: metrics, tags, verdict, card, `models list`."""
+    first = train(settings, "full")
+    assert first.promoted, first.message
+    # An update that changes nothing: every forecast, hence every loss, equals the champion's.
+    monkeypatch.setattr(QuantileForecaster, "update", lambda self, features, prices: self)
+    ingest_files(Lake.from_settings(settings), [tmp_path / "prices.csv"], next_day=True)
+    outcome = train(settings, "incremental")
+    assert outcome.promoted, outcome.message
+    for h in (1, 5):
+        for loss in ("pinball", "ae"):
+            name = f"h{h}_dm_{loss}_vs_champion"
+            assert outcome.metrics[f"{name}_identical"] == 1.0
+            assert name not in outcome.metrics
+            assert f"{name}_p" not in outcome.metrics
+    assert all(abs(v) < 1e5 for v in outcome.metrics.values()), "a clipped statistic leaked"
+
+    registry = open_registry(settings)
+    version = registry.get(outcome.version)  # type: ignore[arg-type]
+    run = registry.client.get_run(version.run_id)
+    assert "h1_dm_ae_vs_champion" not in run.data.metrics
+    assert "h1 ae identical to the champion: no test" in version.tags["gate.dm_vs_champion"]
+    assert "identical to the champion: no test" in version.tags["gate"]
+    assert version.tags["gate"].startswith("passed (")
+    card = version.description
+    assert "- vs champion (DM, same rows): h1 pinball identical to the champion: no test" in card
+    assert "-1000000" not in card
+    assert "1e+06" not in card
+
+    env = {"FINSIMPLES_STATE_DIR": str(settings.state_dir)}
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("finsimples")), "models", "list"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert f"v{outcome.version} " in listed
+    assert "h1 ae identical to the champion: no test" in " ".join(listed.split())
+    assert "-1000000" not in listed
 
 
 def test_a_broken_incremental_update_is_registered_but_not_promoted(
@@ -280,15 +333,18 @@ def test_first_model_on_a_new_lake_with_a_users_ticker_becomes_champion(
     )
     outcome = train(settings.model_copy(update={"gate": gate}), "full")
     assert outcome.promoted, outcome.message
-    # the median policy: at a horizon where the model's median is not better than zero, the
-    # served median is the last close (a zero return) and the version says so
+    # the median policy: when the model's median is not better than zero over the path, the
+    # served median is the last close (a zero return) on every day, and the version says so
     registry = open_registry(settings)
     median = registry.get(outcome.version).tags["median"]  # type: ignore[arg-type]
     forecast, _ = predict(settings, "MYCO", 5)
-    assert outcome.metrics["h1_median_model"] == 0.0  # daily returns: no median beats zero
-    assert median.startswith("zero-return baseline")
-    assert "h=1" in median
-    assert forecast.path[0].prices["q0.5"] == pytest.approx(forecast.last_price, rel=1e-6)
+    assert outcome.metrics["median_model"] == 0.0  # daily returns: no median beats zero
+    assert median == (
+        "zero-return baseline on the whole path (model's median not better than zero)"
+    )
+    for point in forecast.path:
+        assert point.prices["q0.5"] == pytest.approx(forecast.last_price, rel=1e-6)
+        assert point.prob_gain == pytest.approx(0.5, abs=1e-4)
 
 
 def test_too_little_history_is_a_precise_reason(tmp_path: Path, sample_wide: pd.DataFrame) -> None:
@@ -299,3 +355,32 @@ def test_too_little_history_is_a_precise_reason(tmp_path: Path, sample_wide: pd.
     ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
     with pytest.raises(JobError, match="too little history"):
         train(settings, "full")
+
+
+def test_a_first_train_on_four_years_of_history_is_judged_on_one_test_year(
+    tmp_path: Path, sample_wide: pd.DataFrame
+) -> None:
+    """Four years of prices: the gate scales down and says so; nothing fails for history."""
+    subset = sample_wide.loc[sample_wide["Date"] >= "2018-12-01", ["Date", *TICKERS]]
+    path = tmp_path / "prices.csv"
+    subset.to_csv(path, index=False)
+    # The default windows (calibration 504 days, two test years) with a small booster.
+    config = TrainingConfig(booster=SMALL.booster)
+    settings = Settings(state_dir=tmp_path / "state", training=config, gate=LENIENT)
+    assert settings.gate_test_years == 2
+    ingest_files(Lake.from_settings(settings), [path], until=date(2022, 11, 30))
+    outcome = train(settings, "full")
+    assert "too little history" not in outcome.message
+    assert outcome.promoted, outcome.message
+    assert outcome.verdict is not None
+    note = (
+        "judged on 1 test year (gate_test_years=2: too little history), calibration window "
+        "252 days instead of 504"
+    )
+    assert outcome.verdict.notes[0] == note
+    version = open_registry(settings).get(outcome.version)  # type: ignore[arg-type]
+    assert version.tags["gate"] == f"passed ({note})"
+    assert f"- gate: passed ({note})" in version.description
+    assert f"walk-forward, last 1 year ({note})" in version.description
+    forecast, _ = predict(settings, "KO", 30)
+    assert len(forecast.path) == 30

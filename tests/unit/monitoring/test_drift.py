@@ -24,8 +24,10 @@ CALM_END = "2019-09-30"
 # 450 reference days start in Sep 2017, before the champion's calibration window (2018).
 CALM = DriftConfig(current_days=60, reference_days=450)
 # Current = 2020-03-03..2020-04-30; h30 has only 12 days x 6 tickers of realized outcomes.
+# The h5 coverage falls from .903 to .851 (.847 before the path repair widened the days whose
+# range was narrower than an earlier day's, training.paths): 0.04 keeps the shock a clear alert.
 SHOCK = DriftConfig(
-    current_days=42, reference_days=252, horizons=(1, 5, 30), coverage_tolerance=0.05
+    current_days=42, reference_days=252, horizons=(1, 5, 30), coverage_tolerance=0.04
 )
 
 # Importing Evidently warns about its own and litestar's deprecations: not ours to fix.

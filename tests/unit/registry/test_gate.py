@@ -1,6 +1,6 @@
 import pytest
 
-from registry.gate import GatePolicy, evaluate_gate, gate_evidence_tags
+from registry.gate import GatePolicy, evaluate_gate, gate_evidence_tags, readable_evidence
 
 POLICY = GatePolicy(horizons=(1, 5))
 
@@ -207,3 +207,60 @@ def test_a_candidate_whose_features_were_not_tested_is_blocked() -> None:
 def test_the_feature_test_is_a_version_tag() -> None:
     tags = gate_evidence_tags(metrics(), (1, 5))
     assert tags["gate.features"] == "h1 permuted +1.10% p=0.003, h5 permuted +1.10% p=0.003"
+
+
+def identical_to_champion() -> dict[str, float]:
+    """What ``result_metrics`` logs when every loss equals the champion's: no statistic, no p."""
+    return {
+        f"h{h}_dm_{loss}_vs_champion_{key}": value
+        for h in (1, 5)
+        for loss in ("pinball", "ae")
+        for key, value in (("identical", 1.0), ("rel", 0.0), ("n", 500.0))
+    }
+
+
+def test_identical_losses_do_not_block_and_are_named_as_no_test() -> None:
+    verdict = evaluate_gate(metrics() | identical_to_champion(), metrics(), POLICY)
+    assert verdict.passed, verdict.reasons
+    assert verdict.notes == (
+        "h=1: pinball, absolute error of the median identical to the champion: no test",
+        "h=5: pinball, absolute error of the median identical to the champion: no test",
+    )
+    assert verdict.summary().startswith("passed (h=1: pinball, absolute error")
+    tags = gate_evidence_tags(metrics() | identical_to_champion(), (1, 5))
+    assert tags["gate.dm_vs_champion"] == (
+        "h1 pinball identical to the champion: no test, h1 ae identical to the champion: no test, "
+        "h5 pinball identical to the champion: no test, h5 ae identical to the champion: no test"
+    )
+    assert "1000000" not in " ".join(tags.values())
+
+
+def test_features_that_change_no_forecast_are_no_information() -> None:
+    candidate = metrics()
+    for h in (1, 5):
+        for key in ("features_dm", "features_dm_p", "features_dm_rel"):
+            del candidate[f"h{h}_{key}"]
+        candidate[f"h{h}_features_dm_identical"] = 1.0
+    verdict = evaluate_gate(candidate, None, POLICY)
+    assert not verdict.passed
+    assert "permuted: h=1 identical: no test, h=5 identical: no test" in verdict.reasons[0]
+    assert "h=1: permuting the features changed no forecast: no test" in verdict.notes
+
+
+def test_a_constant_worse_difference_blocks_without_a_statistic() -> None:
+    candidate = metrics() | versus_champion()
+    del candidate["h1_dm_pinball_vs_champion"]
+    candidate["h1_dm_pinball_vs_champion_p"] = 0.0
+    verdict = evaluate_gate(candidate, metrics(), POLICY)
+    assert not verdict.passed
+    assert "constant difference, p=0.0000" in verdict.reasons[0]
+    tag = gate_evidence_tags(candidate, (1,))["gate.dm_vs_champion"]
+    assert tag.startswith("h1 pinball constant difference p=0.000")
+
+
+def test_an_old_clipped_statistic_reads_as_identical() -> None:
+    old = "h1 pinball DM -0.41 p=0.660, h1 ae DM -1000000.00 p=1.000"
+    assert readable_evidence(old) == (
+        "h1 pinball DM -0.41 p=0.660, h1 ae identical to the champion: no test"
+    )
+    assert readable_evidence("h1 ae DM -1000000.00 p=0.990") == "h1 ae DM -1000000.00 p=0.990"

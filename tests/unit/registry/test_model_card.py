@@ -32,3 +32,21 @@ def test_the_card_shows_the_feature_test_when_the_candidate_had_one() -> None:
     assert "- feature test (pinball with the non-volatility features permuted): " in tested
     assert "h=1 +0.40% p=0.200, h=5 +1.10% p=0.001" in tested
     assert "feature test" not in card({"h1_coverage": 0.9})  # versions from before the test
+
+
+def test_the_card_says_identical_losses_are_no_test_and_shows_no_sentinel() -> None:
+    identical = {
+        f"h{h}_dm_{loss}_vs_champion_{key}": value
+        for h in (1, 5)
+        for loss in ("pinball", "ae")
+        for key, value in (("identical", 1.0), ("rel", 0.0), ("n", 625.0))
+    }
+    text = card(
+        identical | {"h1_dm_pinball_vs_ewma_normal": -0.8, "h1_dm_pinball_vs_ewma_normal_p": 0.79}
+    )
+    assert (
+        "- vs champion (DM, same rows): h1 pinball identical to the champion: no test, "
+        "h1 ae identical to the champion: no test, h5 pinball identical" in text
+    )
+    assert "- vs EWMA-normal (DM, same rows): h1 pinball DM -0.80 p=0.790" in text
+    assert "_dm_" not in text  # DM families are written in words, not as raw metric rows

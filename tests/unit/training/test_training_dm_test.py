@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from training.dm_test import compare_forecasts, dm_test, flatten_dm, newey_west_variance
+from training.dm_test import (
+    compare_forecasts,
+    dm_test,
+    evidence_p_value,
+    flatten_dm,
+    newey_west_variance,
+    result_metrics,
+)
 
 
 def test_newey_west_variance_by_hand() -> None:
@@ -47,10 +54,36 @@ def test_hac_variance_agrees_with_statsmodels() -> None:
     assert newey_west_variance(d, 4) / len(d) == pytest.approx(fit.cov_params()[0, 0], rel=1e-9)
 
 
-def test_identical_losses_give_no_evidence() -> None:
-    result = dm_test(np.zeros(200), 5)
-    assert result.statistic == 0.0
-    assert result.p_value == 0.5
+def test_identical_losses_are_no_test_and_leave_no_number() -> None:
+    result = dm_test(np.zeros(200), 5, reference_loss=1.0, tolerance=0.002)
+    assert result.identical
+    assert np.isnan(result.statistic)
+    assert np.isnan(result.p_value)
+    metrics = result_metrics("h1_dm_ae_vs_champion", result)
+    # No statistic and no p-value: the tolerance shift once made this -inf, clipped to -1e6.
+    assert metrics == {
+        "h1_dm_ae_vs_champion_identical": 1.0,
+        "h1_dm_ae_vs_champion_rel": 0.0,
+        "h1_dm_ae_vs_champion_n": 200.0,
+    }
+    assert evidence_p_value(metrics, "h1_dm_ae_vs_champion") == 1.0
+    assert evidence_p_value({}, "h1_dm_ae_vs_champion") is None
+
+
+def test_a_constant_difference_keeps_its_p_value_but_no_infinite_statistic() -> None:
+    worse = dm_test(np.full(50, 0.1), 1)
+    assert not worse.identical
+    assert worse.p_value == 0.0
+    metrics = result_metrics("x", worse)
+    assert "x" not in metrics
+    assert metrics["x_p"] == 0.0
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_a_small_sample_without_variance_is_no_evidence_not_identical() -> None:
+    result = dm_test(np.array([0.0, 0.0]), 1)
+    assert result.identical  # every differential is zero, however few
+    assert not dm_test(np.array([0.1, -0.1]), 1).identical
 
 
 def test_a_clearly_worse_series_has_a_tiny_p_value() -> None:
@@ -99,6 +132,6 @@ def test_compare_forecasts_on_shared_rows() -> None:
     assert results[(1, "ae")].p_value < 1e-6
     assert results[(1, "ae")].n == 150  # one differential per date
     same = compare_forecasts(good, good.copy(), y, (1,))
-    assert same[(1, "pinball")].p_value == 0.5
+    assert same[(1, "pinball")].identical
     metrics = flatten_dm(results, "champion")
     assert {"h1_dm_pinball_vs_champion", "h1_dm_pinball_vs_champion_p"} <= set(metrics)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from training.quantiles import (
@@ -51,10 +53,47 @@ def test_prob_gain_is_exact_for_a_normal_forecast(mu, sigma):
     assert prob_gain(frame).iloc[0] == pytest.approx(norm.sf(0, mu, sigma), abs=1e-9)
 
 
-def test_prob_gain_stays_in_unit_interval_for_degenerate_grids():
+def test_an_all_zero_grid_says_nothing_about_the_direction():
     values = np.zeros((1, 1, 5))
     frame = make_quantile_frame(_origins(1), values, [1], LEVELS)
-    assert 0.0 <= prob_gain(frame).iloc[0] <= 1.0
+    assert prob_gain(frame).iloc[0] == pytest.approx(0.5, abs=1e-12)  # a point mass at 0
+
+
+@pytest.mark.parametrize(
+    ("grid", "expected"),
+    [
+        ([-0.02, -0.01, 0.0, 0.01, 0.02], 0.5),  # a median of exactly 0
+        ([-0.02, 0.0, 0.0, 0.01, 0.02], norm.sf((norm.ppf(0.25) + 0.0) / 2)),  # ties at 0
+        ([0.0, 0.0, 0.0, 0.0, 0.0], 0.5),
+        ([0.0, 0.01, 0.02, 0.03, 0.04], norm.sf(norm.ppf(0.05))),  # q05 on zero: 95% gain
+        ([-0.04, -0.03, -0.02, -0.01, 0.0], norm.sf(norm.ppf(0.95))),
+    ],
+)
+def test_prob_gain_on_grids_touching_zero(grid, expected):
+    frame = make_quantile_frame(_origins(1), np.array([[grid]]), [1], LEVELS)
+    assert prob_gain(frame).iloc[0] == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.floats(-0.5, 0.5, allow_nan=False, allow_subnormal=False), min_size=5, max_size=5
+    ).map(sorted),
+    st.sampled_from([0, 1, 2, 3, 4]),
+)
+def test_prob_gain_agrees_with_the_median(grid, tied):
+    if tied != 2:  # some grids with a quantile exactly on zero
+        grid = [0.0 if i == tied else v for i, v in enumerate(grid)]
+        grid = sorted(grid)
+    frame = make_quantile_frame(_origins(1), np.array([[grid]]), [1], LEVELS)
+    p, median = prob_gain(frame).iloc[0], grid[2]
+    assert 0.0 <= p <= 1.0
+    if median > 0:
+        assert p >= 0.5
+    elif median < 0:
+        assert p <= 0.5
+    else:
+        assert p == pytest.approx(0.5) or grid[1] == 0.0 or grid[3] == 0.0
 
 
 def test_price_quantiles_scale_the_last_price():
