@@ -467,6 +467,8 @@ class Lake:
                     predicate="t.ticker = s.ticker",
                     source_alias="s",
                     target_alias="t",
+                    # A table written before ``share_kind`` existed takes the column here.
+                    merge_schema=True,
                     commit_properties=commit_properties("listings", source, len(changed)),
                 )
                 .when_matched_update_all()
