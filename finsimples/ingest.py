@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from finsimples.adjustment import AdjustmentError, Jump, JumpRule
 from finsimples.calendars import non_sessions
 from finsimples.cotahist import is_cotahist
+from finsimples.events import is_events_file, read_events_file
+from finsimples.events_table import empty_events
 from finsimples.lake import Lake, WriteResult
 from finsimples.price_files import first_line, header_key, read_price_file, skipped_summary
 from finsimples.problems import IngestError, Problem
+from finsimples.readjust import plan_write
 from finsimples.schemas import KEY_COLUMNS, VALUE_COLUMNS
 from finsimples.tickers import Listing, make_listing, parse_reference, resolve_listings
 
@@ -48,6 +52,12 @@ class IngestReport:
     compacted_version: int | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     """COTAHIST quotes of markets other than the round-lot cash market, per TPMERC code."""
+    events: int = 0
+    """Corporate events new or changed in the events table."""
+    readjusted: list[str] = field(default_factory=list)
+    """Tickers whose history was adjusted again for their events."""
+    jumps: list[Jump] = field(default_factory=list)
+    """One-day moves that look like a split no event explains (``finsimples.adjustment``)."""
 
     def summary(self) -> str:
         """One line for people: rows new / replaced / unchanged and the lake version."""
@@ -56,9 +66,18 @@ class IngestReport:
         version = f"lake version {w.version}" if w.version else "lake unchanged"
         tickers = f"; {w.listings} ticker(s) listed or changed" if w.listings else ""
         skipped = f"; {skipped_summary(self.skipped)}" if self.skipped else ""
+        events = f"; {self.events} corporate event(s) stored" if self.events else ""
+        if self.readjusted:
+            events += f"; history re-adjusted for {', '.join(self.readjusted)}"
+        jumps = "".join(
+            f"\nunexplained jump: {jump}; ingest its event, or {jump.ticker} stays out of "
+            "training and forecasts"
+            for jump in self.jumps
+        )
         return (
             f"{self.files} file(s), {self.rows:,} rows{span}: {w.new:,} new, "
             f"{w.replaced:,} replaced, {w.unchanged:,} unchanged; {version}{tickers}{skipped}"
+            f"{events}{jumps}"
         )
 
 
@@ -98,12 +117,14 @@ def ingest_files(
     date_column: str | None = None,
     today: date | None = None,
     on_file: Callable[[Path], None] | None = None,
+    jump_rule: JumpRule | None = None,
 ) -> IngestReport:
     """Validate every file, then merge them into the lake in one commit.
 
     Price rows and the ``tickers`` table (each ticker's exchange and currency) are written
     together; a reference file (``ticker,exchange[,currency,name,timezone]``, no date column)
-    among ``paths`` is read as listings rather than prices.
+    among ``paths`` is read as listings rather than prices, and an events file
+    (``ticker,ex_date,kind,value``: ``finsimples.events``) as corporate events.
 
     Args:
         lake: where the rows go.
@@ -117,6 +138,7 @@ def ingest_files(
         date_column: header of the date column (``--date-column``).
         today: rows dated after it are rejected (default: today).
         on_file: called after each file is read (progress bars).
+        jump_rule: what counts as an unexplained split (default: ``JumpRule()``).
 
     Raises:
         IngestError: a file is invalid, a ticker's exchange is unknown or a row falls on a
@@ -125,12 +147,15 @@ def ingest_files(
     if not paths:
         raise IngestError([Problem("ingest", "no files given")])
     frames = []
+    events: list[pd.DataFrame] = []
     given: dict[str, Listing] = {}
     for path in paths:
         if not path.is_file():
             raise IngestError([Problem(str(path), "no such file")])
         if is_reference_file(path):
             given |= read_reference_file(path)
+        elif is_events_file(path):
+            events.append(read_events_file(path))
         else:
             frames.append(
                 read_price_file(
@@ -153,6 +178,8 @@ def ingest_files(
         until=until,
         next_day=next_day,
         listings=listings,
+        events=pd.concat(events, ignore_index=True) if events else None,
+        jump_rule=jump_rule,
     )
 
 
@@ -260,6 +287,8 @@ def ingest_frames(
     until: date | None = None,
     next_day: bool = False,
     listings: Mapping[str, Listing] | None = None,
+    events: pd.DataFrame | None = None,
+    jump_rule: JumpRule | None = None,
 ) -> IngestReport:
     """Merge validated files (:func:`read_price_file` output) into the lake in one commit.
 
@@ -271,6 +300,12 @@ def ingest_frames(
         next_day: replay: only the next trading day after the lake's data.
         listings: rows for the ``tickers`` table, written in the same commit
             (:func:`place_tickers`).
+        events: corporate events (``finsimples.events.read_events_file``): stored after the
+            prices, which are adjusted for them (``finsimples.readjust``).
+        jump_rule: what counts as an unexplained split (``finsimples.adjustment``).
+
+    Raises:
+        IngestError: an event cannot adjust its ticker's prices; nothing was written.
     """
     skipped: Counter[str] = Counter()
     for one in frames:
@@ -278,20 +313,33 @@ def ingest_frames(
     if frames:
         frame = pd.concat(frames, ignore_index=True)
         frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    else:  # a reference file alone
-        frame = pd.DataFrame(columns=["date", "ticker", *VALUE_COLUMNS, "source"])
+    else:  # a reference or events file alone
+        frame = pd.DataFrame(columns=["ticker", *VALUE_COLUMNS, "source"]).assign(
+            date=pd.Series(dtype="datetime64[ns]")
+        )
     if until is not None:
         frame = select_until(frame, until)
     if next_day:
         frame = select_next_day(frame, lake.watermarks())
-    result = lake.write_prices(frame, source=source, listings=listings)
+    incoming = events if events is not None else empty_events()
+    try:
+        plan = plan_write(lake, frame, incoming, source=source, rule=jump_rule)
+    except AdjustmentError as exc:
+        raise IngestError([Problem("events", str(exc))]) from exc
+    # Prices first: should the events commit fail, the next ingest finds them new again and
+    # re-adjusts; the other way round, stored events would never re-adjust the prices.
+    result = lake.write_prices(plan.frame, source=source, listings=listings)
+    stored, _ = lake.write_events(plan.events, source=source)
     compacted = lake.compact() if result.version else None
     return IngestReport(
-        files=len(frames),
+        files=len(frames) + (events is not None),
         rows=len(frame),
         write=result,
         first_date=frame["date"].min().date() if len(frame) else None,
         last_date=frame["date"].max().date() if len(frame) else None,
         compacted_version=compacted.version if compacted else None,
+        events=stored,
+        readjusted=plan.readjusted,
+        jumps=plan.jumps,
         skipped=dict(sorted(skipped.items())),
     )

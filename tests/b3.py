@@ -95,3 +95,52 @@ def write_cotahist(
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{name}.TXT", data)
     return path
+
+
+@dataclass(frozen=True)
+class CorporateYear:
+    """Six sessions of three tickers with a split, a reverse split, dividends and JCP, the
+    events file that explains them and the adjusted closes computed by hand."""
+
+    days: list[date]
+    closes: dict[str, list[float]]
+    events_csv: str
+    expected: dict[str, list[float]]
+
+    def quotes(self, days: Iterable[date] | None = None) -> list[Quote]:
+        wanted = set(self.days if days is None else days)
+        rows = []
+        for i, day in enumerate(self.days):
+            if day not in wanted:
+                continue
+            for ticker, closes in self.closes.items():
+                rows.append(Quote(day, ticker, closes[i], name=ticker[:4], especi="ON      NM"))
+                rows.append(Quote(day, f"{ticker}F", closes[i], market="020"))
+        return rows
+
+
+def corporate_year(days: list[date]) -> CorporateYear:
+    """:class:`CorporateYear` on six given sessions."""
+    d = [day.isoformat() for day in days]
+    events = (
+        "ticker,ex_date,kind,value\n"
+        f"PETR4,{d[2]},split,2\n"
+        f"PETR4,{d[4]},dividend,0.5\n"
+        f"VALE3,{d[2]},reverse_split,10\n"
+        f"ITUB4,{d[1]},dividend,0.49\n"
+        f"ITUB4,{d[4]},jcp,0.244\n"
+    )
+    closes = {
+        "PETR4": [10.0, 10.5, 5.4, 5.5, 5.1, 5.2],
+        "VALE3": [1.0, 1.1, 10.5, 10.8, 10.9, 11.0],
+        "ITUB4": [25.0, 24.6, 24.5, 24.4, 24.2, 24.0],
+    }
+    # PETR4: split 2 on day 3 (x 1/2 before it), dividend 0.50 on day 5 after a 5.50 close
+    # (x 1 - 0.5/5.5 = 10/11 before it). VALE3: 10 shares became one on day 3 (x 10 before).
+    # ITUB4: dividend 0.49 after a 25.00 close (x 0.9804), JCP 0.244 after 24.40 (x 0.99).
+    expected = {
+        "PETR4": [50 / 11, 52.5 / 11, 54 / 11, 5.0, 5.1, 5.2],
+        "VALE3": [10.0, 11.0, 10.5, 10.8, 10.9, 11.0],
+        "ITUB4": [25 * 0.9804 * 0.99, 24.6 * 0.99, 24.5 * 0.99, 24.4 * 0.99, 24.2, 24.0],
+    }
+    return CorporateYear(days, closes, events, expected)

@@ -1,0 +1,132 @@
+"""Corporate events in a real lake: stored in the events table, prices adjusted to the
+hand-computed series whichever came first, re-adjustments audited as corrections, and a split
+with no event named at ingest."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finsimples.calendars import next_sessions
+from finsimples.ingest import ingest_files
+from finsimples.lake import Lake
+from finsimples.settings import Settings
+from tests.b3 import CorporateYear, Quote, corporate_year, write_cotahist
+
+pytestmark = pytest.mark.integration
+TODAY = date(2026, 11, 30)
+YEAR = corporate_year(next_sessions("BVMF", date(2022, 4, 29), 6))
+
+
+def events_file(folder: Path, text: str, name: str = "eventos.csv") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def adjusted(lake: Lake) -> dict[str, list[float]]:
+    prices = lake.read_prices()
+    return {t: rows["adj_close"].tolist() for t, rows in prices.groupby("ticker")}
+
+
+def assert_expected(lake: Lake, year: CorporateYear) -> None:
+    found = adjusted(lake)
+    assert set(found) == set(year.expected)
+    for ticker, values in year.expected.items():
+        assert found[ticker] == pytest.approx(values, rel=1e-12), ticker
+    closes = {t: r["close"].tolist() for t, r in lake.read_prices().groupby("ticker")}
+    assert closes == year.closes  # as traded
+
+
+def test_events_after_the_prices_readjust_the_history_as_a_correction(
+    lake: Lake, tmp_path: Path
+) -> None:
+    zipped = write_cotahist(tmp_path, "COTAHIST_A2022", YEAR.quotes())
+    ingest_files(lake, [zipped], today=TODAY)
+    assert adjusted(lake)["PETR4"] == YEAR.closes["PETR4"]  # no events yet: as traded
+
+    report = ingest_files(lake, [events_file(tmp_path, YEAR.events_csv)], today=TODAY)
+
+    assert report.events == 5
+    assert report.readjusted == ["ITUB4", "PETR4", "VALE3"]
+    assert "5 corporate event(s) stored; history re-adjusted for ITUB4, PETR4, VALE3" in (
+        report.summary()
+    )
+    assert_expected(lake, YEAR)
+    stored = lake.events()
+    assert stored[stored["ticker"] == "PETR4"]["kind"].tolist() == ["split", "dividend"]
+    corrections = lake.corrections()
+    petr = corrections[corrections["ticker"] == "PETR4"]
+    assert len(petr) == 4  # the four rows before the dividend's ex-date
+    assert petr["adj_close_old"].tolist() == YEAR.closes["PETR4"][:4]
+    assert petr["adj_close_new"].tolist() == pytest.approx(YEAR.expected["PETR4"][:4])
+    assert set(petr["source"]) == {"re-adjusted by eventos.csv"}
+    again = ingest_files(lake, [events_file(tmp_path, YEAR.events_csv)], today=TODAY)
+    assert (again.events, again.readjusted, again.write.version) == (0, [], None)
+
+
+def test_prices_after_the_events_whole_or_day_by_day_give_the_same_series(
+    tmp_path: Path,
+) -> None:
+    whole = Lake.from_settings(Settings(lake_uri=str(tmp_path / "whole")))
+    ingest_files(whole, [events_file(tmp_path, YEAR.events_csv)], today=TODAY)
+    assert whole.events()["ticker"].nunique() == 3  # stored before any price
+    ingest_files(whole, [write_cotahist(tmp_path, "COTAHIST_A2022", YEAR.quotes())], today=TODAY)
+    assert_expected(whole, YEAR)
+
+    daily = Lake.from_settings(Settings(lake_uri=str(tmp_path / "daily")))
+    ingest_files(daily, [events_file(tmp_path, YEAR.events_csv)], today=TODAY)
+    for day in YEAR.days:  # B3's daily files, each crossing or not an ex-date
+        path = write_cotahist(tmp_path, f"COTAHIST_D{day:%d%m%Y}", YEAR.quotes([day]))
+        ingest_files(daily, [path], today=TODAY)
+    assert_expected(daily, YEAR)
+    np.testing.assert_array_equal(
+        daily.read_prices()["adj_close"].to_numpy(), whole.read_prices()["adj_close"].to_numpy()
+    )
+
+
+def test_a_changed_event_readjusts_only_its_ticker(tmp_path: Path) -> None:
+    lake = Lake.from_settings(Settings(lake_uri=str(tmp_path / "lake")))
+    ingest_files(
+        lake,
+        [
+            write_cotahist(tmp_path, "COTAHIST_A2022", YEAR.quotes()),
+            events_file(tmp_path, YEAR.events_csv),
+        ],
+        today=TODAY,
+    )
+    assert_expected(lake, YEAR)
+    fixed = YEAR.events_csv.replace(f"PETR4,{YEAR.days[4]},dividend,0.5", "")
+    fixed += f"PETR4,{YEAR.days[4]},dividend,0.55\n"
+
+    report = ingest_files(lake, [events_file(tmp_path, fixed, "fix.csv")], today=TODAY)
+
+    assert (report.events, report.readjusted) == (1, ["PETR4"])
+    factor = 1 - 0.55 / 5.5
+    expected = [10 * 0.5 * factor, 10.5 * 0.5 * factor, 5.4 * factor, 5.5 * factor, 5.1, 5.2]
+    assert adjusted(lake)["PETR4"] == pytest.approx(expected, rel=1e-12)
+    assert adjusted(lake)["VALE3"] == pytest.approx(YEAR.expected["VALE3"], rel=1e-12)
+
+
+def test_a_split_with_no_event_is_named_at_ingest_and_its_event_clears_it(
+    tmp_path: Path,
+) -> None:
+    lake = Lake.from_settings(Settings(lake_uri=str(tmp_path / "lake")))
+    days = next_sessions("BVMF", date(2022, 2, 1), 30)
+    rng = np.random.default_rng(7)
+    closes = 40 * np.exp(np.cumsum(rng.normal(0, 0.01, 30)))
+    closes[20:] /= 2
+    quotes = [Quote(day, "MGLU3", round(c, 2)) for day, c in zip(days, closes, strict=True)]
+
+    report = ingest_files(lake, [write_cotahist(tmp_path, "COTAHIST_A2022", quotes)], today=TODAY)
+
+    assert [(j.ticker, j.date.date(), j.n) for j in report.jumps] == [("MGLU3", days[20], 2)]
+    assert "unexplained jump: MGLU3 moved x0.491" in report.summary()
+    assert f"on {days[20]}, like a 2:1 split, and no event explains it" in report.summary()
+    text = f"ticker,ex_date,kind,value\nMGLU3,{days[20]},split,2\n"
+    explained = ingest_files(lake, [events_file(tmp_path, text)], today=TODAY)
+    assert explained.jumps == []
+    assert explained.readjusted == ["MGLU3"]
