@@ -20,7 +20,9 @@ close may still change (a late file), and no price is on its far side yet. The a
 depends only on the closes and the events, whichever arrived first.
 
 A jump is a one-day move of ``adj_close`` near n:1 or 1:n (n in :data:`JUMP_RATIOS`) while the
-ticker's market was calm: what a split, reverse split or bonus with no event looks like.
+ticker's market was calm, between two prices as traded (rows with a ``close``): what a split,
+reverse split or bonus with no event looks like. Files of adjusted closes only (the bundled
+sample) are adjusted by their provider: a halving there is a real move (AAPL on 2000-09-29).
 """
 
 from __future__ import annotations
@@ -179,16 +181,25 @@ def unexplained_jumps(prices: pd.DataFrame, rule: JumpRule | None = None) -> lis
     """Moves of ``adj_close`` near n:1 or 1:n in a calm market (see the module docstring).
 
     Args:
-        prices: ``ticker``, ``date``, ``adj_close``; any order.
+        prices: ``ticker``, ``date``, ``adj_close`` and, when known, ``close``; any order.
+            With a ``close`` column, only moves between two rows with a close count.
         rule: the thresholds (default: :class:`JumpRule`).
     """
     rule = rule or JumpRule()
-    frame = prices[["ticker", "date", "adj_close"]].sort_values(["ticker", "date"], kind="stable")
+    columns = ["ticker", "date", "adj_close", *(["close"] if "close" in prices else [])]
+    frame = prices[columns].sort_values(["ticker", "date"], kind="stable")
+    tickers = frame["ticker"].to_numpy()
     log_price = np.log(frame["adj_close"].to_numpy(dtype=float))
-    moves = pd.Series(log_price, index=frame.index).groupby(frame["ticker"].to_numpy()).diff()
+    moves = pd.Series(log_price, index=frame.index).groupby(tickers).diff()
+    if "close" in frame:
+        # Only prices as traded can hide a split: a provider's adjusted closes (the wide
+        # layout, no close) already carry theirs, so a halving there is a real move.
+        traded = frame["close"].notna()
+        both = traded & traded.groupby(tickers).shift(1, fill_value=False).astype(bool)
+        moves = moves.where(both)
     usual = (
         moves.abs()
-        .groupby(frame["ticker"].to_numpy())
+        .groupby(tickers)
         .transform(lambda s: s.shift(1).rolling(rule.calm_sessions, min_periods=5).median())
     )
     targets = np.log(np.array(JUMP_RATIOS, dtype=float))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
+from finsimples.adjustment import JumpRule, unexplained_jumps
 from finsimples.jobs.common import (
     JobError,
     load_version,
@@ -32,6 +33,8 @@ from training.forecaster import QuantileForecaster
 from training.median import describe_median
 
 Step = Callable[[str], None]
+LEFT_OUT_TAG = "left_out"
+"""The version tag naming the tickers training left out (unexplained jumps) and why."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ def train(
         snapshot = lake.snapshot()
         lake_prices = snapshot.version, read_training_prices(lake, snapshot)
     lake_version, prices = lake_prices
+    prices, left_out = leave_out_jumps(prices, JumpRule.from_settings(settings))
+    if left_out:
+        report(f"leaving out {left_out}")
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training
@@ -179,6 +185,8 @@ def train(
     if mode == "incremental" and champion is not None:
         updates = updates_since_full(champion.version.tags) + 1
     tags = {"gate": verdict.summary(), UPDATES_TAG: str(updates)}
+    if left_out:
+        tags[LEFT_OUT_TAG] = left_out[:5000]  # MLflow's tag value limit
     tags |= gate_evidence_tags(metrics, settings.gate.horizons)
     for key, value in tags.items():
         registry.client.set_model_version_tag(settings.model_name, logged.version, key, value)
@@ -188,7 +196,31 @@ def train(
     else:
         registry.set_challenger(logged.version)
         message = f"version {logged.version} registered as challenger, {verdict.summary()}"
+    if left_out:
+        message += f"; {left_out}"
     return TrainOutcome(mode, logged.version, verdict, verdict.passed, metrics, message)
+
+
+def leave_out_jumps(prices: pd.DataFrame, rule: JumpRule) -> tuple[pd.DataFrame, str]:
+    """The prices without the tickers whose history jumps like an unrecorded split, and what
+    was left out and why ("" when nothing was).
+
+    A fake -50% day would teach the model a crash and blow up the ticker's volatility
+    features; the ticker comes back once an event explains the jump (``finsimples ingest``).
+
+    Raises:
+        JobError: every ticker was left out.
+    """
+    jumps = unexplained_jumps(prices, rule)
+    if not jumps:
+        return prices, ""
+    first = {j.ticker: j for j in reversed(jumps)}  # each ticker's first jump
+    named = "; ".join(str(first[t]) for t in sorted(first))
+    kept = prices[~prices["ticker"].isin(list(first))].reset_index(drop=True)
+    why = f"{len(first)} ticker(s) left out of training, unexplained jumps: {named}"
+    if kept.empty:
+        raise JobError(f"nothing to train on: {why}; ingest the events that explain them")
+    return kept, why
 
 
 def _inherited(metrics: dict[str, float]) -> dict[str, float]:

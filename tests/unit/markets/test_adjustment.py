@@ -116,3 +116,17 @@ def test_a_halving_in_a_wild_market_or_an_ordinary_drop_is_not_a_jump() -> None:
     drop = calm_series("DROP3")
     drop.loc[30:, "adj_close"] *= 0.8  # -20%: no share ratio
     assert unexplained_jumps(pd.concat([wild, drop]), JumpRule()) == []
+
+
+def test_a_halving_in_adjusted_closes_only_is_a_real_move(sample_wide: pd.DataFrame) -> None:
+    # The bundled sample holds a provider's adjusted closes: AAPL really lost 52% on
+    # 2000-09-29. With no close as traded there is no split to hide, so nothing is named.
+    aapl = sample_wide[["Date", "AAPL"]].dropna()
+    rows = pd.DataFrame(
+        {"ticker": "AAPL", "date": aapl["Date"], "adj_close": aapl["AAPL"], "close": np.nan}
+    )
+    assert unexplained_jumps(rows) == []
+    as_traded = rows.assign(close=rows["adj_close"])
+    assert [(j.date, j.n) for j in unexplained_jumps(as_traded)] == [
+        (pd.Timestamp("2000-09-29"), 2)
+    ]
