@@ -3,9 +3,16 @@
 ``adj_close`` depends on a ticker's whole history and all its events
 (``finsimples.adjustment``), so an ingest re-adjusts a ticker's stored history when
 
-* one of its events is new or changed, or
+* one of its events is new or changed, or it is the new code of a rename whose old code's
+  history (new or changed) it takes, or
 * its incoming rows reach an event's far side for the first time (the ex-date's price arrives
   after the event), or fall before one of its events (a late file of old prices).
+
+A rename (``ELET3`` -> ``AXIA3`` from an ex-date) copies the old code's rows dated before the
+ex-date to the new code (where the new code has no row of its own that day), and the old code's
+events before the ex-date adjust the new code's series too: the company keeps its history. The
+old code's rows stay under it (the tickers it is known by in old files); training leaves renamed
+codes out, since their history lives on under the new one.
 
 Otherwise new rows are simply after every event of their ticker and take its factor 1. The
 re-adjusted rows go to the same MERGE as the incoming ones: rows whose ``adj_close`` did not
@@ -88,6 +95,9 @@ def plan_write(
     events = combine_events(stored, incoming_events)
     changed = changed_events(stored, incoming_events)
     redo = tickers_to_readjust(frame, events, changed, lake.watermarks() if len(events) else {})
+    frame, renamed = carry_renamed_history(lake, frame, events, changed, source)
+    redo |= renamed
+    events = with_inherited_events(events)
     if redo:
         history = lake.read_prices(sorted(redo))
         history["source"] = f"re-adjusted by {source}"
@@ -98,6 +108,49 @@ def plan_write(
     if len(frame):
         plan.jumps = new_jumps(lake, plan.frame, rule)
     return plan
+
+
+def renames(events: pd.DataFrame) -> pd.DataFrame:
+    """The rename events: ``ticker`` (old code), ``ex_date``, ``new_ticker``."""
+    return events[events["kind"] == "rename"][["ticker", "ex_date", "new_ticker"]]
+
+
+def carry_renamed_history(
+    lake: Lake, frame: pd.DataFrame, events: pd.DataFrame, changed: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, set[str]]:
+    """``frame`` with the old code's rows before each rename copied to the new code, when the
+    rename is new or changed or the old code's incoming rows fall before it; the new codes."""
+    fresh = set(renames(changed).itertuples(index=False, name=None)) if len(changed) else set()
+    carried: set[str] = set()
+    for old, ex_date, new in renames(events).itertuples(index=False, name=None):
+        incoming = frame[(frame["ticker"] == old) & (frame["date"] < ex_date)]
+        if (old, ex_date, new) not in fresh and incoming.empty:
+            continue
+        before = pd.Timestamp(ex_date) - pd.Timedelta(days=1)
+        rows = _stack(lake.read_prices([old], end=before.date()), incoming)
+        rows = rows[rows["date"] < ex_date].assign(
+            ticker=new, source=f"renamed from {old} by {source}"
+        )
+        # The new code's own rows, stored or incoming, win on a day both have.
+        own = lake.read_prices([new], start=rows["date"].min().date()) if len(rows) else rows
+        taken = set(own["date"]) | set(frame.loc[frame["ticker"] == new, "date"])
+        frame = _stack(rows[~rows["date"].isin(taken)], frame)
+        carried.add(str(new))
+    return frame, carried
+
+
+def with_inherited_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` plus, for each rename, the old code's other events before its ex-date under
+    the new code (they adjust the history the new code took)."""
+    extra = []
+    for old, ex_date, new in renames(events).itertuples(index=False, name=None):
+        mine = events[
+            (events["ticker"] == old) & (events["kind"] != "rename") & (events["ex_date"] < ex_date)
+        ]
+        extra.append(mine.assign(ticker=new))
+    if not extra:
+        return events
+    return combine_events(pd.concat(extra, ignore_index=True), events)
 
 
 def new_jumps(lake: Lake, frame: pd.DataFrame, rule: JumpRule | None) -> list[Jump]:

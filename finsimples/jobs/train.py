@@ -24,6 +24,7 @@ from finsimples.jobs.evidence import (
 )
 from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from finsimples.lake import Lake
+from finsimples.readjust import renames
 from finsimples.settings import Settings
 from registry.gate import GateVerdict, evaluate_gate, gate_evidence_tags
 from registry.model_card import render_model_card
@@ -85,6 +86,13 @@ def train(
     prices, left_out = leave_out_jumps(prices, JumpRule.from_settings(settings))
     if left_out:
         report(f"leaving out {left_out}")
+    # A renamed code's history lives on under its new code (finsimples.readjust): once is enough.
+    old_codes = sorted(set(renames(lake.events())["ticker"]) & set(prices["ticker"]))
+    if old_codes:
+        prices = prices[~prices["ticker"].isin(old_codes)].reset_index(drop=True)
+        report(
+            f"leaving out renamed codes {', '.join(old_codes)} (their history is the new codes')"
+        )
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training

@@ -130,3 +130,46 @@ def test_a_split_with_no_event_is_named_at_ingest_and_its_event_clears_it(
     explained = ingest_files(lake, [events_file(tmp_path, text)], today=TODAY)
     assert explained.jumps == []
     assert explained.readjusted == ["MGLU3"]
+
+
+@pytest.mark.parametrize("order", ["events first", "prices first"])
+def test_a_renamed_company_keeps_its_history_under_its_new_code(tmp_path: Path, order: str) -> None:
+    lake = Lake.from_settings(Settings(lake_uri=str(tmp_path / "lake")))
+    days = YEAR.days
+    closes = [40.0, 41.0, 40.5, 42.0, 43.0, 42.5]
+    quotes = [
+        Quote(day, "ELET3" if i < 3 else "AXIA3", closes[i], name="ELETROBRAS")
+        for i, day in enumerate(days)
+    ]
+    text = (
+        "ticker,ex_date,kind,value\n"
+        f"ELET3,{days[1]},dividend,0.41\n"  # previous close 40.00: factor 0.98975
+        f"ELET3,{days[3]},rename,AXIA3\n"
+        f"AXIA3,{days[4]},jcp,0.42\n"  # previous close 42.00: factor 0.99
+    )
+    prices = write_cotahist(tmp_path, "COTAHIST_A2022", quotes)
+    first, second = (
+        (events_file(tmp_path, text), prices)
+        if order == "events first"
+        else (prices, events_file(tmp_path, text))
+    )
+    ingest_files(lake, [first], today=TODAY)
+
+    report = ingest_files(lake, [second], today=TODAY)
+
+    assert "AXIA3" in report.readjusted
+    axia = lake.read_prices(["AXIA3"])
+    assert axia["date"].dt.date.tolist() == days  # ELET3's three sessions, then its own
+    assert axia["close"].tolist() == closes
+    dividend, jcp = 1 - 0.41 / 40.0, 1 - 0.42 / 42.0
+    expected = [
+        40.0 * dividend * jcp,
+        41.0 * jcp,
+        40.5 * jcp,
+        42.0 * jcp,
+        43.0,
+        42.5,
+    ]
+    assert axia["adj_close"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert set(axia["source"][:3]) == {f"renamed from ELET3 by {second.name}"}
+    assert lake.read_prices(["ELET3"])["close"].tolist() == closes[:3]  # the old code stays
