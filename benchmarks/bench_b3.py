@@ -90,7 +90,7 @@ def market_year(days: list[date], seed: int = 25) -> list[Quote]:
 def run_ingest(path: Path, lake: Path) -> dict[str, object]:
     """One ingest in its own process; its figures."""
     mark = cpu_mark()
-    out = subprocess.run(  # noqa: S603 - our own interpreter and script
+    out = subprocess.run(  # our own interpreter and script
         [sys.executable, "-c", _INGEST, str(path), str(lake)],
         check=True,
         capture_output=True,
