@@ -1,5 +1,5 @@
-"""B3's daily COTAHIST ZIP dropped as B3 serves it: the daily flow's ingest takes it in; a
-broken one is quarantined with its reason and the lake is left alone."""
+"""B3's daily COTAHIST ZIP dropped as B3 serves it: the daily flow's ingest takes it in, with a
+Portuguese events sheet dropped beside it; a broken ZIP is quarantined with its reason."""
 
 from __future__ import annotations
 
@@ -38,17 +38,28 @@ def test_the_daily_zip_is_ingested_and_a_broken_one_quarantined(
     broken = write_cotahist(tmp_path, f"COTAHIST_D{DAYS[3]:%d%m%Y}", day_quotes(DAYS[3], 25.0))
     drop.put(daily.name, daily.read_bytes())
     drop.put(broken.name, broken.read_bytes()[:100])
-    assert drop.pending() == sorted([daily.name, broken.name])
+    # A dividend of 0.23 on the daily file's session, after a 23.00 close: x 0.99 before it.
+    drop.put(
+        "eventos.csv",
+        f"Ticker;Data Ex;Tipo;Valor\nPETR4;{DAYS[2]:%d/%m/%Y};Dividendo;0,23\n".encode(),
+    )
+    assert drop.pending() == sorted([daily.name, broken.name, "eventos.csv"])
 
     summary = ingest_flow()
 
-    assert summary.processed == [daily.name]
+    assert summary.processed == [daily.name, "eventos.csv"]
     assert list(summary.quarantined) == [broken.name]
     assert "is not a complete ZIP archive" in summary.quarantined[broken.name]
     assert summary.report is not None
     assert summary.report.skipped == {"020": 1}
     assert lake.watermarks() == {"PETR4": DAYS[2]}
-    assert lake.read_prices(["PETR4"])["close"].tolist() == [22.0, 23.0, 24.5]
+    petr = lake.read_prices(["PETR4"])
+    assert petr["close"].tolist() == [22.0, 23.0, 24.5]
+    assert petr["adj_close"].tolist() == pytest.approx([22.0 * 0.99, 23.0 * 0.99, 24.5], rel=1e-12)
+    assert summary.report.events == 1
     assert drop.pending() == []
-    assert [n.split("-", 1)[1] for n in drop.handled(PROCESSED_DIR)] == [daily.name]
+    assert sorted(n.split("-", 1)[1] for n in drop.handled(PROCESSED_DIR)) == [
+        daily.name,
+        "eventos.csv",
+    ]
     assert [n.split("-", 1)[1] for n in drop.handled(QUARANTINE_DIR)] == [broken.name]
