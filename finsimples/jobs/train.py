@@ -86,10 +86,8 @@ def train(
     prices, left_out = leave_out_jumps(prices, JumpRule.from_settings(settings))
     if left_out:
         report(f"leaving out {left_out}")
-    # A renamed code's history lives on under its new code (finsimples.readjust): once is enough.
-    old_codes = sorted(set(renames(lake.events())["ticker"]) & set(prices["ticker"]))
+    prices, old_codes = leave_out_renamed(prices, lake.events())
     if old_codes:
-        prices = prices[~prices["ticker"].isin(old_codes)].reset_index(drop=True)
         report(
             f"leaving out renamed codes {', '.join(old_codes)} (their history is the new codes')"
         )
@@ -207,6 +205,18 @@ def train(
     if left_out:
         message += f"; {left_out}"
     return TrainOutcome(mode, logged.version, verdict, verdict.passed, metrics, message)
+
+
+def leave_out_renamed(prices: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The prices without the old codes of renames, and those codes.
+
+    A renamed code's history lives on under its new code (``finsimples.readjust``): trained
+    twice, the same days would weigh double.
+    """
+    old_codes = sorted(set(renames(events)["ticker"]) & set(prices["ticker"]))
+    if not old_codes:
+        return prices, []
+    return prices[~prices["ticker"].isin(old_codes)].reset_index(drop=True), old_codes
 
 
 def leave_out_jumps(prices: pd.DataFrame, rule: JumpRule) -> tuple[pd.DataFrame, str]:

@@ -12,6 +12,7 @@ import pytest
 
 from finsimples.calendars import next_sessions
 from finsimples.ingest import ingest_files
+from finsimples.jobs.train import leave_out_renamed
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from tests.b3 import CorporateYear, Quote, corporate_year, write_cotahist
@@ -173,3 +174,21 @@ def test_a_renamed_company_keeps_its_history_under_its_new_code(tmp_path: Path, 
     assert axia["adj_close"].tolist() == pytest.approx(expected, rel=1e-12)
     assert set(axia["source"][:3]) == {f"renamed from ELET3 by {second.name}"}
     assert lake.read_prices(["ELET3"])["close"].tolist() == closes[:3]  # the old code stays
+
+
+def test_training_leaves_the_old_code_of_a_rename_out(tmp_path: Path) -> None:
+    lake = Lake.from_settings(Settings(lake_uri=str(tmp_path / "lake")))
+    days = YEAR.days
+    quotes = [Quote(day, "ELET3" if i < 3 else "AXIA3", 40.0 + i) for i, day in enumerate(days)]
+    text = f"ticker,ex_date,kind,value\nELET3,{days[3]},rename,AXIA3\n"
+    ingest_files(
+        lake,
+        [write_cotahist(tmp_path, "COTAHIST_A2022", quotes), events_file(tmp_path, text)],
+        today=TODAY,
+    )
+
+    kept, left_out = leave_out_renamed(lake.read_prices(), lake.events())
+
+    assert left_out == ["ELET3"]
+    assert kept["ticker"].unique().tolist() == ["AXIA3"]
+    assert kept["close"].tolist() == [40.0, 41.0, 42.0, 43.0, 44.0, 45.0]  # the whole history
