@@ -2,7 +2,8 @@
 
 Input problems are the client's (404, 422), a ticker whose prices stop too long before the
 lake's is a 409 (the request is valid, the lake's state refuses it: see
-``finsimples.freshness``) and an exhausted budget with nothing to fall back on
+``finsimples.freshness``), as is one whose recent prices jump like a split no event explains
+(``finsimples.adjustment``) and an exhausted budget with nothing to fall back on
 is a 503 with Retry-After; anything else is a bug and left to BentoML's 500.
 """
 
@@ -11,8 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bentos.engine import AnswerUnavailableError
-from bentos.predictor import HorizonError, NotForecastableError, UnknownTickerError
-from bentos.schemas import ApiErrorBody, StaleTickerBody
+from bentos.predictor import (
+    HorizonError,
+    NotForecastableError,
+    UnexplainedJumpError,
+    UnknownTickerError,
+)
+from bentos.schemas import ApiErrorBody, StaleTickerBody, UnexplainedJumpBody
 from finsimples.freshness import StaleTickerError
 
 
@@ -43,6 +49,17 @@ def api_error(exc: Exception) -> ApiError | None:
             sessions_behind=lag.sessions,
             days_behind=lag.days,
             stale_after_sessions=exc.stale_after_sessions,
+        )
+        return ApiError(409, body, {})
+    if isinstance(exc, UnexplainedJumpError):
+        jump = exc.jump
+        body = UnexplainedJumpBody(
+            error="unexplained_jump",
+            message=str(exc),
+            field="ticker",
+            jump_date=jump.date.date(),
+            ratio=round(jump.ratio, 6),
+            likely=jump.likely,
         )
         return ApiError(409, body, {})
     if isinstance(exc, NotForecastableError):

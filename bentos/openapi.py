@@ -4,11 +4,12 @@ BentoML builds ``/docs.json`` from the service's type hints and lists the same g
 every route (400, 404 and 500, with its own error schemas); ``@bentoml.api`` has no way to declare
 others. The edge middleware (``bentos.edge``) passes the generated spec through
 :func:`document_errors`, which puts in what each route really answers: 401, 403, 404, 409, 422,
-429 and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``StaleTickerBody``,
-``ValidationErrorBody``) and their headers. It also marks a request body with required fields as
-required: BentoML leaves every body optional, so by its spec a request without one is valid, yet it
-gets a 422. Limits set at run time (a batch's ``batch_max_tickers``) go in with
-:func:`limit_items`. ``bentoml build`` still writes BentoML's own spec into the bento's ``apis/``.
+429 and 503, with the bodies of ``bentos.schemas`` (``ApiErrorBody``, ``ConflictBody``: a
+stale ticker or an unexplained jump, ``ValidationErrorBody``) and their headers. It also marks
+a request body with required fields as required: BentoML leaves every body optional, so by its
+spec a request without one is valid, yet it gets a 422. Limits set at run time (a batch's
+``batch_max_tickers``) go in with :func:`limit_items`. ``bentoml build`` still writes BentoML's
+own spec into the bento's ``apis/``.
 
 The edge's own refusals of a POST body (413 too large, 415 not JSON: ``bentos.bodies``) are listed
 too; a body field whose default is null is marked nullable (BentoML drops the null); and
@@ -24,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bentos.schemas import ApiErrorBody, StaleTickerBody, ValidationErrorBody
+from bentos.schemas import ApiErrorBody, ConflictBody, ValidationErrorBody
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -75,8 +76,10 @@ _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
     ),
     409: (
         "stale_ticker: the ticker's prices stop more than stale_after_sessions sessions before "
-        "the lake's newest; the body gives its last date, the lake's and the gap",
-        StaleTickerBody,
+        "the lake's newest; the body gives its last date, the lake's and the gap. Or "
+        "unexplained_jump: its recent prices move like a split no corporate event explains; "
+        "the body gives the date, the ratio and the likely split",
+        ConflictBody,
         {},
     ),
     422: (

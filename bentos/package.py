@@ -23,6 +23,7 @@ from pathlib import Path
 from bentos.fallback import DEFAULT_SNAPSHOT, build_snapshot
 from bentos.model_store import import_champion, load_from_store
 from bentos.predictor import Predictor
+from finsimples.adjustment import JumpRule
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 
@@ -47,7 +48,11 @@ def prepare(
     model = import_champion(settings, version=version)
     forecaster, info = load_from_store(model)
     predictor = Predictor.load(
-        forecaster, info, Lake.from_settings(settings), settings.stale_after_sessions
+        forecaster,
+        info,
+        Lake.from_settings(settings),
+        settings.stale_after_sessions,
+        JumpRule.from_settings(settings),
     )
     answers = build_snapshot(predictor, snapshot)
     return Prepared(str(model.tag), info.version, snapshot, answers)

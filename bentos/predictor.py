@@ -22,6 +22,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from finsimples.adjustment import Jump, JumpRule, unexplained_jumps
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS, Lag, StaleTickerError, lag_of
 from finsimples.lake import Lake, Snapshot
@@ -59,6 +60,16 @@ class UnknownTickerError(LookupError):
 
 class NotForecastableError(LookupError):
     """The ticker is in the lake but has too little recent history for the features."""
+
+
+class UnexplainedJumpError(LookupError):
+    """The ticker's recent prices jump like a split no event explains (the API's 409)."""
+
+    def __init__(self, jump: Jump) -> None:
+        self.jump = jump
+        super().__init__(
+            f"{jump}: not forecast until its event is ingested (ticker,ex_date,kind,value)"
+        )
 
 
 class HorizonError(ValueError):
@@ -128,6 +139,7 @@ class _LakeView:
     forecasts: dict[str, Forecast] = field(default_factory=dict)  # whole paths, on first use
     listings: dict[str, Listing] = field(default_factory=dict)  # exchange and currency
     stale: dict[str, Lag] = field(default_factory=dict)  # tickers refused as stale
+    jumps: dict[str, Jump] = field(default_factory=dict)  # refused: a split no event explains
 
 
 def _window(
@@ -161,6 +173,8 @@ class Predictor:
         stale_after_sessions: Tickers whose last price is more than this many sessions of
             their exchange behind the lake's newest are not forecast
             (:class:`~finsimples.freshness.StaleTickerError`).
+        jump_rule: What counts as a split no event explains
+            (:class:`UnexplainedJumpError`; default: ``JumpRule()``).
 
     Call :meth:`refresh` once before forecasting (``Predictor.load`` does both).
 
@@ -174,6 +188,7 @@ class Predictor:
         info: ModelInfo,
         lake: Lake,
         stale_after_sessions: int = DEFAULT_STALE_AFTER_SESSIONS,
+        jump_rule: JumpRule | None = None,
     ) -> None:
         if forecaster.feature_version_ != FEATURE_VERSION:
             raise ValueError(
@@ -184,6 +199,7 @@ class Predictor:
         self.info = info
         self.lake = lake
         self.stale_after_sessions = stale_after_sessions
+        self.jump_rule = jump_rule or JumpRule()
         self._view = _LakeView(0, (0, -1), {}, {}, {})
         self._refresh_lock = threading.Lock()
         # XGBoost boosters are shared by every request thread; one predict at a time keeps
@@ -199,9 +215,10 @@ class Predictor:
         info: ModelInfo,
         lake: Lake,
         stale_after_sessions: int = DEFAULT_STALE_AFTER_SESSIONS,
+        jump_rule: JumpRule | None = None,
     ) -> Predictor:
         """A predictor with the lake's current windows already read."""
-        predictor = cls(forecaster, info, lake, stale_after_sessions)
+        predictor = cls(forecaster, info, lake, stale_after_sessions, jump_rule)
         predictor.refresh(force=True)
         return predictor
 
@@ -285,9 +302,11 @@ class Predictor:
             listing = listings.get(ticker) or infer_listing(ticker)
             lags[ticker] = lag_of(ticker, s.last, as_of, listing.exchange if listing else None)
         stale = {t: lag for t, lag in lags.items() if lag.is_stale(self.stale_after_sessions)}
+        # The latest jump of each ticker: its window would read a fake crash or rally.
+        jumps = {j.ticker: j for j in unexplained_jumps(window, self.jump_rule)}
         rows: dict[str, pd.DataFrame] = {}
         for ticker in latest.index.get_level_values("ticker"):
-            if ticker in stale:
+            if ticker in stale or ticker in jumps:
                 continue
             row = latest[latest.index.get_level_values("ticker") == ticker]
             # A feature row dated before the ticker's own last price means a gap in its recent
@@ -300,7 +319,9 @@ class Predictor:
             )
             for ticker, s in stats.items()
         }
-        closes = last_rows["adj_close"].astype(float).to_dict()
+        # Forecast prices start from the close as traded (what investors see); the returns were
+        # learnt on adj_close, so the adjusted path maps onto it. adj_close when no close.
+        closes = last_rows["close"].fillna(last_rows["adj_close"]).astype(float).to_dict()
         prices = {t: float(closes[t]) for t in rows}
         dates = {
             t: pd.Timestamp(row.index.get_level_values("date")[0]).date() for t, row in rows.items()
@@ -316,6 +337,7 @@ class Predictor:
             vols,
             listings=listings,
             stale=stale,
+            jumps=jumps,
         )
 
     def tickers(self) -> list[TickerWindow]:
@@ -333,6 +355,9 @@ class Predictor:
         lag = view.stale.get(ticker)
         if lag is not None:
             return StaleTickerError(lag, self.stale_after_sessions)
+        jump = view.jumps.get(ticker)
+        if jump is not None:
+            return UnexplainedJumpError(jump)
         if ticker in view.windows:
             return NotForecastableError(
                 f"{ticker} has too little recent history: forecasts need {MIN_HISTORY_DAYS} "

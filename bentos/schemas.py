@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from finsimples.forecast import PathPoint
 
@@ -119,6 +119,24 @@ class StaleTickerBody(ApiErrorBody):
     )
     days_behind: int = Field(description="calendar days from last_date to lake_as_of")
     stale_after_sessions: int = Field(description="the threshold: more sessions than this")
+
+
+class UnexplainedJumpBody(ApiErrorBody):
+    """A 409 ``unexplained_jump``: the ticker's recent prices move like a split, reverse split
+    or bonus that no corporate event explains.
+
+    Not forecast: the range would be built on a fake crash or rally. The answer becomes a
+    forecast again once the event is ingested (``ticker,ex_date,kind,value``).
+    """
+
+    jump_date: dt.date = Field(description="the session of the move")
+    ratio: float = Field(description="the adjusted close on jump_date over the one before")
+    likely: str = Field(description="what the move looks like, e.g. 'a 2:1 split'")
+
+
+class ConflictBody(RootModel[StaleTickerBody | UnexplainedJumpBody]):
+    """A 409: ``stale_ticker`` or ``unexplained_jump``; the request is valid, the lake's state
+    refuses it."""
 
 
 class FieldError(BaseModel):

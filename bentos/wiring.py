@@ -30,6 +30,7 @@ from bentos.narrator import LLMNarrator
 from bentos.predictor import ModelInfo, Predictor
 from bentos.ratelimit import KeyedLimiter, KeyedRateLimiter, RateLimiter, TokenBucket
 from bentos.shared_limits import SharedRateLimiter
+from finsimples.adjustment import JumpRule
 from finsimples.lake import Lake
 from finsimples.records import read_model_status
 from finsimples.settings import Settings
@@ -241,7 +242,11 @@ def build_runtime(
     """
     forecaster, info = model
     predictor = Predictor.load(
-        forecaster, info, Lake.from_settings(settings), settings.stale_after_sessions
+        forecaster,
+        info,
+        Lake.from_settings(settings),
+        settings.stale_after_sessions,
+        JumpRule.from_settings(settings),
     )
     hook = metrics.cache_hook if metrics else (lambda _name: None)
     forecast_cache = make_settings_cache(settings, hook("forecast"))

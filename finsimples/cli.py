@@ -16,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from deploy.cli import deploy_app, stack_app
+from finsimples.adjustment import JumpRule
 from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
 from finsimples.lake import Lake
@@ -59,7 +60,8 @@ def ingest(
     paths: list[Path] = typer.Argument(
         ...,
         help="CSV (.csv, .csv.gz; ',' or Brazilian ';' with comma decimals), Parquet or B3 "
-        "COTAHIST price files, and tickers reference files (ticker,exchange[,currency,name]).",
+        "COTAHIST price files (.ZIP or .TXT), tickers reference files "
+        "(ticker,exchange[,currency,name]) and corporate events files (ticker,ex_date,kind,value).",
     ),
     ticker: str | None = typer.Option(
         None, help="Ticker of one-ticker OHLCV files (default: from the file name)."
@@ -84,7 +86,8 @@ def ingest(
     ),
 ) -> None:
     """Validate price files and merge them into the lake (idempotent; last write wins)."""
-    lake = _lake()
+    settings = Settings()
+    lake = Lake.from_settings(settings)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -117,6 +120,7 @@ def ingest(
                 exchange=exchange,
                 currency=currency,
                 on_file=file_read,
+                jump_rule=JumpRule.from_settings(settings),
             )
         except IngestError as exc:
             raise _fail(str(exc)) from exc

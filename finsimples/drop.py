@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from finsimples.cotahist import FILE_NAME
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
 
-PRICE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+PRICE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".zip")
 PROCESSED_DIR = "processed"
 QUARANTINE_DIR = "quarantine"
 
@@ -51,7 +52,8 @@ class DropZone:
     def pending(self) -> list[str]:
         """Names of the price files waiting at the top level, oldest name first.
 
-        Hidden files, partial uploads (``.tmp-*``) and other suffixes are left alone.
+        Price files are CSV, Parquet, ZIP (B3's COTAHIST) and B3's ``COTAHIST_*.TXT``; hidden
+        files, partial uploads (``.tmp-*``) and other names are left alone.
         """
         fs = self.location.filesystem
         if self.location.is_local:
@@ -132,4 +134,5 @@ class DropZone:
 
 
 def _is_price_file(name: str) -> bool:
-    return name.lower().endswith(PRICE_SUFFIXES)
+    # B3's COTAHIST files come as .ZIP or .TXT, named by B3 (``COTAHIST_D02012023.ZIP``).
+    return name.lower().endswith(PRICE_SUFFIXES) or bool(FILE_NAME.match(name))

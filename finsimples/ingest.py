@@ -1,107 +1,43 @@
-"""Ingest: read the price files users have, validate every value, merge them into the lake.
+"""Ingest: validate price files and merge them into the lake.
 
-Four layouts are understood, by their header (case, accents, spaces and underscores ignored;
-Portuguese names such as ``Data``, ``Fechamento`` too):
-
-* wide, like the bundled sample: ``Date,AAPL,AMD,...`` of adjusted closes, an empty cell is
-  missing data;
-* one ticker's OHLCV export: ``Date,Open,High,Low,Close[,Adj Close],Volume``, the ticker from an
-  option or the file name (``GOOG.csv`` is GOOG), a leading unnamed index column dropped;
-* long: ``Date,Ticker|Symbol,...`` with OHLCV or adjusted-close columns;
-* B3's COTAHIST fixed-width quotes file (see ``finsimples.cotahist``).
-
-The date column is the one named like a date, the one ``--date-column`` names, or an unnamed
-first column holding dates (pandas ``to_csv`` of a date-indexed frame). A file whose header
-has more ``;`` than ``,`` is a Brazilian spreadsheet export: ``;`` separators, comma decimals
-(``1.234,56``) and, unless ``--date-format`` says otherwise, ``DD/MM/YYYY`` dates.
-
-Every problem is reported with its file, line, column and value, and nothing is written unless
-every file is valid.
+The files' layouts and their validation are ``finsimples.price_files``; this module places each
+ticker on its exchange, selects replayed days and merges everything in one commit. Nothing is
+written unless every file is valid.
 """
 
 from __future__ import annotations
 
-import csv
-import re
-import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import cast
 
-import numpy as np
 import pandas as pd
 
+from finsimples.adjustment import AdjustmentError, Jump, JumpRule
 from finsimples.calendars import non_sessions
-from finsimples.cotahist import is_cotahist, read_cotahist
+from finsimples.cotahist import is_cotahist
+from finsimples.events import is_events_file, read_events_file
+from finsimples.events_table import empty_events
 from finsimples.lake import Lake, WriteResult
-from finsimples.schemas import KEY_COLUMNS, TICKER_PATTERN, VALUE_COLUMNS
-from finsimples.tickers import (
-    Listing,
-    make_listing,
-    parse_reference,
-    resolve_listings,
-    strip_b3_suffix,
-)
+from finsimples.price_files import first_line, header_key, read_price_file, skipped_summary
+from finsimples.problems import IngestError, Problem
+from finsimples.readjust import plan_write
+from finsimples.schemas import KEY_COLUMNS, VALUE_COLUMNS
+from finsimples.tickers import Listing, make_listing, parse_reference, resolve_listings
 
-MAX_REPORTED_PROBLEMS = 20
-_ALIASES = {
-    "date": "date",
-    "datetime": "date",
-    "timestamp": "date",
-    "ticker": "ticker",
-    "symbol": "ticker",
-    "open": "open",
-    "high": "high",
-    "low": "low",
-    "close": "close",
-    "adjclose": "adj_close",
-    "adjustedclose": "adj_close",
-    "volume": "volume",
-    "data": "date",
-    "abertura": "open",
-    "maxima": "high",
-    "minima": "low",
-    "fechamento": "close",
-    "ultimo": "close",
-}
-_SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".txt")
-_ISO_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
-_BR_DAY = re.compile(r"^\s*\d{2}/\d{2}/\d{4}\s*$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One invalid value: where it is, what it is and what was expected."""
-
-    file: str
-    message: str
-    line: str | None = None
-    column: str | None = None
-    value: object = None
-
-    def __str__(self) -> str:
-        where = ", ".join(
-            part
-            for part in (self.file, self.line, self.column and f"column {self.column!r}")
-            if part
-        )
-        value = "" if self.value is None else f"value {self.value!r}: "
-        return f"{where}: {value}{self.message}"
-
-
-class IngestError(ValueError):
-    """Invalid input; the lake was left unchanged."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        shown = [str(p) for p in self.problems[:MAX_REPORTED_PROBLEMS]]
-        more = len(self.problems) - len(shown)
-        super().__init__(
-            "\n".join(shown + ([f"... and {more} more problems"] if more else []))
-            + "\nnothing was written to the lake"
-        )
+__all__ = [
+    "IngestError",
+    "IngestReport",
+    "Problem",
+    "ingest_files",
+    "ingest_frames",
+    "place_tickers",
+    "read_price_file",
+    "select_next_day",
+    "select_until",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +50,14 @@ class IngestReport:
     first_date: date | None
     last_date: date | None
     compacted_version: int | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    """COTAHIST quotes of markets other than the round-lot cash market, per TPMERC code."""
+    events: int = 0
+    """Corporate events new or changed in the events table."""
+    readjusted: list[str] = field(default_factory=list)
+    """Tickers whose history was adjusted again for their events."""
+    jumps: list[Jump] = field(default_factory=list)
+    """One-day moves that look like a split no event explains (``finsimples.adjustment``)."""
 
     def summary(self) -> str:
         """One line for people: rows new / replaced / unchanged and the lake version."""
@@ -121,130 +65,20 @@ class IngestReport:
         span = f" ({self.first_date} to {self.last_date})" if self.first_date else ""
         version = f"lake version {w.version}" if w.version else "lake unchanged"
         tickers = f"; {w.listings} ticker(s) listed or changed" if w.listings else ""
+        skipped = f"; {skipped_summary(self.skipped)}" if self.skipped else ""
+        events = f"; {self.events} corporate event(s) stored" if self.events else ""
+        if self.readjusted:
+            events += f"; history re-adjusted for {', '.join(self.readjusted)}"
+        jumps = "".join(
+            f"\nunexplained jump: {jump}; ingest its event, or {jump.ticker} stays out of "
+            "training and forecasts"
+            for jump in self.jumps
+        )
         return (
             f"{self.files} file(s), {self.rows:,} rows{span}: {w.new:,} new, "
-            f"{w.replaced:,} replaced, {w.unchanged:,} unchanged; {version}{tickers}"
+            f"{w.replaced:,} replaced, {w.unchanged:,} unchanged; {version}{tickers}{skipped}"
+            f"{events}{jumps}"
         )
-
-
-def read_price_file(
-    path: Path,
-    *,
-    ticker: str | None = None,
-    date_format: str | None = None,
-    date_column: str | None = None,
-    today: date | None = None,
-) -> pd.DataFrame:
-    """Read and validate one price file into lake rows.
-
-    Args:
-        path: a CSV (optionally gzipped), Parquet or COTAHIST file.
-        ticker: the ticker of a one-ticker OHLCV file (default: from the file name).
-        date_format: a ``strftime`` format for dates that are not ISO ``YYYY-MM-DD``.
-        date_column: the header of the date column, when no column is named like a date.
-        today: dates after this day are rejected (default: the machine's today).
-
-    Returns:
-        Columns ``date``, ``ticker``, the value columns and ``source`` (the file name); rows
-        without a price (empty cells) are left out. A COTAHIST file's frame carries
-        ``attrs["exchange"]`` (``BVMF``) and ``attrs["names"]`` (ticker -> name).
-
-    Raises:
-        IngestError: with every problem found (up to a limit).
-    """
-    name = path.name
-    names: dict[str, str] | None = None
-    if is_cotahist(path):
-        table = _Table(name, {c: c for c in ("date", "ticker", *VALUE_COLUMNS)})
-        raw, names = read_cotahist(path, table.add)
-        table.raise_problems()
-        date_format = "%Y%m%d"
-    else:
-        try:
-            raw, first_line, decimal_comma = _read_raw(path)
-        except UnicodeDecodeError as exc:
-            # Excel's plain "CSV" is Windows-1252 in Brazil: say what to do, not just the byte.
-            problem = Problem(
-                name,
-                f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                'save it as UTF-8 (Excel: "CSV UTF-8")',
-            )
-            raise IngestError([problem]) from exc
-        except IngestError:
-            raise
-        except (OSError, ValueError) as exc:
-            problem = Problem(name, f"cannot be read as CSV or Parquet: {exc}")
-            raise IngestError([problem]) from exc
-        kinds = _column_kinds(name, list(raw.columns), date_column)
-        table = _Table(name, kinds)
-        if decimal_comma:
-            date_format = date_format or _brazilian_date_format(raw, kinds)
-            _comma_decimals(raw, kinds)
-        raw["_line"] = _line_labels(raw.index, first_line)
-    frame = table.from_wide(raw) if table.layout == "wide" else table.from_columns(raw, ticker)
-    table.raise_problems()
-    frame = frame.reset_index(drop=True)
-    frame["date"] = table.parse_dates(frame, date_format)
-    table.check_values(frame, today or date.today())
-    table.raise_problems()
-    frame = frame[frame["adj_close"].notna()]
-    table.check_duplicates(frame)
-    frame["source"] = name
-    result = frame[["date", "ticker", *VALUE_COLUMNS, "source"]].reset_index(drop=True)
-    if names is not None:
-        result.attrs.update(exchange="BVMF", names=names)
-    return result
-
-
-def _column_kinds(name: str, columns: list[str], date_column: str | None) -> dict[str, str | None]:
-    """What each header means; ``date_column`` (``--date-column``) names the date."""
-    kinds = {c: _ALIASES.get(_header_key(c)) for c in columns}
-    if date_column is not None:
-        if date_column not in kinds:
-            raise IngestError(
-                [
-                    Problem(
-                        name,
-                        f"--date-column {date_column!r} is not a column (the header is "
-                        f"{','.join(map(str, columns))!r})",
-                    )
-                ]
-            )
-        kinds = {c: None if kind == "date" else kind for c, kind in kinds.items()}
-        kinds[date_column] = "date"
-    if "date" not in kinds.values():
-        header = ",".join(map(str, columns))
-        raise IngestError(
-            [
-                Problem(
-                    name,
-                    f"missing column 'Date' (the header is {header!r}); pass --date-column NAME",
-                )
-            ]
-        )
-    return kinds
-
-
-def _header_key(column: object) -> str:
-    """``Máxima`` -> ``maxima``: lower case, accents and punctuation dropped."""
-    plain = unicodedata.normalize("NFKD", str(column)).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]", "", plain.lower())
-
-
-def _brazilian_date_format(raw: pd.DataFrame, kinds: Mapping[str, str | None]) -> str | None:
-    """``%d/%m/%Y`` when a Brazilian export's dates are written so, else None (ISO)."""
-    column = next(c for c, kind in kinds.items() if kind == "date")
-    values = raw[column].dropna().astype(str)
-    return "%d/%m/%Y" if len(values) and values.str.match(_BR_DAY).all() else None
-
-
-def _comma_decimals(raw: pd.DataFrame, kinds: Mapping[str, str | None]) -> None:
-    """``1.234,56`` -> ``1234.56`` in every column but the date and the ticker."""
-    for column, kind in kinds.items():
-        if kind in ("date", "ticker"):
-            continue
-        values = raw[column].astype("string").str.strip()
-        raw[column] = values.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
 
 
 def select_until(frame: pd.DataFrame, until: date) -> pd.DataFrame:
@@ -283,12 +117,14 @@ def ingest_files(
     date_column: str | None = None,
     today: date | None = None,
     on_file: Callable[[Path], None] | None = None,
+    jump_rule: JumpRule | None = None,
 ) -> IngestReport:
     """Validate every file, then merge them into the lake in one commit.
 
     Price rows and the ``tickers`` table (each ticker's exchange and currency) are written
     together; a reference file (``ticker,exchange[,currency,name,timezone]``, no date column)
-    among ``paths`` is read as listings rather than prices.
+    among ``paths`` is read as listings rather than prices, and an events file
+    (``ticker,ex_date,kind,value``: ``finsimples.events``) as corporate events.
 
     Args:
         lake: where the rows go.
@@ -302,6 +138,7 @@ def ingest_files(
         date_column: header of the date column (``--date-column``).
         today: rows dated after it are rejected (default: today).
         on_file: called after each file is read (progress bars).
+        jump_rule: what counts as an unexplained split (default: ``JumpRule()``).
 
     Raises:
         IngestError: a file is invalid, a ticker's exchange is unknown or a row falls on a
@@ -310,12 +147,15 @@ def ingest_files(
     if not paths:
         raise IngestError([Problem("ingest", "no files given")])
     frames = []
+    events: list[pd.DataFrame] = []
     given: dict[str, Listing] = {}
     for path in paths:
         if not path.is_file():
             raise IngestError([Problem(str(path), "no such file")])
         if is_reference_file(path):
             given |= read_reference_file(path)
+        elif is_events_file(path):
+            events.append(read_events_file(path))
         else:
             frames.append(
                 read_price_file(
@@ -338,6 +178,8 @@ def ingest_files(
         until=until,
         next_day=next_day,
         listings=listings,
+        events=pd.concat(events, ignore_index=True) if events else None,
+        jump_rule=jump_rule,
     )
 
 
@@ -346,7 +188,7 @@ def is_reference_file(path: Path) -> bool:
     if not path.name.lower().endswith((".csv", ".csv.gz", ".txt")) or is_cotahist(path):
         return False
     try:
-        header = {_header_key(c) for c in _first_line(path).replace(";", ",").split(",")}
+        header = {header_key(c) for c in first_line(path).replace(";", ",").split(",")}
     except OSError:
         return False
     return {"ticker", "exchange"} <= header and not header & {"date", "data", "datetime"}
@@ -375,7 +217,8 @@ def place_tickers(
     """Each ticker's listing (``finsimples.tickers.resolve_listings``), then a check that no
     row falls on a day its exchange was closed.
 
-    A COTAHIST file's tickers are B3's, with the file's names.
+    A COTAHIST file's tickers are B3's, with the file's names and share kinds (a ticker the
+    lake lists without its share kind gets it).
 
     Raises:
         IngestError: an ambiguous ticker (naming ``--exchange``), an unknown exchange, or rows
@@ -384,9 +227,16 @@ def place_tickers(
     given = dict(given or {})
     for frame in frames:
         if frame.attrs.get("exchange"):
+            kinds = frame.attrs.get("kinds", {})
             for ticker, name in frame.attrs.get("names", {}).items():
+                kind = kinds.get(ticker, "")
                 if ticker not in given and ticker not in known:
-                    given[ticker] = make_listing(ticker, frame.attrs["exchange"], name=name)
+                    given[ticker] = make_listing(
+                        ticker, frame.attrs["exchange"], name=name, share_kind=kind
+                    )
+                elif ticker not in given and kind and known[ticker].share_kind != kind:
+                    # A listing stored before share kinds were kept (or a kind B3 changed).
+                    given[ticker] = replace(known[ticker], share_kind=kind)
     tickers = {t for frame in frames for t in frame["ticker"].unique()}
     try:
         listings = resolve_listings(
@@ -408,19 +258,25 @@ def place_tickers(
 def closed_day_problems(frame: pd.DataFrame, listings: Mapping[str, Listing]) -> list[Problem]:
     """Rows dated on a day their ticker's exchange did not trade: a sign of a bad file
     (shifted dates, a time zone applied twice, a filled-in calendar)."""
+    # Plain columns: a frame's ``attrs`` (a COTAHIST file's names) are deep-copied by every
+    # slice pandas makes, which cost 40 s on a year of B3's 1,500 series.
+    rows = pd.DataFrame(
+        {"ticker": frame["ticker"].to_numpy(), "date": frame["date"].to_numpy()},
+    )
+    rows["exchange"] = rows["ticker"].map({t: listing.exchange for t, listing in listings.items()})
     problems = []
-    for ticker, dates in frame.groupby("ticker")["date"]:
-        listing = listings.get(str(ticker))
-        if listing is None:
+    # One calendar look-up per exchange over its distinct days, not one per ticker.
+    for mic, days in rows.dropna(subset=["exchange"]).groupby("exchange")["date"]:
+        closed = non_sessions(str(mic), (d.date() for d in days.unique()))
+        if not closed:
             continue
-        closed = non_sessions(listing.exchange, (d.date() for d in dates))
-        sources = frame.loc[dates.index, "source"]
-        for day, why in sorted(closed.items()):
-            source = str(sources[dates.dt.date == day].iloc[0])
+        wrong = rows[(rows["exchange"] == mic) & rows["date"].dt.date.isin(set(closed))]
+        for (ticker, stamp), index in wrong.groupby(["ticker", "date"]).groups.items():
+            day = pd.Timestamp(stamp).date()
             problems.append(
                 Problem(
-                    source,
-                    f"{ticker} has a row on {day}, a {why} of {listing.exchange} (no trading "
+                    str(frame["source"].iloc[index[0]]),
+                    f"{ticker} has a row on {day}, a {closed[day]} of {mic} (no trading "
                     "session): the file's dates are wrong; fix or remove those rows",
                     column="date",
                     value=str(day),
@@ -437,6 +293,8 @@ def ingest_frames(
     until: date | None = None,
     next_day: bool = False,
     listings: Mapping[str, Listing] | None = None,
+    events: pd.DataFrame | None = None,
+    jump_rule: JumpRule | None = None,
 ) -> IngestReport:
     """Merge validated files (:func:`read_price_file` output) into the lake in one commit.
 
@@ -448,231 +306,47 @@ def ingest_frames(
         next_day: replay: only the next trading day after the lake's data.
         listings: rows for the ``tickers`` table, written in the same commit
             (:func:`place_tickers`).
+        events: corporate events (``finsimples.events.read_events_file``): stored after the
+            prices, which are adjusted for them (``finsimples.readjust``).
+        jump_rule: what counts as an unexplained split (``finsimples.adjustment``).
+
+    Raises:
+        IngestError: an event cannot adjust its ticker's prices; nothing was written.
     """
+    skipped: Counter[str] = Counter()
+    for one in frames:
+        skipped.update(one.attrs.get("skipped", {}))
     if frames:
         frame = pd.concat(frames, ignore_index=True)
         frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    else:  # a reference file alone
-        frame = pd.DataFrame(columns=["date", "ticker", *VALUE_COLUMNS, "source"])
+        frame.attrs = {}  # read above; pandas would deep-copy them at every slice below
+    else:  # a reference or events file alone
+        frame = pd.DataFrame(columns=["ticker", *VALUE_COLUMNS, "source"]).assign(
+            date=pd.Series(dtype="datetime64[ns]")
+        )
     if until is not None:
         frame = select_until(frame, until)
     if next_day:
         frame = select_next_day(frame, lake.watermarks())
-    result = lake.write_prices(frame, source=source, listings=listings)
+    incoming = events if events is not None else empty_events()
+    try:
+        plan = plan_write(lake, frame, incoming, source=source, rule=jump_rule)
+    except AdjustmentError as exc:
+        raise IngestError([Problem("events", str(exc))]) from exc
+    # Prices first: should the events commit fail, the next ingest finds them new again and
+    # re-adjusts; the other way round, stored events would never re-adjust the prices.
+    result = lake.write_prices(plan.frame, source=source, listings=listings)
+    stored, _ = lake.write_events(plan.events, source=source)
     compacted = lake.compact() if result.version else None
     return IngestReport(
-        files=len(frames),
+        files=len(frames) + (events is not None),
         rows=len(frame),
         write=result,
         first_date=frame["date"].min().date() if len(frame) else None,
         last_date=frame["date"].max().date() if len(frame) else None,
         compacted_version=compacted.version if compacted else None,
+        events=stored,
+        readjusted=plan.readjusted,
+        jumps=plan.jumps,
+        skipped=dict(sorted(skipped.items())),
     )
-
-
-# --- parsing ---------------------------------------------------------------------------------
-
-
-def _read_raw(path: Path) -> tuple[pd.DataFrame, int | None, bool]:
-    """The file as a frame of raw values, the line of its first data row (CSV only), and
-    whether it is a Brazilian export (``;`` separators, comma decimals)."""
-    if path.name.lower().endswith((".parquet", ".pq")):
-        raw = pd.read_parquet(path)
-        if not isinstance(raw.index, pd.RangeIndex):  # a date index saved by pandas
-            raw = raw.reset_index()
-        raw.columns = [str(c).strip() for c in raw.columns]
-        return raw.reset_index(drop=True), None, False
-    header = _first_line(path)
-    with_semicolons = header.count(";") > header.count(",")
-    _refuse_repeated_headers(path.name, header, ";" if with_semicolons else ",")
-    raw = pd.read_csv(
-        path,
-        dtype=str,
-        skip_blank_lines=False,
-        skipinitialspace=True,
-        sep=";" if with_semicolons else ",",
-    )
-    first = raw.columns[0] if len(raw.columns) else None
-    if first is not None and (str(first).startswith("Unnamed:") or not str(first).strip()):
-        # The index column pandas and R write without a name: the dates when it holds dates
-        # (a date-indexed frame's to_csv) and no other column does, otherwise a row number.
-        has_date = any(_ALIASES.get(_header_key(c)) == "date" for c in raw.columns[1:])
-        values = raw[first].dropna().astype(str)
-        if not has_date and len(values) and values.str.match(_ISO_DAY).all():
-            raw = raw.rename(columns={first: "Date"})
-        else:
-            raw = raw.drop(columns=first)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw.dropna(how="all"), 2, with_semicolons
-
-
-def _refuse_repeated_headers(name: str, header: str, separator: str) -> None:
-    """Refuse a header naming a column twice: pandas would keep both, as ``Close`` and
-    ``Close.1``, and one of the two would be dropped without a word."""
-    columns = [c.strip() for c in next(csv.reader([header], delimiter=separator), [])]
-    seen: dict[str, int] = {}
-    for position, column in enumerate(columns, start=1):
-        if column and column in seen:
-            problem = f"column {column!r} appears twice in the header (columns {seen[column]} "
-            raise IngestError([Problem(name, problem + f"and {position}): keep one")])
-        seen[column] = position
-
-
-def _first_line(path: Path) -> str:
-    """The header line of a CSV file, gzipped or not."""
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        return str(handle.readline())
-
-
-def _line_labels(index: pd.Index, first_line: int | None) -> pd.Series:
-    if first_line is None:
-        return pd.Series([f"row {i + 1}" for i in index], index=index)
-    return pd.Series([f"line {i + first_line}" for i in index], index=index)
-
-
-def _ticker_from_name(name: str) -> str:
-    lowered = name.lower()
-    suffix = next((s for s in _SUFFIXES if lowered.endswith(s)), "")
-    return name[: len(name) - len(suffix)]
-
-
-class _Table:
-    """Validation of one file's rows; collects problems that name line, column and value.
-
-    Frames carry a ``_line`` column (``line 14`` in a CSV, ``row 13`` in a Parquet file) from
-    the raw file on, so every problem can say where it is after reshaping.
-    """
-
-    def __init__(self, name: str, kinds: Mapping[str, str | None]) -> None:
-        self.name = name
-        self.kinds = kinds
-        self.headers = {kind: str(column) for column, kind in kinds.items() if kind}
-        self.problems: list[Problem] = []
-        found = set(kinds.values())
-        self.layout = (
-            "long" if "ticker" in found else "ohlcv" if found & set(VALUE_COLUMNS) else "wide"
-        )
-
-    def add(
-        self, message: str, line: str | None = None, column: str | None = None, value: object = None
-    ) -> None:
-        self.problems.append(Problem(self.name, message, line, column, value))
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise IngestError(self.problems)
-
-    def from_wide(self, raw: pd.DataFrame) -> pd.DataFrame:
-        date_column = next(c for c, kind in self.kinds.items() if kind == "date")
-        tickers = {
-            c: strip_b3_suffix(str(c)) for c in raw.columns if c not in (date_column, "_line")
-        }
-        for column, ticker in tickers.items():
-            if not TICKER_PATTERN.match(ticker):
-                self.add(
-                    f"is not a ticker matching {TICKER_PATTERN.pattern}",
-                    column=str(column),
-                    value=str(column),
-                )
-        renames: dict[str, str] = {date_column: "date", **tickers}
-        long = raw.rename(columns=renames).melt(
-            id_vars=["date", "_line"], var_name="ticker", value_name="adj_close"
-        )
-        headers = {ticker: str(column) for column, ticker in tickers.items()}
-        long["_header_adj_close"] = long["ticker"].map(headers)
-        for column in ("open", "high", "low", "close", "volume"):
-            long[column] = np.nan
-        return long
-
-    def from_columns(self, raw: pd.DataFrame, ticker: str | None) -> pd.DataFrame:
-        frame = raw.rename(columns={c: kind for c, kind in self.kinds.items() if kind})
-        if "close" not in frame and "adj_close" not in frame:
-            self.add(
-                "missing column 'Close' (or 'Adj Close'); expected "
-                "Date,Open,High,Low,Close[,Adj Close],Volume"
-            )
-            return frame
-        for column in VALUE_COLUMNS:
-            if column not in frame:
-                frame[column] = np.nan
-        if self.layout == "long":
-            frame["ticker"] = frame["ticker"].astype(str).map(strip_b3_suffix)
-            bad = ~frame["ticker"].str.fullmatch(TICKER_PATTERN.pattern)
-            for line, value in frame.loc[bad, ["_line", "ticker"]].itertuples(index=False):
-                self.add(
-                    f"is not a ticker matching {TICKER_PATTERN.pattern}",
-                    line,
-                    self.headers["ticker"],
-                    value,
-                )
-            return frame
-        label = strip_b3_suffix(ticker or _ticker_from_name(self.name))
-        if not TICKER_PATTERN.match(label):
-            origin = "--ticker" if ticker else "the file name"
-            self.add(
-                f"the ticker from {origin} does not match {TICKER_PATTERN.pattern}; "
-                "pass a valid --ticker",
-                value=label,
-            )
-        frame["ticker"] = label
-        return frame
-
-    def parse_dates(self, frame: pd.DataFrame, date_format: str | None) -> pd.Series:
-        raw = frame["date"]
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            parsed = raw.dt.tz_localize(None) if raw.dt.tz is not None else raw
-        elif date_format:
-            parsed = pd.to_datetime(raw, format=date_format, errors="coerce")
-        elif raw.map(lambda v: isinstance(v, date)).all():
-            parsed = pd.to_datetime(raw)
-        else:
-            # The day as written, even with a time and a UTC offset after it (yfinance).
-            day = raw.astype("string").str.extract(_ISO_DAY, expand=False)
-            parsed = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
-        expected = f"format {date_format!r}" if date_format else "YYYY-MM-DD, or pass --date-format"
-        for line, value in frame.loc[parsed.isna(), ["_line", "date"]].itertuples(index=False):
-            self.add(
-                f"is not a date (expected {expected})",
-                line,
-                self.headers["date"],
-                None if pd.isna(value) else value,
-            )
-        return parsed.dt.normalize().astype("datetime64[ns]")
-
-    def check_values(self, frame: pd.DataFrame, today: date) -> None:
-        for column in VALUE_COLUMNS:
-            raw = frame[column]
-            values = pd.to_numeric(raw, errors="coerce").astype("float64")
-            not_number = raw.notna() & ~np.isfinite(values)
-            if column == "volume":
-                bad, why = values < 0, "is not a volume (expected a number >= 0)"
-            else:
-                bad, why = values <= 0, "is not a positive price"
-            headers = frame.get(f"_header_{column}", self.headers.get(column, column))
-            wrong = frame.assign(_value=raw, _header=headers, _nan=not_number)[not_number | bad]
-            for line, header, value, nan in wrong[
-                ["_line", "_header", "_value", "_nan"]
-            ].itertuples(index=False):
-                self.add("is not a number" if nan else why, line, header, value)
-            frame[column] = values
-        frame["adj_close"] = frame["adj_close"].fillna(frame["close"])
-        future = frame["date"] > pd.Timestamp(today)
-        for line, day in frame.loc[future, ["_line", "date"]].itertuples(index=False):
-            self.add(
-                f"is in the future (today is {today})", line, self.headers["date"], str(day.date())
-            )
-
-    def check_duplicates(self, frame: pd.DataFrame) -> None:
-        duplicated = frame.duplicated(list(KEY_COLUMNS), keep=False)
-        if not duplicated.any():
-            return
-        for (ticker, day), group in frame[duplicated].groupby(list(KEY_COLUMNS)):
-            lines = ", ".join(group["_line"])
-            self.add(
-                f"duplicate rows for ticker {ticker} on {cast(pd.Timestamp, day).date()} ({lines})",
-                column=self.headers["date"],
-            )
-        self.raise_problems()

@@ -5,6 +5,7 @@ Layout under the lake root (each a Delta table that Spark, DuckDB, Polars and pa
     prices/        one row per (ticker, trading date), partitioned by ``year``
     tickers/       the tickers table: exchange, currency, name, time zone
     corrections/   old and new values of every replaced price row (see ``corrections.py``)
+    events/        corporate events: splits, dividends, renames (see ``events_table.py``)
 
 The lake's version is the prices table's Delta version. Ingest is a MERGE keyed on
 (ticker, date): new rows are inserted, changed rows updated, identical rows left alone, so a
@@ -31,6 +32,7 @@ from deltalake import DeltaTable
 
 from finsimples import corrections as audit
 from finsimples import lake_format
+from finsimples.events_table import merge_events, read_events
 from finsimples.lake_versions import (
     Commit,
     CompactResult,
@@ -76,6 +78,7 @@ log = logging.getLogger(__name__)
 PRICES = "prices"
 TICKERS = "tickers"
 CORRECTIONS = "corrections"
+EVENTS = "events"
 _FILE_STATS = pa.schema(
     [
         ("ticker", pa.string()),
@@ -106,6 +109,7 @@ class Lake:
         self.prices = TableRef(location, PRICES, options)
         self.tickers_table = TableRef(location, TICKERS, options)
         self.corrections_table = TableRef(location, CORRECTIONS, options)
+        self.events_table = TableRef(location, EVENTS, options)
         self._format_checked = False
         self._cache: tuple[int, int, Snapshot] | None = None
         self._stats_by_file: dict[str, pa.Table] = {}
@@ -222,6 +226,18 @@ class Lake:
         """Every replaced row: ticker, date, old and new values, the version, when and whence."""
         self._check_format()
         return audit.read_all(self.prices, self.corrections_table)
+
+    def events(self) -> pd.DataFrame:
+        """Every corporate event stored (``finsimples.events.EVENT_COLUMNS``)."""
+        self._check_format()
+        return read_events(self.events_table)
+
+    def write_events(self, events: pd.DataFrame, *, source: str) -> tuple[int, int | None]:
+        """MERGE events into the events table: events new or changed, and its new version."""
+        self._check_format()
+        return merge_events(
+            self.events_table, events, source=source, retry=self.retry, where=self.uri
+        )
 
     def history(self) -> list[Commit]:
         """The prices table's commits still in its log, oldest first."""
@@ -363,7 +379,7 @@ class Lake:
         hours = self.vacuum_retention_hours if retention_hours is None else retention_hours
         self.record_corrections()
         deleted: list[str] = []
-        for ref in (self.prices, self.tickers_table, self.corrections_table):
+        for ref in (self.prices, self.tickers_table, self.corrections_table, self.events_table):
             table = ref.open()
             if table is None:
                 continue
@@ -467,6 +483,8 @@ class Lake:
                     predicate="t.ticker = s.ticker",
                     source_alias="s",
                     target_alias="t",
+                    # A table written before ``share_kind`` existed takes the column here.
+                    merge_schema=True,
                     commit_properties=commit_properties("listings", source, len(changed)),
                 )
                 .when_matched_update_all()

@@ -60,6 +60,13 @@ TICKERS_SCHEMA = pa.schema(
         pa.field("currency", pa.string(), nullable=False),
         pa.field("name", pa.string(), nullable=False),
         pa.field("timezone", pa.string(), nullable=False),
+        # Added with B3's COTAHIST files: nullable, so a table written before it reads (null)
+        # and takes it at its next MERGE (schema evolution).
+        pa.field("share_kind", pa.string()),
     ]
 )
-"""The ``tickers`` reference table: where each ticker trades (a MIC) and in what currency."""
+"""The ``tickers`` reference table: where each ticker trades (a MIC), in what currency, and
+B3's share kind."""
+
+LEGACY_TICKERS_SCHEMA = pa.schema([f for f in TICKERS_SCHEMA if f.name != "share_kind"])
+"""The tickers table of the manifest lake (before Delta), which never had a share kind."""

@@ -148,6 +148,25 @@ class Settings(BaseSettings):
         "behind the lake's newest price is not forecast (API 409 stale_ticker, CLI error); "
         "within it, it is forecast as of its own last date (finsimples/freshness.py).",
     )
+    jump_tolerance: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="A one-day move within this relative distance of n:1 or 1:n (n = 2, 3, 4, 5, "
+        "8, 10, ...) looks like a split; with no event to explain it the ingest names it, train "
+        "leaves the ticker out and predict/the API answer 409 (finsimples/adjustment.py).",
+    )
+    jump_calm_sessions: int = Field(
+        default=20,
+        ge=5,
+        description="Sessions before a move that say how much the ticker usually moves.",
+    )
+    jump_calm_multiple: float = Field(
+        default=8.0,
+        gt=1,
+        description="A split-like move counts only when it is this many times the median daily "
+        "move of the calm sessions before it (a crash in a wild market is not a split).",
+    )
     api_key_hashes: list[str] = Field(
         default_factory=list,
         description="SHA-256 hex of the accepted client API keys (`finsimples api-key new`); "

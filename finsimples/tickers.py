@@ -74,6 +74,13 @@ class Listing:
     currency: str
     name: str = ""
     timezone: str = ""
+    share_kind: str = ""
+    """B3's ESPECI kind (``ON``, ``PN``, ``UNT``, ``CI``, ``DR3``) from a COTAHIST file; empty
+    elsewhere, and in a tickers table written before the column existed (read as null)."""
+
+    def __post_init__(self) -> None:
+        if self.share_kind is None:  # a row of a table written before the column existed
+            object.__setattr__(self, "share_kind", "")
 
 
 class AmbiguousTickerError(ValueError):
@@ -102,7 +109,12 @@ def strip_b3_suffix(ticker: str) -> str:
 
 
 def make_listing(
-    ticker: str, mic: str, currency: str | None = None, name: str = "", timezone: str = ""
+    ticker: str,
+    mic: str,
+    currency: str | None = None,
+    name: str = "",
+    timezone: str = "",
+    share_kind: str = "",
 ) -> Listing:
     """A listing with the exchange's currency and time zone as defaults.
 
@@ -116,6 +128,7 @@ def make_listing(
         currency=(currency or place.currency).strip().upper(),
         name=name.strip(),
         timezone=timezone.strip() or place.timezone,
+        share_kind=share_kind.strip().upper(),
     )
 
 
@@ -204,7 +217,12 @@ def resolve_listings(
             found = given.get(ticker) or known.get(ticker) or infer_listing(ticker, bundled)
             if found is not None and currency_option:
                 found = make_listing(
-                    ticker, found.exchange, currency_option, found.name, found.timezone
+                    ticker,
+                    found.exchange,
+                    currency_option,
+                    found.name,
+                    found.timezone,
+                    found.share_kind,
                 )
         if found is None:
             unplaced.append(ticker)

@@ -1,6 +1,7 @@
 """The ingest flow: new price files in the drop location -> the lake.
 
-Every pending file is fetched and validated on its own; the valid ones are merged into the lake
+Every pending file (prices, or a corporate events file: ``finsimples.events``) is fetched and
+validated on its own; the valid ones are merged into the lake
 in one commit (``finsimples.ingest.ingest_frames``) and only then moved to ``processed/``. A file
 that fails validation goes to ``quarantine/`` with its error, and the others proceed. Should the
 flow die between the commit and the moves, the next run ingests the same files again, which
@@ -24,7 +25,9 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from finsimples.adjustment import JumpRule
 from finsimples.drop import DropZone
+from finsimples.events import is_events_file, read_events_file
 from finsimples.ingest import (
     IngestError,
     IngestReport,
@@ -84,6 +87,12 @@ def validate(path: Path, known: dict[str, Listing]) -> tuple[pd.DataFrame, dict[
     return frame, place_tickers([frame], known)
 
 
+@compute_task
+def validate_events(path: Path) -> pd.DataFrame:
+    """The corporate events of one events file, or an ``IngestError`` naming line and cell."""
+    return read_events_file(path)
+
+
 @io_task
 def read_listings(lake: Lake) -> dict[str, Listing]:
     """The lake's tickers table."""
@@ -92,10 +101,18 @@ def read_listings(lake: Lake) -> dict[str, Listing]:
 
 @io_task
 def write_lake(
-    lake: Lake, frames: list[pd.DataFrame], source: str, listings: dict[str, Listing]
+    lake: Lake,
+    frames: list[pd.DataFrame],
+    source: str,
+    listings: dict[str, Listing],
+    events: pd.DataFrame | None = None,
+    jump_rule: JumpRule | None = None,
 ) -> IngestReport:
-    """Merge the valid files and their tickers into the lake in one atomic commit."""
-    return ingest_frames(lake, frames, source=source, listings=listings)
+    """Merge the valid files and their tickers into the lake in one atomic commit, then their
+    corporate events (prices re-adjusted for them: ``finsimples.readjust``)."""
+    return ingest_frames(
+        lake, frames, source=source, listings=listings, events=events, jump_rule=jump_rule
+    )
 
 
 @io_task
@@ -139,6 +156,7 @@ def ingest_flow() -> IngestSummary:
         log.info("no new files at %s", drop.uri)
         return IngestSummary()
     valid: dict[str, pd.DataFrame] = {}
+    events: dict[str, pd.DataFrame] = {}
     listings: dict[str, Listing] = {}
     rejected: dict[str, str] = {}
     taken: list[str] = []
@@ -155,27 +173,37 @@ def ingest_flow() -> IngestSummary:
                 taken.append(name)
                 continue
             try:
+                if is_events_file(path):
+                    events[name] = validate_events(path)
+                    continue
                 valid[name], placed = validate(path, known)
                 listings |= placed
             except IngestError as exc:
                 log.warning("quarantining %s: %s", name, exc)
                 rejected[name] = str(exc)
     report = None
-    if valid:
+    if valid or events:
         try:
             report = with_retries(write_lake, settings)(
-                lake, list(valid.values()), ", ".join(valid), listings
+                lake,
+                list(valid.values()),
+                ", ".join([*valid, *events]),
+                listings,
+                pd.concat(list(events.values()), ignore_index=True) if events else None,
+                JumpRule.from_settings(settings),
             )
         except OSError as exc:
-            _explain_lake_failure(settings, lake, drop, list(valid), exc)
+            _explain_lake_failure(settings, lake, drop, [*valid, *events], exc)
             raise
         log.info("lake at %s: %s", lake.uri, report.summary())
-    for name in valid:
+    for name in [*valid, *events]:
         if with_retries(mark_processed, settings)(drop, name) is None:
             log.info("%s was already moved to processed/ by another run", name)
     for name, error in rejected.items():
         if with_retries(quarantine, settings)(drop, name, error) is None:
             log.info("%s was already moved by another run", name)
-    summary = IngestSummary(processed=list(valid), quarantined=rejected, report=report, taken=taken)
+    summary = IngestSummary(
+        processed=[*valid, *events], quarantined=rejected, report=report, taken=taken
+    )
     log.info("ingest: %s", summary.message)
     return summary

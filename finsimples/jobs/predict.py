@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
+
+from finsimples.adjustment import JumpRule, unexplained_jumps
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.freshness import StaleTickerError, check_fresh, lag_of
 from finsimples.jobs.common import JobError, load_champion, open_registry
@@ -21,6 +24,13 @@ def unknown_ticker_message(ticker: str, known: list[str]) -> str:
     return f"unknown ticker {ticker!r}{hint}"
 
 
+def as_traded(rows: pd.DataFrame) -> float:
+    """The last price as traded: the forecast's returns (learnt on ``adj_close``) start from
+    the close an investor sees; files with adjusted closes only give ``adj_close``."""
+    last = rows.iloc[-1]
+    return float(last["adj_close"] if pd.isna(last["close"]) else last["close"])
+
+
 def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, str]:
     """Forecast ``ticker`` over ``horizon`` trading days with the champion.
 
@@ -29,8 +39,9 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
 
     Raises:
         JobError: invalid ticker or horizon, unknown ticker, stale ticker (its prices stop more
-            than ``settings.stale_after_sessions`` sessions before the lake's newest), too little
-            history, no champion.
+            than ``settings.stale_after_sessions`` sessions before the lake's newest), a recent
+            jump like a split no event explains (naming its date), too little history, no
+            champion.
     """
     ticker = ticker.strip()
     ticker = ticker.upper() if ticker.isascii() else ticker  # a long-s 'spy' is not SPY
@@ -66,11 +77,16 @@ def predict(settings: Settings, ticker: str, horizon: int) -> tuple[Forecast, st
             f"{ticker} has {len(own)} recent prices; forecasts need {MIN_HISTORY_DAYS} "
             "consecutive trading days of history"
         )
+    jumps = unexplained_jumps(own, JumpRule.from_settings(settings))
+    if jumps:
+        raise JobError(
+            f"{jumps[-1]}: not forecast; ingest its event (ticker,ex_date,kind,value) first"
+        )
     quantiles = champion.forecaster.predict(row)
     forecast = make_forecast(
         quantiles,
         ticker=ticker,
-        last_price=float(own["adj_close"].iloc[-1]),
+        last_price=as_traded(own),
         horizon=horizon,
         interval=settings.training.interval_coverage,
         listing=listing,

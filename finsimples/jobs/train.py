@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from matplotlib.figure import Figure
 
+from finsimples.adjustment import JumpRule, unexplained_jumps
 from finsimples.jobs.common import (
     JobError,
     load_version,
@@ -23,6 +24,7 @@ from finsimples.jobs.evidence import (
 )
 from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from finsimples.lake import Lake
+from finsimples.readjust import renames
 from finsimples.settings import Settings
 from registry.gate import GateVerdict, evaluate_gate, gate_evidence_tags
 from registry.model_card import render_model_card
@@ -33,6 +35,8 @@ from training.gate_plan import plan_gate
 from training.median import describe_median
 
 Step = Callable[[str], None]
+LEFT_OUT_TAG = "left_out"
+"""The version tag naming the tickers training left out (unexplained jumps) and why."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,14 @@ def train(
         snapshot = lake.snapshot()
         lake_prices = snapshot.version, read_training_prices(lake, snapshot)
     lake_version, prices = lake_prices
+    prices, left_out = leave_out_jumps(prices, JumpRule.from_settings(settings))
+    if left_out:
+        report(f"leaving out {left_out}")
+    prices, old_codes = leave_out_renamed(prices, lake.events())
+    if old_codes:
+        report(
+            f"leaving out renamed codes {', '.join(old_codes)} (their history is the new codes')"
+        )
     current = registry.champion()
     champion = load_version(registry, current) if current is not None else None
     config = settings.training
@@ -188,6 +200,8 @@ def train(
     if mode == "incremental" and champion is not None:
         updates = updates_since_full(champion.version.tags) + 1
     tags = {"gate": verdict.summary(), UPDATES_TAG: str(updates)}
+    if left_out:
+        tags[LEFT_OUT_TAG] = left_out[:5000]  # MLflow's tag value limit
     tags |= gate_evidence_tags(metrics, settings.gate.horizons)
     for key, value in tags.items():
         registry.client.set_model_version_tag(settings.model_name, logged.version, key, value)
@@ -197,7 +211,43 @@ def train(
     else:
         registry.set_challenger(logged.version)
         message = f"version {logged.version} registered as challenger, {verdict.summary()}"
+    if left_out:
+        message += f"; {left_out}"
     return TrainOutcome(mode, logged.version, verdict, verdict.passed, metrics, message)
+
+
+def leave_out_renamed(prices: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The prices without the old codes of renames, and those codes.
+
+    A renamed code's history lives on under its new code (``finsimples.readjust``): trained
+    twice, the same days would weigh double.
+    """
+    old_codes = sorted(set(renames(events)["ticker"]) & set(prices["ticker"]))
+    if not old_codes:
+        return prices, []
+    return prices[~prices["ticker"].isin(old_codes)].reset_index(drop=True), old_codes
+
+
+def leave_out_jumps(prices: pd.DataFrame, rule: JumpRule) -> tuple[pd.DataFrame, str]:
+    """The prices without the tickers whose history jumps like an unrecorded split, and what
+    was left out and why ("" when nothing was).
+
+    A fake -50% day would teach the model a crash and blow up the ticker's volatility
+    features; the ticker comes back once an event explains the jump (``finsimples ingest``).
+
+    Raises:
+        JobError: every ticker was left out.
+    """
+    jumps = unexplained_jumps(prices, rule)
+    if not jumps:
+        return prices, ""
+    first = {j.ticker: j for j in reversed(jumps)}  # each ticker's first jump
+    named = "; ".join(str(first[t]) for t in sorted(first))
+    kept = prices[~prices["ticker"].isin(list(first))].reset_index(drop=True)
+    why = f"{len(first)} ticker(s) left out of training, unexplained jumps: {named}"
+    if kept.empty:
+        raise JobError(f"nothing to train on: {why}; ingest the events that explain them")
+    return kept, why
 
 
 def _inherited(metrics: dict[str, float]) -> dict[str, float]:

@@ -41,8 +41,8 @@ from finsimples.legacy.manifest import (
 )
 from finsimples.schemas import (
     KEY_COLUMNS,
+    LEGACY_TICKERS_SCHEMA,
     PRICES_SCHEMA,
-    TICKERS_SCHEMA,
     VALUE_COLUMNS,
     check_ticker,
 )
@@ -145,7 +145,7 @@ class ManifestLake:
         table = pq.read_table(
             self.location.path(manifest.tickers_file),
             filesystem=self.location.filesystem,
-            schema=TICKERS_SCHEMA,
+            schema=LEGACY_TICKERS_SCHEMA,
         )
         return {row["ticker"]: Listing(**row) for row in table.to_pylist()}
 
@@ -422,7 +422,7 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
 
 def _listings_table(listings: Mapping[str, Listing]) -> pa.Table:
     rows = [vars(listings[t]) for t in sorted(listings)]
-    return pa.Table.from_pylist(rows, schema=TICKERS_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=LEGACY_TICKERS_SCHEMA)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -54,6 +54,7 @@ def test_ingest_replay_and_info(tmp_path: Path, sample_path: Path) -> None:
         "currency": "USD",
         "name": "Apple Inc.",
         "timezone": "America/New_York",
+        "share_kind": "",  # B3's ESPECI kind, from COTAHIST files only
     }
     assert body["listings"]["KO"]["exchange"] == "XNYS"
     table = run("lake", "info", env=env).stdout

@@ -25,10 +25,19 @@ def drop(lake_settings: Settings) -> DropZone:
 
 def test_pending_lists_price_files_at_the_top_level_only(drop: DropZone) -> None:
     assert drop.pending() == []
-    for name in ("b.csv", "a.parquet", "c.csv.gz", "notes.txt", ".hidden.csv"):
+    names = ("b.csv", "a.parquet", "c.csv.gz", "notes.txt", ".hidden.csv")
+    b3 = ("COTAHIST_D02012023.ZIP", "COTAHIST_A2022.TXT", "COTAHIST_M012023.zip")
+    for name in (*names, *b3):
         drop.put(name, b"x")
     drop.put("processed/old.csv", b"x")
-    assert drop.pending() == ["a.parquet", "b.csv", "c.csv.gz"]
+    assert drop.pending() == [
+        "COTAHIST_A2022.TXT",
+        "COTAHIST_D02012023.ZIP",
+        "COTAHIST_M012023.zip",
+        "a.parquet",
+        "b.csv",
+        "c.csv.gz",
+    ]
 
 
 def test_processed_and_quarantined_files_leave_the_pending_list(

@@ -33,7 +33,7 @@ def test_listings_come_from_rules_cotahist_and_the_bundled_reference(lake: Lake)
     )
     listings = lake.listings()
     assert listings["PETR4"] == Listing(
-        "PETR4", "BVMF", "BRL", "PETROBRAS PN N2", "America/Sao_Paulo"
+        "PETR4", "BVMF", "BRL", "PETROBRAS PN N2", "America/Sao_Paulo", "PN"
     )
     assert (listings["AAPL"].exchange, listings["AAPL"].currency) == ("XNAS", "USD")
     assert set(listings) == {"AAPL", "MSFT", "MGLU3", "PETR4", "VALE3"}

@@ -90,9 +90,13 @@ def test_tickers_mark_it_and_the_spec_lists_the_409(replica_c: ApiServer) -> Non
     assert (mrk["stale"], mrk["forecastable"], mrk["sessions_behind"]) == (False, True, 3)
     assert not tickers["KO"]["stale"]
     answers = spec["paths"]["/v1/forecast"]["post"]["responses"]
-    assert answers["409"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/StaleTickerBody"
-    )
+    # A 409 is a stale ticker or an unexplained jump (a split no corporate event explains).
+    assert answers["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ConflictBody")
+    conflict = spec["components"]["schemas"]["ConflictBody"]["anyOf"]
+    assert {one["$ref"].rsplit("/", 1)[1] for one in conflict} == {
+        "StaleTickerBody",
+        "UnexplainedJumpBody",
+    }
 
 
 def test_the_log_says_which_tickers_are_stale(replica_c: ApiServer) -> None:

@@ -160,7 +160,14 @@ def test_the_spec_documents_the_409() -> None:
     document_errors(spec, {("post", "/v1/forecast"): (404, 409)})
     answer = spec["paths"]["/v1/forecast"]["post"]["responses"]["409"]
     assert "stale_ticker" in answer["description"]
+    assert "unexplained_jump" in answer["description"]
     ref = answer["content"]["application/json"]["schema"]["$ref"]
-    assert ref == "#/components/schemas/StaleTickerBody"
-    schema = spec["components"]["schemas"]["StaleTickerBody"]
+    assert ref == "#/components/schemas/ConflictBody"
+    schemas = spec["components"]["schemas"]
+    assert {one["$ref"] for one in schemas["ConflictBody"]["anyOf"]} == {
+        "#/components/schemas/StaleTickerBody",
+        "#/components/schemas/UnexplainedJumpBody",
+    }
+    schema = schemas["StaleTickerBody"]
     assert {"last_date", "lake_as_of", "sessions_behind", "days_behind"} <= set(schema["required"])
+    assert {"jump_date", "ratio", "likely"} <= set(schemas["UnexplainedJumpBody"]["required"])
