@@ -8,9 +8,13 @@ server, serves its HTTP routes on ``stack.controller_port`` and reconciles until
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 from pathlib import Path
 from types import FrameType
+
+import httpx
 
 from deploy.controller import (
     ControllerState,
@@ -62,8 +66,8 @@ def deploy_with_hook(
 
 
 def _register_webhook(settings: Settings, controller: DeployController) -> None:
-    """Register the controller's webhook on the stack's MLflow server, retrying every poll
-    until the server answers (it starts beside the controller), then arm the HTTP route.
+    """Register the controller's webhook on the stack's MLflow server once it answers (it starts
+    beside the controller; a refusal is retried every poll), then arm the HTTP route.
 
     Only for the stack's own server: a registry of another server belongs to its admins, and
     the poll alone keeps serving in line there.
@@ -97,8 +101,6 @@ def _register_webhook(settings: Settings, controller: DeployController) -> None:
 
 def _answers(uri: str) -> bool:
     """Whether the MLflow server at ``uri`` answers its health check."""
-    import httpx
-
     try:
         return httpx.get(f"{uri}/health", timeout=2.0).status_code == 200
     except httpx.HTTPError:
@@ -111,8 +113,6 @@ def run_controller(settings: Settings, workdir: Path) -> None:
     Raises:
         ControllerBusyError: another controller runs on this stack.
     """
-    import os
-
     os.chdir(workdir)  # the deploy hook builds replica programs relative to the stack's folder
     layout = StackLayout.of(settings)
     stack = settings.stack
@@ -137,8 +137,6 @@ def run_controller(settings: Settings, workdir: Path) -> None:
         controller.state.record(
             "started", pid=os.getpid(), poll_seconds=stack.controller_poll_seconds
         )
-        import threading
-
         # The MLflow server may still be starting: register from a thread, poll meanwhile.
         threading.Thread(
             target=_register_webhook, args=(settings, controller), name="webhook", daemon=True
