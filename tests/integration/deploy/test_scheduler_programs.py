@@ -60,6 +60,19 @@ def deployments(settings: Settings) -> dict[str, bool]:
         return {f"{flows[d.flow_id]}/{d.name}": d.paused for d in prefect.read_deployments()}
 
 
+def polled(settings: Settings) -> bool:
+    """Whether the runner polls every scheduled deployment (Prefect marks them READY): its
+    serve loop runs, with the SIGTERM handler that pauses them."""
+    with client(settings) as prefect:
+        flows = {flow.id: flow.name for flow in prefect.read_flows()}
+        ready = {
+            f"{flows[d.flow_id]}/{d.name}"
+            for d in prefect.read_deployments()
+            if d.status is not None and d.status.value == "READY"
+        }
+    return ready >= SCHEDULED
+
+
 def healthy(settings: Settings) -> bool:
     try:
         return httpx.get(prefect_url(settings) + "/api/health", timeout=2).status_code == 200
@@ -80,6 +93,9 @@ def test_the_runner_serves_every_schedule_and_resumes_them_after_a_restart(
     assert bvmf.parameters == {"exchange": "BVMF"}
     assert [s.schedule.cron for s in bvmf.schedules] == ["30 18 * * 1-5"]  # type: ignore[union-attr]
 
+    # Deployments appear as the runner applies them, before its serve loop (and the handler
+    # that pauses them on SIGTERM) runs: a runner stopped in between pauses nothing.
+    wait_until(lambda: polled(settings), 180, "the runner's serve loop")
     supervisor.stop(RUNNER)  # SIGTERM: Prefect's runner pauses what it served
     assert all(deployments(settings)[name] for name in SCHEDULED), deployments(settings)
     supervisor.start(RUNNER)
