@@ -577,9 +577,12 @@ def flows_serve() -> None:
     from flows.deployments import daily_schedules, serve
 
     settings = Settings()
-    daily = ", ".join(
-        f"{s.mic or 'daily'} {s.cron} ({s.timezone})" for s in daily_schedules(settings)
-    )
+    if settings.daily_every_seconds is not None:
+        daily = f"every {settings.daily_every_seconds:g} s (compressed market clock)"
+    else:
+        daily = ", ".join(
+            f"{s.mic or 'daily'} {s.cron} ({s.timezone})" for s in daily_schedules(settings)
+        )
     out.print(
         f"daily: {daily}; drift: {settings.drift_cron} ({settings.schedule_timezone}); "
         "Ctrl-C stops",

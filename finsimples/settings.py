@@ -284,6 +284,14 @@ class Settings(BaseSettings):
         le=360,
         description="Minutes after an exchange's close the daily run starts.",
     )
+    daily_every_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="A compressed market clock, for rehearsals and tests: each daily deployment "
+        "runs every N seconds instead of after its exchange's close, and a run takes its trading "
+        "day from the files it finds (the ingest refuses a day the exchange did not trade) "
+        "instead of checking the wall clock for a holiday. Unset in production.",
+    )
     drift_cron: str = Field(default="0 20 * * 1-5", description="When the drift flow runs.")
     schedule_timezone: str = Field(
         default="America/Sao_Paulo", description="Time zone of the flow schedules."

@@ -64,7 +64,8 @@ def daily_flow(
     Args:
         full: make the retrain a full refit.
         exchange: the exchange whose close scheduled this run (a MIC); on a day it did not
-            trade the run logs "market closed" and does nothing.
+            trade the run logs "market closed" and does nothing (on a compressed market clock,
+            ``daily_every_seconds``, the files pending are the day: no wall-clock check).
         now: the run's time (default: now; tests).
     """
     if not exchange:
@@ -96,7 +97,9 @@ def record_run(settings: Settings, exchange: str, success: bool, now: datetime) 
 
 def _daily(full: bool, exchange: str | None, now: datetime | None) -> DailySummary:
     log = get_run_logger()
-    if exchange:
+    if exchange and Settings().daily_every_seconds is not None:
+        log.info("compressed market clock: the files pending set %s's trading day", exchange)
+    elif exchange:
         closed = market_closed_reason(exchange, now or datetime.now(UTC))
         if closed is not None:
             log.info("%s; nothing to ingest or retrain", closed)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, cast
 
 import prefect
 from prefect import Flow
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval, Schedule
 
 from finsimples.schedules import DailySchedule, daily_schedule
 from finsimples.settings import Settings
@@ -51,17 +53,34 @@ def daily_schedules(settings: Settings) -> list[DailySchedule]:
     return [daily_schedule(mic, settings.daily_delay_minutes) for mic in settings.daily_exchanges]
 
 
+ONE_DAILY_RUN = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+)
+"""One run of each daily deployment at a time: a run due while the previous one still works is
+cancelled, and the next takes whatever it left (each run ingests every pending file)."""
+
+
+def daily_timing(settings: Settings, schedule: DailySchedule) -> Schedule:
+    """When one exchange's daily deployment runs: its cron after the close, or every
+    ``daily_every_seconds`` on a compressed market clock."""
+    if settings.daily_every_seconds is not None:
+        return Interval(timedelta(seconds=settings.daily_every_seconds))
+    return Cron(schedule.cron, timezone=schedule.timezone)
+
+
 def deployments(settings: Settings) -> list[RunnerDeployment]:
     """One deployment per flow, ``drift`` on its cron; ``daily`` once per exchange
-    (``daily-bvmf``, ``daily-xnys``), each after its exchange's close with ``exchange`` set."""
+    (``daily-bvmf``, ``daily-xnys``), each after its exchange's close with ``exchange`` set,
+    one run at a time (:data:`ONE_DAILY_RUN`)."""
     made = []
     for name, flow in FLOWS.items():
         if name == "daily":
             for schedule in daily_schedules(settings):
                 deployment = flow.to_deployment(
                     name=f"daily-{schedule.mic.lower()}" if schedule.mic else "daily",
-                    schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
+                    schedules=[daily_timing(settings, schedule)],
                     parameters={"exchange": schedule.mic} if schedule.mic else {},
+                    concurrency_limit=ONE_DAILY_RUN,
                     tags=["finsimples"],
                 )
                 made.append(cast(RunnerDeployment, deployment))  # sync call: not a coroutine

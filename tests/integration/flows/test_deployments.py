@@ -5,18 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL
 
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from flows.deployments import FLOWS, daily_schedules, deployments
+from flows.deployments import FLOWS, ONE_DAILY_RUN, daily_schedules, deployments
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,6 +35,19 @@ def test_daily_runs_after_each_exchange_close_and_drift_on_its_cron() -> None:
     [drift] = made["drift"].schedules
     assert drift.schedule.cron == Settings().drift_cron
     assert made["retrain"].schedules == []
+
+
+def test_a_compressed_market_clock_runs_each_daily_deployment_on_an_interval() -> None:
+    made = {d.name: d for d in deployments(Settings(daily_every_seconds=15))}
+    for name in ("daily-bvmf", "daily-xnys"):
+        [timing] = made[name].schedules
+        assert timing.schedule.interval == timedelta(seconds=15), name
+        assert made[name].concurrency_limit == 1, name
+        options = made[name].concurrency_options
+        assert options is not None, name
+        assert options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW, name
+    [drift] = made["drift"].schedules  # drift keeps its cron
+    assert drift.schedule.cron == Settings().drift_cron
 
 
 def test_without_exchanges_daily_runs_on_the_settings_cron() -> None:
@@ -59,6 +73,11 @@ def test_prefect_yaml_entrypoints_load_and_schedules_match_the_defaults() -> Non
             if function == "daily_flow":
                 mic = deployment["parameters"]["exchange"]
                 assert (schedule["cron"], schedule["timezone"]) == daily[mic]
+                limit = deployment["concurrency_limit"]
+                assert (limit["limit"], limit["collision_strategy"]) == (
+                    ONE_DAILY_RUN.limit,
+                    ONE_DAILY_RUN.collision_strategy.value,
+                )
             else:
                 assert (schedule["cron"], schedule["timezone"]) == (
                     defaults.drift_cron,
