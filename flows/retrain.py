@@ -30,7 +30,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from finsimples.jobs.common import open_registry, read_training_prices
-from finsimples.jobs.plan import RetrainPlan, plan_retrain
+from finsimples.jobs.plan import LastCandidate, RetrainPlan, plan_retrain
 from finsimples.jobs.status import record_retrain
 from finsimples.jobs.train import TrainOutcome, train
 from finsimples.lake import Lake
@@ -58,14 +58,22 @@ class RetrainSummary:
 @io_task
 def read_plan(settings: Settings, force_full: bool) -> RetrainPlan:
     """The lake's last date and the champion's tags -> what to train (lake and MLflow reads)."""
-    marks = Lake.from_settings(settings).watermarks()
-    champion = open_registry(settings).champion()
+    lake = Lake.from_settings(settings)
+    marks = lake.watermarks()
+    registry = open_registry(settings)
+    champion = registry.champion()
+    versions = registry.versions() if champion is not None else []
+    newest = versions[0] if versions else None
+    last = None
+    if newest is not None and champion is not None and newest.version != champion.version:
+        last = LastCandidate(str(newest.version), dict(newest.tags), lake.snapshot().version)
     return plan_retrain(
         max(marks.values()) if marks else None,
         str(champion.version) if champion else None,
         dict(champion.tags) if champion else {},
         full_refit_every=settings.full_refit_every,
         force_full=force_full,
+        last_candidate=last,
     )
 
 

@@ -29,6 +29,16 @@ class RetrainPlan:
     reason: str
 
 
+@dataclass(frozen=True)
+class LastCandidate:
+    """The newest registered version, when it is not the champion: a candidate the gate
+    blocked (or one not promoted yet), and the lake version it was trained on."""
+
+    version: str
+    tags: Mapping[str, str]
+    lake_version: int | None  # the lake's version now
+
+
 def plan_retrain(
     lake_last_date: date | None,
     champion: str | None,
@@ -36,6 +46,7 @@ def plan_retrain(
     *,
     full_refit_every: int,
     force_full: bool = False,
+    last_candidate: LastCandidate | None = None,
 ) -> RetrainPlan:
     """Decide the retrain flow's mode.
 
@@ -46,7 +57,46 @@ def plan_retrain(
             ``feature_version``, :data:`UPDATES_TAG`).
         full_refit_every: a full refit once the champion is this many updates from a full fit.
         force_full: refit from scratch whatever the rest says.
+        last_candidate: the newest version when it is not the champion. When it was trained
+            the way this plan would train, on the lake as it is now (same lake version) and
+            against this champion, training again would repeat it (training is seeded):
+            nothing to do until new data arrive, the champion changes, or a full refit is asked.
     """
+    plan = _plan(lake_last_date, champion, champion_tags, full_refit_every, force_full)
+    if plan.mode is None or force_full or last_candidate is None:
+        return plan
+    if repeats(plan, last_candidate):
+        tags = last_candidate.tags
+        return RetrainPlan(
+            None,
+            champion,
+            f"v{last_candidate.version} was trained on this data (lake version "
+            f"{tags.get('lake_version')}, {plan.mode}) and not promoted: nothing new since",
+        )
+    return plan
+
+
+def repeats(plan: RetrainPlan, last: LastCandidate) -> bool:
+    """Whether ``plan`` would train what ``last`` already is: the same mode on the same lake
+    version, from the same champion (an incremental candidate names its parent; a full one is
+    newer than the champion)."""
+    tags = last.tags
+    if last.lake_version is None or tags.get("lake_version") != str(last.lake_version):
+        return False
+    if tags.get("training_mode") != plan.mode or plan.champion is None:
+        return False
+    if plan.mode == "incremental":
+        return tags.get("parent_version") == plan.champion
+    return int(last.version) > int(plan.champion)
+
+
+def _plan(
+    lake_last_date: date | None,
+    champion: str | None,
+    champion_tags: Mapping[str, str],
+    full_refit_every: int,
+    force_full: bool,
+) -> RetrainPlan:
     if lake_last_date is None:
         return RetrainPlan(None, champion, "the lake is empty: nothing to train on")
     if champion is None:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from finsimples.jobs.plan import UPDATES_TAG, plan_retrain
+from finsimples.jobs.plan import UPDATES_TAG, LastCandidate, plan_retrain
 from training.features import FEATURE_VERSION
 
 FULL = {"watermark": "2022-11-21", "training_mode": "full", "feature_version": FEATURE_VERSION}
@@ -34,3 +34,48 @@ def test_plan(lake_last, champion, tags, force, mode, reason) -> None:  # type: 
     assert plan.mode == mode
     assert reason in plan.reason
     assert plan.champion == champion
+
+
+BLOCKED = {**incremental(1), "watermark": "2022-11-22", "lake_version": "7", "parent_version": "3"}
+
+
+@pytest.mark.parametrize(
+    ("candidate", "lake_version", "mode"),
+    [
+        (LastCandidate("4", BLOCKED, 7), 7, None),  # the same training again: skipped
+        (LastCandidate("4", BLOCKED, 8), 8, "incremental"),  # the lake changed (a correction)
+        (LastCandidate("4", {**BLOCKED, "parent_version": "2"}, 7), 7, "incremental"),
+        (LastCandidate("4", {**BLOCKED, "training_mode": "full"}, 7), 7, "incremental"),
+        (
+            LastCandidate("4", {k: v for k, v in BLOCKED.items() if k != "lake_version"}, 7),
+            7,
+            "incremental",
+        ),
+    ],
+)
+def test_a_blocked_candidate_is_not_trained_again_on_the_same_data(
+    candidate: LastCandidate, lake_version: int, mode: str | None
+) -> None:
+    plan = plan_retrain(
+        date(2022, 11, 22), "3", incremental(1), full_refit_every=5, last_candidate=candidate
+    )
+    assert plan.mode == mode
+    if mode is None:
+        assert plan.reason == (
+            "v4 was trained on this data (lake version 7, incremental) and not promoted: "
+            "nothing new since"
+        )
+
+
+def test_a_blocked_full_refit_is_not_repeated_but_a_forced_one_is() -> None:
+    full = {**FULL, "watermark": "2022-11-22", "lake_version": "7", "training_mode": "full"}
+    due = incremental(4)  # the cadence asks for a full refit
+    args = (date(2022, 11, 22), "3", due)
+    repeat = plan_retrain(*args, full_refit_every=5, last_candidate=LastCandidate("4", full, 7))
+    assert repeat.mode is None
+    older = LastCandidate("2", full, 7)  # registered before the champion: not gated against it
+    assert plan_retrain(*args, full_refit_every=5, last_candidate=older).mode == "full"
+    forced = plan_retrain(
+        *args, full_refit_every=5, force_full=True, last_candidate=LastCandidate("4", full, 7)
+    )
+    assert forced.mode == "full"
