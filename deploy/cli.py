@@ -380,6 +380,7 @@ def deploy_controller(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll drowns the decisions
     if target == "kubernetes":
         from deploy.controller_k8s import LeadershipLostError, run_kubernetes_controller
         from deploy.kube import KubeApiError

@@ -33,11 +33,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from finsimples.drop import DropZone
 from finsimples.ingest import ingest_files
 from finsimples.jobs.drift import load_drift_inputs, store_drift_report
-from finsimples.jobs.track_record import SCORES_DIR, replay_track_record
+from finsimples.jobs.track_record import FORECASTS_DIR, SCORES_DIR, replay_track_record
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from monitoring.drift import check_drift
@@ -52,9 +54,14 @@ from tests.servers import wait_until
 pytestmark = pytest.mark.e2e
 B3 = {"PETR4": "CVX", "VALE3": "PG"}  # B3 ticker: the sample series it carries
 DAYS = 3  # trading days the feed sends (per exchange)
-TICK_SECONDS = 25.0  # the feed's pace: one trading day per tick
+TICK_SECONDS = 5.0  # between a day's forecasts logged and the next day's files
+DAY_TIMEOUT_SECONDS = 300.0  # the longest the feed waits for a day's run
 DAILY_EVERY_SECONDS = 10  # each exchange's daily deployment runs this often
 TRACK_RECORD_DAYS = 70
+# The lenient test gate, with a feature test that fits the small model: on its 252 calibration
+# days its features are significant at p = .03-.06 (h = 5, h = 1), around the default level's
+# .025. This test is about the schedule's plumbing, not about that model's quality.
+GATE = LENIENT.model_copy(update={"feature_significance": 0.2})
 
 
 def b3_closes(sample_wide: pd.DataFrame) -> pd.DataFrame:
@@ -75,8 +82,8 @@ class Feed:
     workdir: Path
     sent: list[tuple[str, date]] = field(default_factory=list)  # (file, day)
 
-    def send(self, drop: DropZone, tick: int) -> None:
-        """Drop tick ``tick``'s files, as the vendor and B3 publish them."""
+    def send(self, drop: DropZone, tick: int) -> date:
+        """Drop tick ``tick``'s files, as the vendor and B3 publish them; the NYSE day."""
         row = self.us.iloc[[tick]]
         day = pd.Timestamp(row["Date"].iloc[0]).date()
         name = f"prices-{day.isoformat()}.csv"
@@ -88,6 +95,7 @@ class Feed:
         path = write_cotahist(self.workdir, f"COTAHIST_D{session:%d%m%Y}", quotes)
         drop.put(path.name, path.read_bytes())
         self.sent.append((path.name, session.date()))
+        return day
 
     def rows(self) -> dict[tuple[str, date], float]:
         """Every (ticker, day) sent, with its close."""
@@ -145,7 +153,7 @@ def lights_out(
             FINSIMPLES_STACK__CONTROLLER_VERIFY="false",
             FINSIMPLES_STACK__ALERT_WEBHOOK_URL=alerts.url,
             FINSIMPLES_TRAINING=SMALL.model_dump_json(),
-            FINSIMPLES_GATE=LENIENT.model_dump_json(),
+            FINSIMPLES_GATE=GATE.model_dump_json(),
             FINSIMPLES_GATE_TEST_YEARS="1",
             FINSIMPLES_DRIFT=SMALL_DRIFT.model_dump_json(),
             FINSIMPLES_DRIFT_TRIGGERS_RETRAIN="false",
@@ -172,6 +180,19 @@ def in_sync(controller: str) -> bool:
         return False
 
 
+def logged(lake: Lake, day: date) -> bool:
+    """Whether the track record logged the forecasts as of ``day`` (a daily run's last step)."""
+    name = f"as_of={day.isoformat()}.parquet"
+    return any(path.endswith(name) for path in lake.location.list_files(FORECASTS_DIR))
+
+
+def alias_of(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no such alias yet
+        return None
+
+
 def champion_of(client: MlflowClient, name: str) -> str:
     return str(client.get_model_version_by_alias(name, "champion").version)
 
@@ -196,8 +217,14 @@ def test_days_pass_with_no_command_typed(lights_out: tuple[RunningStack, Feed]) 
         stop = threading.Event()
 
         def feed_days() -> None:
+            """A trading day per tick; the next day's files come once the schedule's run of
+            the day has logged its forecasts (the market's next day follows its evening)."""
             for tick in range(DAYS):
-                feed.send(drop, tick)
+                day = feed.send(drop, tick)
+                deadline = time.monotonic() + DAY_TIMEOUT_SECONDS
+                while not logged(lake, day) and time.monotonic() < deadline:
+                    if stop.wait(1.0):
+                        return
                 if stop.wait(TICK_SECONDS):
                     return
 
@@ -207,9 +234,10 @@ def test_days_pass_with_no_command_typed(lights_out: tuple[RunningStack, Feed]) 
         last_day = pd.Timestamp(last_us).date()
 
         def caught_up() -> bool:
-            """The schedule trained on the last day, and every replica serves @champion."""
-            trained = mlflow.search_model_versions(f"name = '{settings.model_name}'")
-            if not any(v.tags.get("watermark") == last_day.isoformat() for v in trained):
+            """The gate judged a version trained up to the last day (it is @champion or
+            @challenger: the gate's last step), and every replica serves @champion."""
+            judged = [alias_of(mlflow, settings.model_name, a) for a in ("champion", "challenger")]
+            if not any(v is not None and v.tags.get("watermark") == str(last_day) for v in judged):
                 return False
             champion = champion_of(mlflow, settings.model_name)
             return {slot.model_version for slot in running.slots()} == {champion}
@@ -247,9 +275,12 @@ def test_days_pass_with_no_command_typed(lights_out: tuple[RunningStack, Feed]) 
         for path in lake.location.list_files(SCORES_DIR)
         if path.endswith(".parquet")
     )
-    ours = scores[scores["model_version"].astype(str).isin(new)]
-    assert not ours.empty, "no forecast of the schedule's versions was scored"
-    assert set(pd.to_datetime(ours["as_of"]).dt.date) <= fed_days
+    as_of = pd.to_datetime(scores["as_of"]).dt.date
+    target = pd.to_datetime(scores["target_date"]).dt.date
+    ours = scores[as_of.isin(fed_days) & target.isin(fed_days)]
+    assert not ours.empty, "no forecast logged by the schedule matured and was scored"
+    assert set(ours["horizon"]) == {1}  # three days: only h = 1 matures
+    assert set(ours["model_version"].astype(str)) <= {first, *new}
 
     # The investors' client saw no failure, and was served by the newest champion at the end.
     failed = [a for a in answers if a.status != 200]
