@@ -236,6 +236,7 @@ class ForecastService:
     @info_app.get("/tickers", response_model=TickersAnswer)
     def list_tickers(
         self,
+        request: Request,
         q: Annotated[
             str, Query(max_length=MAX_QUERY, pattern=QUERY_PATTERN, examples=["PETR"])
         ] = "",
@@ -252,13 +253,20 @@ class ForecastService:
         next page (same ``q`` and ``forecastable``). Without parameters: the first
         ``limit`` tickers by ticker, and ``total``.
         """
-        from bentos.ticker_search import BadCursorError, TickerQuery, search_tickers
+        from bentos.ticker_search import (
+            BadQueryError,
+            TickerQuery,
+            search_tickers,
+            unknown_parameter,
+        )
 
         predictor = self.runtime.predictor
         query = TickerQuery(q=q, forecastable=forecastable, limit=limit, cursor=cursor)
         try:
+            # A misspelt parameter (`limt=20`) is refused, not silently ignored.
+            unknown_parameter(request.query_params.keys())
             page = search_tickers(predictor.tickers(), query)
-        except BadCursorError as exc:
+        except BadQueryError as exc:
             error = {"loc": ["query", exc.field], "msg": str(exc), "type": "value_error"}
             raise RequestValidationError([error]) from exc
         return TickersAnswer(

@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -35,8 +35,10 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 """The largest page: about 25 kB of JSON with the sample's names, half the 50 kB budget."""
 MAX_QUERY = 40
-QUERY_PATTERN = r"^[\w .&'\-]*$"
-"""Letters (accented too), digits, spaces and ``. & ' -``: what tickers and names contain."""
+QUERY_PATTERN = r"^[0-9A-Za-zÀ-ÿ .&'\-]*$"
+"""Letters (Latin-1's accented ones too), digits, spaces and ``. & ' -``: what tickers and names
+contain. Explicit ranges rather than a word class: every regex engine (Python's, pydantic's, a
+client's) reads them alike."""
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,200}$"
 _CURSOR_VERSION = 1
 _WORD = re.compile(r"\w+")
@@ -75,10 +77,37 @@ class TickerPage(Generic[T]):
     next_cursor: str | None
 
 
-class BadCursorError(ValueError):
+PARAMETERS = frozenset({"q", "forecastable", "limit", "cursor"})
+"""The query parameters of ``GET /v1/tickers``."""
+
+
+class BadQueryError(ValueError):
+    """A query parameter the schema cannot judge is wrong; ``field`` names it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BadCursorError(BadQueryError):
     """A cursor this API did not give for this search."""
 
-    field = "cursor"
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "cursor")
+
+
+def unknown_parameter(names: Iterable[str]) -> None:
+    """Refuse query parameters ``GET /v1/tickers`` does not take.
+
+    Raises:
+        BadQueryError: naming the first unknown parameter (sorted) as its ``field``.
+    """
+    unknown = sorted(set(names) - PARAMETERS)
+    if unknown:
+        raise BadQueryError(
+            f"unknown query parameter; expected one of {', '.join(sorted(PARAMETERS))}",
+            field=unknown[0][:40],
+        )
 
 
 def fold(text: str) -> str:

@@ -66,6 +66,7 @@ def test_search_finds_tickers_then_names(replica_a: ApiServer) -> None:
         ({"forecastable": "maybe"}, "forecastable"),
         ({"cursor": "not a cursor!"}, "cursor"),
         ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),  # the right alphabet, not ours
+        ({"limt": 20}, "limt"),  # misspelt: refused, not ignored
     ],
 )
 def test_bad_parameters_get_a_422_naming_the_field(

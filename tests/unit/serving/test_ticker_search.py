@@ -14,11 +14,13 @@ from bentos.schemas import TickerOut, TickersAnswer
 from bentos.ticker_search import (
     MAX_LIMIT,
     BadCursorError,
+    BadQueryError,
     TickerQuery,
     decode_cursor,
     encode_cursor,
     match_rank,
     search_tickers,
+    unknown_parameter,
 )
 
 BUDGET_BYTES = 50_000  # issue 26: /v1/tickers answers <= 50 kB at 2,000 tickers
@@ -124,6 +126,13 @@ def test_a_cursor_this_api_did_not_make_is_refused(cursor: str) -> None:
     with pytest.raises(BadCursorError, match="cursor") as raised:
         search_tickers(LAKE, TickerQuery(cursor=cursor))
     assert raised.value.field == "cursor"
+
+
+def test_unknown_parameters_are_named() -> None:
+    unknown_parameter(["q", "limit", "cursor", "forecastable"])
+    with pytest.raises(BadQueryError) as raised:
+        unknown_parameter(["q", "limt", "page"])
+    assert raised.value.field == "limt"
 
 
 def test_cursor_round_trip() -> None:
