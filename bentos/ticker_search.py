@@ -41,7 +41,6 @@ contain. Explicit ranges rather than a word class: every regex engine (Python's,
 client's) reads them alike."""
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,200}$"
 _CURSOR_VERSION = 1
-_WORD = re.compile(r"\w+")
 
 
 class Listed(Protocol):
@@ -135,9 +134,13 @@ def match_rank(q: str, ticker: str, name: str | None) -> int | None:
     label = fold(name or "")
     if q not in label:
         return None
-    if any(label.startswith(q, word.start()) for word in _WORD.finditer(label)):
-        return 3
-    return 4
+    return 3 if _word_start(q).search(label) else 4
+
+
+@functools.lru_cache(maxsize=256)
+def _word_start(q: str) -> re.Pattern[str]:
+    """``q`` at the start of a word (not preceded by a letter or digit)."""
+    return re.compile(r"(?<!\w)" + re.escape(q))
 
 
 def search_tickers(items: Sequence[T], query: TickerQuery) -> TickerPage[T]:
