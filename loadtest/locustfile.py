@@ -31,7 +31,7 @@ from locust.env import Environment
 
 from loadtest.profiles import PROFILES, Profile, StressPlan, StressRun
 from loadtest.records import REPLICA_HEADER, RecordWriter, RequestRecord
-from loadtest.traffic import Investor, Popularity
+from loadtest.traffic import Investor, Popularity, every_ticker
 
 KEYS_ENV = "FINSIMPLES_LOADTEST_KEYS"
 
@@ -112,19 +112,16 @@ def start_run(environment: Environment, **_: Any) -> None:
 
 
 def _all_tickers(host: str) -> list[str]:
-    """Every ticker the API lists, page after page (``/v1/tickers`` is paginated)."""
-    tickers: list[str] = []
-    cursor: str | None = ""
-    while cursor is not None:
-        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
+    """Every ticker the API lists (``/v1/tickers`` is paginated)."""
+
+    def fetch(query: str) -> Any:
         request = urllib.request.Request(f"{host}/v1/tickers{query}", headers=_headers(0))  # noqa: S310 - scheme checked below
         if request.type not in ("http", "https"):  # urlopen would read file: URLs too
             raise ValueError(f"--host must be an http(s) URL, got {host!r}")
         with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - http(s) only
-            page = json.load(reply)
-        tickers += [row["ticker"] for row in page["tickers"]]
-        cursor = page.get("next_cursor")
-    return tickers
+            return json.load(reply)
+
+    return every_ticker(fetch)
 
 
 @events.test_stop.add_listener
