@@ -69,6 +69,7 @@ audit: setup ## pip-audit --strict on uv.lock's packages and the bento's; "NOT R
 bench: setup ## every benchmark, each with a peer measured in the same run (~30 min on 2 cores); figures go to docs/benchmarks.md by hand
 	$(BIN)/python -m benchmarks.bench_lake
 	$(BIN)/python -m benchmarks.bench_api
+	$(BIN)/python -m benchmarks.bench_tickers
 	$(BIN)/python -m benchmarks.bench_training --backtest
 	$(BIN)/python -m benchmarks.bench_flows
 	$(BIN)/python -m benchmarks.bench_stack

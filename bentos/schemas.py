@@ -196,10 +196,16 @@ class TickerOut(BaseModel):
 
 
 class TickersAnswer(BaseModel):
-    """The tickers the API knows."""
+    """A page of the tickers the API knows, best matches of ``q`` first, then by ticker."""
 
     lake_version: int
     tickers: list[TickerOut]
+    total: int = Field(description="tickers matching the search and filters, over all pages")
+    next_cursor: str | None = Field(
+        default=None,
+        description="pass as `cursor` (with the same q and forecastable) for the next page; "
+        "null on the last page",
+    )
 
 
 class CoverageRecord(BaseModel):

@@ -4,7 +4,8 @@ Endpoints (all under ``/v1/``, behind API keys when configured; health, metrics 
 
 - ``POST /v1/forecast`` {ticker, horizon_days, locale}: one forecast;
 - ``POST /v1/forecast/batch`` {tickers, horizon_days, locale}: up to ``batch_max_tickers``;
-- ``GET /v1/tickers``, ``GET /v1/model``: the lake's tickers, the served model's card;
+- ``GET /v1/tickers?q=&forecastable=&limit=&cursor=``: a page of the lake's tickers (search,
+  pagination: ``bentos.ticker_search``); ``GET /v1/model``: the served model's card;
 - ``GET /v1/history?ticker=&days=``: a ticker's recent closes (the page's chart);
 - ``/app/``: the investor's page (static files, ``bentos.page``); ``/`` redirects to it;
 - ``POST /v1/admin/cache/invalidate`` and ``/v1/admin/cache/warm``: the deploy hook's steps;
@@ -58,6 +59,13 @@ from bentos.schemas import (
     TickerOut,
     TickersAnswer,
     Timings,
+)
+from bentos.ticker_search import (
+    CURSOR_PATTERN,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_QUERY,
+    QUERY_PATTERN,
 )
 
 if TYPE_CHECKING:
@@ -226,11 +234,47 @@ class ForecastService:
         return CacheReport(model_version=runtime.predictor.info.version, warmed=warmed)
 
     @info_app.get("/tickers", response_model=TickersAnswer)
-    def list_tickers(self) -> TickersAnswer:
-        """The lake's tickers with their first and last dates."""
+    def list_tickers(
+        self,
+        request: Request,
+        q: Annotated[
+            str, Query(max_length=MAX_QUERY, pattern=QUERY_PATTERN, examples=["PETR"])
+        ] = "",
+        forecastable: Annotated[bool | None, Query(description="only (not) forecastable")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="tickers per page")] = (
+            DEFAULT_LIMIT
+        ),
+        cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    ) -> TickersAnswer:
+        """A page of the lake's tickers, with their dates, exchange and name.
+
+        ``q`` searches tickers and names (case and accents ignored): the ticker itself first,
+        then tickers starting with ``q``, containing it, then names. ``next_cursor`` gives the
+        next page (same ``q`` and ``forecastable``). Without parameters: the first
+        ``limit`` tickers by ticker, and ``total``.
+        """
+        from bentos.ticker_search import (
+            BadQueryError,
+            TickerQuery,
+            search_tickers,
+            unknown_parameter,
+        )
+
         predictor = self.runtime.predictor
-        tickers = [TickerOut(**vars(window)) for window in predictor.tickers()]
-        return TickersAnswer(lake_version=predictor.lake_version, tickers=tickers)
+        query = TickerQuery(q=q, forecastable=forecastable, limit=limit, cursor=cursor)
+        try:
+            # A misspelt parameter (`limt=20`) is refused, not silently ignored.
+            unknown_parameter(request.query_params.keys())
+            page = search_tickers(predictor.tickers(), query)
+        except BadQueryError as exc:
+            error = {"loc": ["query", exc.field], "msg": str(exc), "type": "value_error"}
+            raise RequestValidationError([error]) from exc
+        return TickersAnswer(
+            lake_version=predictor.lake_version,
+            tickers=[TickerOut(**vars(window)) for window in page.items],
+            total=page.total,
+            next_cursor=page.next_cursor,
+        )
 
     @info_app.get("/model", response_model=ModelCard)
     def describe_model(self) -> ModelCard:
@@ -289,7 +333,7 @@ ROUTE_ERRORS = {
     ("post", BATCH_ROUTE): (401, 403, 413, 415, 422, 429, 503),
     ("post", INVALIDATE_ROUTE): (401, 403, 413, 415, 422, 429, 503),
     ("post", WARM_ROUTE): (401, 403, 413, 415, 422, 429, 503),
-    ("get", "/v1/tickers"): (401, 403, 429, 503),
+    ("get", "/v1/tickers"): (401, 403, 422, 429, 503),
     ("get", "/v1/model"): (401, 403, 429, 503),
     ("get", "/v1/history"): (401, 403, 404, 422, 429, 503),
 }

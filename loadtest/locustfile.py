@@ -31,7 +31,7 @@ from locust.env import Environment
 
 from loadtest.profiles import PROFILES, Profile, StressPlan, StressRun
 from loadtest.records import REPLICA_HEADER, RecordWriter, RequestRecord
-from loadtest.traffic import Investor, Popularity
+from loadtest.traffic import Investor, Popularity, every_ticker
 
 KEYS_ENV = "FINSIMPLES_LOADTEST_KEYS"
 
@@ -103,17 +103,25 @@ def start_run(environment: Environment, **_: Any) -> None:
     assert RUN is not None
     assert environment.parsed_options is not None
     RUN.writer = RecordWriter(Path(environment.parsed_options.fs_events))
-    request = urllib.request.Request(f"{environment.host}/v1/tickers", headers=_headers(0))  # noqa: S310 - scheme checked below
     try:
-        if request.type not in ("http", "https"):  # urlopen would read file: URLs too
-            raise ValueError(f"--host must be an http(s) URL, got {environment.host!r}")
-        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - http(s) only
-            tickers = [row["ticker"] for row in json.load(reply)["tickers"]]
-        RUN.popularity = Popularity.of(tickers, RUN.seed)
+        RUN.popularity = Popularity.of(_all_tickers(environment.host or ""), RUN.seed)
     except Exception as exc:  # no investor can start without the tickers: end the run now
         logging.error("cannot read %s/v1/tickers: %s", environment.host, exc)
         if environment.runner is not None:
             environment.runner.quit()
+
+
+def _all_tickers(host: str) -> list[str]:
+    """Every ticker the API lists (``/v1/tickers`` is paginated)."""
+
+    def fetch(query: str) -> Any:
+        request = urllib.request.Request(f"{host}/v1/tickers{query}", headers=_headers(0))  # noqa: S310 - scheme checked below
+        if request.type not in ("http", "https"):  # urlopen would read file: URLs too
+            raise ValueError(f"--host must be an http(s) URL, got {host!r}")
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - http(s) only
+            return json.load(reply)
+
+    return every_ticker(fetch)
 
 
 @events.test_stop.add_listener

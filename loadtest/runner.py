@@ -72,7 +72,8 @@ def check_host(host: str, keys: list[str]) -> int:
     if reply.status_code != 200:
         raise LoadTestError(f"{host}/v1/tickers answered {reply.status_code}: {reply.text[:200]}")
     try:
-        count = len(reply.json()["tickers"])
+        body = reply.json()
+        count = int(body.get("total", len(body["tickers"])))  # all pages, not just the first
     except (ValueError, KeyError, TypeError) as exc:
         raise LoadTestError(f"{host}/v1/tickers is not the FinSimples API") from exc
     if count == 0:

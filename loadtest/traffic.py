@@ -13,7 +13,7 @@ share of other calls and of bad requests. Pure: the Locust user only draws from 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ HORIZONS: dict[int, float] = {1: 0.20, 5: 0.35, 10: 0.20, 21: 0.15, 30: 0.10}
 LOCALES: dict[str, float] = {"pt-BR": 0.80, "en": 0.20}
 TASK_WEIGHTS: dict[str, int] = {"forecast": 93, "model": 3, "tickers": 3, "invalid": 1}
 ZIPF_EXPONENT = 1.1
+TICKERS_PAGE = 100  # the API's largest page (bentos.ticker_search.MAX_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,20 @@ class Investor:
     def bad_request(self) -> BadRequest:
         """One of the bad requests, in turn at random."""
         return self.rng.choice(BAD_REQUESTS)
+
+
+def every_ticker(fetch: Callable[[str], Mapping[str, Any]]) -> list[str]:
+    """Every ticker ``GET /v1/tickers`` lists, page after page by its ``next_cursor``.
+
+    Args:
+        fetch: takes the query string (``?limit=100[&cursor=...]``), returns the answer's JSON.
+    """
+    tickers: list[str] = []
+    query = f"?limit={TICKERS_PAGE}"
+    while True:
+        page = fetch(query)
+        tickers += [row["ticker"] for row in page["tickers"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return tickers
+        query = f"?limit={TICKERS_PAGE}&cursor={cursor}"

@@ -87,7 +87,10 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { ticker: "", horizon: 5, lang: "pt-BR" };
-  let tickers = [];
+  let listed = [];  // the tickers of the latest search, in the API's order
+  let searchSeq = 0;
+  let searching = 0;
+  let pending = Promise.resolve();  // the latest search: keys wait for the list they act on
   let model = null;
   let shown = null;  // {answer, history}: redrawn in the other language's number format
   let active = -1;
@@ -161,22 +164,45 @@
   }
 
   /* --- search as you type (ARIA combobox) ------------------------------------------- */
-  function matches(text) {
-    const q = text.trim().toUpperCase();
-    if (!q) return tickers.slice(0, 8);
-    const starts = tickers.filter((x) => x.startsWith(q));
-    const inside = tickers.filter((x) => !x.startsWith(q) && x.includes(q));
-    return starts.concat(inside).slice(0, 8);
+  /* The API searches (GET /v1/tickers?q=): tickers first, then names, accents ignored; the
+     page never holds the whole list, which at 2,000 tickers would be ~0.4 MB. */
+  function searchPath(text) {
+    const params = new URLSearchParams({ limit: "8", forecastable: "true" });
+    const q = text.trim().slice(0, 40);
+    if (q) params.set("q", q);
+    return `/v1/tickers?${params}`;
+  }
+  function search(text) {
+    const seq = ++searchSeq;
+    searching += 1;
+    pending = api(searchPath(text))
+      .then((answer) => {
+        if (seq !== searchSeq) return answer.status;  // a newer search was typed meanwhile
+        listed = answer.status === 200 ? answer.data.tickers : [];
+        return answer.status;
+      })
+      .catch(() => { if (seq === searchSeq) listed = []; return 0; })
+      .finally(() => { searching -= 1; });
+    return pending;
+  }
+  function onTickerInput() {
+    const typed = $("ticker").value;
+    search(typed).then(() => {
+      // Only while the investor is still typing that text: a late answer opens nothing.
+      if ($("ticker").value === typed && document.activeElement === $("ticker")) openList(listed);
+    });
   }
   function openList(items) {
     const list = $("ticker-list");
-    list.replaceChildren(...items.map((name, i) => {
+    list.replaceChildren(...items.map((item, i) => {
       const li = document.createElement("li");
       li.id = `ticker-opt-${i}`;
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", "false");
-      li.textContent = name;
-      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); choose(name); });
+      li.dataset.ticker = item.ticker;
+      li.textContent = item.ticker;
+      if (item.name) li.title = item.name;
+      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); choose(item.ticker); });
       return li;
     }));
     active = -1;
@@ -202,14 +228,24 @@
     $("ticker").value = name;
     closeList();
   }
+  const isOpen = () => !$("ticker-list").hidden;
+  function pickActive() {
+    choose($("ticker-list").querySelectorAll("[role=option]")[active].dataset.ticker);
+  }
+  /* Keys act on the list of what was typed: while its search is on the way, they wait for it
+     (in the order pressed), so a fast typist's ArrowDown + Enter picks from the right list. */
   function onTickerKey(ev) {
-    const open = !$("ticker-list").hidden;
-    if (ev.key === "ArrowDown") { ev.preventDefault(); if (!open) openList(matches($("ticker").value)); highlight(active + 1); }
-    else if (ev.key === "ArrowUp") { ev.preventDefault(); if (open) highlight(active - 1); }
-    else if (ev.key === "Escape") { closeList(); }
-    else if (ev.key === "Enter" && open && active >= 0) {
+    if (ev.key === "ArrowDown") {
       ev.preventDefault();
-      choose($("ticker-list").querySelectorAll("[role=option]")[active].textContent);
+      pending.then(() => { if (!isOpen()) openList(listed); highlight(active + 1); });
+    } else if (ev.key === "ArrowUp") {
+      ev.preventDefault();
+      pending.then(() => { if (isOpen()) highlight(active - 1); });
+    } else if (ev.key === "Escape") {
+      closeList();
+    } else if (ev.key === "Enter" && (searching > 0 || (isOpen() && active >= 0))) {
+      ev.preventDefault();
+      pending.then(() => { if (isOpen() && active >= 0) pickActive(); else submit(); });
     }
   }
 
@@ -375,10 +411,8 @@
     if (answer.status === 200) { model = answer.data; renderTrack(); }
   }
 
-  async function loadTickers() {
-    const answer = await api("/v1/tickers");
-    if (answer.status === 200) tickers = answer.data.tickers.filter((x) => x.forecastable).map((x) => x.ticker);
-    return answer.status;
+  function loadTickers() {
+    return search("");  // the first tickers, shown by ArrowDown before anything is typed
   }
 
   function submit() {
@@ -404,7 +438,7 @@
     syncInputs();
     applyLanguage();
     $("pick").addEventListener("submit", (ev) => { ev.preventDefault(); submit(); });
-    $("ticker").addEventListener("input", () => openList(matches($("ticker").value)));
+    $("ticker").addEventListener("input", onTickerInput);
     $("ticker").addEventListener("keydown", onTickerKey);
     $("ticker").addEventListener("blur", () => setTimeout(closeList, 100));
     $("lang").addEventListener("change", () => {

@@ -58,6 +58,7 @@ KEYS = {
         "limited",
         "admin",
         "schemathesis",
+        "tickers",
     )
 }
 ADMIN_KEY = "fs_admin_api-tests"  # replica A's one admin key (FINSIMPLES_ADMIN_KEY_HASHES)

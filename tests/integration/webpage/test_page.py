@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.integration.api.conftest import KEYS, ApiServer
 from tests.integration.webpage.conftest import AXE
@@ -203,6 +204,29 @@ def test_unknown_ticker_suggestions_load_a_forecast(replica_b: ApiServer, open_p
     assert page.locator("#error").is_hidden()
 
 
+def test_search_as_you_type_asks_the_api_for_one_short_page(
+    replica_b: ApiServer, open_page: Any
+) -> None:
+    session = open_page()
+    page = session.page
+    page.goto(f"{replica_b.url}/app/?lang=en")
+    page.locator("#ticker").wait_for()
+    with page.expect_response(lambda r: "/v1/tickers?" in r.url and "q=mobil" in r.url) as asked:
+        page.locator("#ticker").fill("mobil")  # a name, not a ticker: the API searches names
+    assert asked.value.status == 200
+    option = page.get_by_role("option", name="XOM", exact=True)
+    option.wait_for()
+    assert page.locator("#ticker-list [role=option]").count() == 1
+    assert option.get_attribute("title") == "Exxon Mobil Corp."
+    searches = [u for u in session.bytes_by_url if "/v1/tickers" in u]
+    assert searches
+    assert all("limit=8" in u and "forecastable=true" in u for u in searches)  # never the list
+    option.click()
+    assert page.locator("#ticker").input_value() == "XOM"
+    assert session.errors == []
+    assert session.outside == []
+
+
 def test_keyboard_alone_completes_a_forecast(replica_b: ApiServer, open_page: Any) -> None:
     session = open_page()
     page = session.page
@@ -212,10 +236,11 @@ def test_keyboard_alone_completes_a_forecast(replica_b: ApiServer, open_page: An
     keyboard.press("Tab")  # the skip link
     keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "ticker"
+    # Typed fast, before the search's answer is back: the keys wait for the list they act on.
     keyboard.type("JN")
     keyboard.press("ArrowDown")
     keyboard.press("Enter")
-    assert page.locator("#ticker").input_value() == "JNJ"
+    expect(page.locator("#ticker")).to_have_value("JNJ")  # once the answer is in
     keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "horizon"
     keyboard.press("Control+A")

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from loadtest.profiles import PROFILES, StressPlan, StressRun, judge_step, knee
-from loadtest.traffic import BAD_REQUESTS, TASK_WEIGHTS, Investor, Popularity, zipf_weights
+from loadtest.traffic import (
+    BAD_REQUESTS,
+    TASK_WEIGHTS,
+    Investor,
+    Popularity,
+    every_ticker,
+    zipf_weights,
+)
 
 
 def test_seed_is_the_plan_and_beats_its_peak_hour() -> None:
@@ -111,3 +120,33 @@ def test_a_stress_run_stops_at_the_user_cap() -> None:
     assert run.tick(20, answers) == 20
     assert run.tick(40, answers) is None  # step 1 (20 users) passed; 30 users would pass the cap
     assert [s.users for s in run.steps] == [10, 20]
+
+
+def test_every_ticker_follows_the_cursor_to_the_last_page() -> None:
+    """The load test's investors draw from every ticker, not the first page of /v1/tickers."""
+    from urllib.parse import parse_qs
+
+    from bentos.ticker_search import TickerQuery, search_tickers
+
+    @dataclass(frozen=True)
+    class Window:
+        ticker: str
+        name: str | None = None
+        forecastable: bool = True
+
+    lake = [Window(f"T{i:03d}") for i in range(250)]
+    asked: list[str] = []
+
+    def fetch(query: str) -> dict[str, Any]:  # the API's own paging, without HTTP
+        asked.append(query)
+        params = {k: v[0] for k, v in parse_qs(query.lstrip("?")).items()}
+        page = search_tickers(
+            lake, TickerQuery(limit=int(params["limit"]), cursor=params.get("cursor"))
+        )
+        return {
+            "tickers": [{"ticker": w.ticker} for w in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+    assert every_ticker(fetch) == [w.ticker for w in lake]
+    assert len(asked) == 3
