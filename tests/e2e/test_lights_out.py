@@ -197,6 +197,7 @@ def champion_of(client: MlflowClient, name: str) -> str:
     return str(client.get_model_version_by_alias(name, "champion").version)
 
 
+@pytest.mark.timeout(1500)  # the world, a stack, three daily runs and two rollouts
 def test_days_pass_with_no_command_typed(lights_out: tuple[RunningStack, Feed]) -> None:
     running, feed = lights_out
     settings = running.settings
