@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import pickle
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from distributed import Client, get_task_stream
+from distributed import Client, LocalCluster, get_task_stream
 
-from finsimples.engines import DaskBoosterFit
+from finsimples.engines import DaskBoosterFit, training_engine
+from finsimples.settings import Settings
 from tests.champion import SMALL, TICKERS
 from tests.dask_cluster import WORKERS, dask_client, dask_cluster
+from tests.servers import free_port
 from training.evaluation import Backtest, run_backtest
 from training.features import build_features
 from training.forecaster import QuantileForecaster
@@ -105,3 +108,22 @@ def test_a_dask_fit_is_the_forecaster_the_registry_and_serving_know(
     rounds = SMALL.booster.n_estimators + SMALL.update_rounds
     assert fitted.boosters_[1].num_boosted_rounds() == rounds
     assert fitted.calibration_start_ > local.calibration_start_
+
+
+def test_the_settings_connect_the_engine_to_the_scheduler(dask_cluster: LocalCluster) -> None:
+    settings = Settings(training_engine="dask", dask_scheduler=dask_cluster.scheduler_address)
+    with training_engine(settings) as engine:
+        assert isinstance(engine, DaskBoosterFit)
+        assert len(engine.workers()) == WORKERS
+    assert engine.client.status == "closed"  # the job's client does not outlive it
+
+
+def test_an_unreachable_scheduler_fails_the_training_naming_its_address() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    settings = Settings(training_engine="dask", dask_scheduler=address)
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
+        pytest.raises(OSError, match=address.removeprefix("tcp://")),
+        training_engine(settings),
+    ):
+        pytest.fail("no engine without a scheduler")
