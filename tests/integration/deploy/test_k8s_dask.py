@@ -109,9 +109,7 @@ def test_the_manifests_commands_start_a_cluster_that_trains(
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with (
         server_process(local_command(scheduler, moves), port, tmp_path / "s.log", env=env),
-        server_process(
-            local_command(worker, moves), worker_dashboard, tmp_path / "w.log", env=env
-        ),
+        server_process(local_command(worker, moves), worker_dashboard, tmp_path / "w.log", env=env),
         Client(address, set_as_default=False, timeout=30) as client,
     ):
         for health in (dashboard, worker_dashboard):  # what the probes ask

@@ -1,0 +1,188 @@
+"""Training on Dask against the single-process fit: a full ``QuantileForecaster.fit`` (default
+settings: 5 anchor boosters, 60 rounds, then the conformal calibration) on the bundled sample
+and on a larger panel made by tiling it under distinct ticker names.
+
+Three fits of each panel: in process with 1 thread (the per-core throughput the projection
+builds on), in process with the configured threads (``n_jobs``, 2), and on a LocalCluster of
+``--workers`` single-threaded worker processes. The boosters' share of each fit is timed apart
+(the engine is wrapped), so the fixed part (features, labels, calibration in the training
+process) and the part a cluster divides are known. The projection for 4, 16 and 64 workers:
+``fixed + work / (N x per-core throughput) + overhead``, with ``overhead`` what the measured
+Dask fit cost beyond its ideal ``work / (workers x per-core throughput)`` (scatter, sketches,
+the per-round allreduce, scheduling), held constant: optimistic, since a ring allreduce grows
+with the workers (stated in docs/benchmarks.md).
+
+    python -m benchmarks.bench_dask [--copies 5] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from benchmarks.bench_training import load_sample
+from benchmarks.machine import cpu_mark, others_cores
+from finsimples.engines import DaskBoosterFit
+from finsimples.settings import Settings
+from training.boosting import BoosterFit, fit_in_process
+from training.config import TrainingConfig
+from training.features import build_features
+from training.forecaster import QuantileForecaster
+
+PROJECTED_WORKERS = (4, 16, 64)
+
+
+@dataclass
+class TimedEngine:
+    """An engine that adds up its own wall time and the row-rounds it boosted."""
+
+    engine: BoosterFit
+    seconds: float = 0.0
+    row_rounds: int = 0
+    fits: list[float] = field(default_factory=list)
+
+    def __call__(
+        self,
+        params: dict[str, Any],
+        design: np.ndarray,
+        labels: np.ndarray,
+        rounds: int,
+        previous: xgb.Booster | None,
+    ) -> xgb.Booster:
+        began = time.perf_counter()
+        booster = self.engine(params, design, labels, rounds, previous)
+        self.fits.append(time.perf_counter() - began)
+        self.seconds += self.fits[-1]
+        self.row_rounds += len(design) * rounds
+        return booster
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One full fit: its wall time, the boosters' share, and the machine's other load."""
+
+    label: str
+    seconds: float
+    boosting: float
+    row_rounds: int
+    others: float
+
+    @property
+    def fixed(self) -> float:
+        """What stays in the training process whatever the engine (features excluded)."""
+        return self.seconds - self.boosting
+
+
+def tile(prices: pd.DataFrame, copies: int) -> pd.DataFrame:
+    """``copies`` copies of the panel, copy ``i``'s tickers renamed ``<ticker>_<i>``."""
+    frames = [prices.assign(ticker=prices["ticker"] + f"_{i}") for i in range(copies)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_once(
+    label: str,
+    config: TrainingConfig,
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    engine: BoosterFit,
+) -> Fit:
+    """Fit once with ``engine``; the wall time and the boosters' share of it."""
+    timed = TimedEngine(engine)
+    since = cpu_mark()
+    QuantileForecaster(config).fit(features, prices, engine=timed)
+    seconds = time.perf_counter() - since[0]
+    return Fit(label, seconds, timed.seconds, timed.row_rounds, others_cores(since))
+
+
+def with_threads(config: TrainingConfig, threads: int) -> TrainingConfig:
+    return config.model_copy(
+        update={"booster": config.booster.model_copy(update={"n_jobs": threads})}
+    )
+
+
+def measure(
+    name: str, prices: pd.DataFrame, config: TrainingConfig, dask: Callable[[], BoosterFit]
+) -> list[Fit]:
+    """The three fits of one panel, printed as they finish."""
+    began = time.perf_counter()
+    features = build_features(prices)
+    print(
+        f"\n{name}: {prices['ticker'].nunique()} tickers, {len(features):,} feature rows "
+        f"(features built in {time.perf_counter() - began:.1f} s, not counted below)"
+    )
+    fits = []
+    threads = config.booster.n_jobs
+    for label, cfg, engine in (
+        ("in process, 1 thread", with_threads(config, 1), fit_in_process),
+        (f"in process, {threads} threads", config, fit_in_process),
+        ("Dask", config, dask()),
+    ):
+        fit = fit_once(label, cfg, features, prices, engine)
+        fits.append(fit)
+        print(
+            f"  {label:<26}{fit.seconds:8.1f} s  boosting {fit.boosting:7.1f} s  "
+            f"fixed {fit.fixed:6.1f} s  (others: {fit.others:.2f} cores)"
+        )
+    return fits
+
+
+def project(fits: list[Fit], workers: int) -> None:
+    """Per-core throughput, the Dask overhead, and the projected fit on more workers."""
+    single, _, dask = fits
+    per_core = single.row_rounds / single.boosting
+    ideal = dask.row_rounds / (workers * per_core)
+    overhead = max(0.0, dask.boosting - ideal)
+    per_worker = dask.row_rounds / (workers * dask.boosting)
+    print(
+        f"  per-core throughput {per_core / 1e6:.2f} M row-rounds/s in process; "
+        f"{per_worker / 1e6:.2f} M per Dask worker ({workers} workers); "
+        f"Dask overhead {overhead:.1f} s over the ideal {ideal:.1f} s of boosting"
+    )
+    fixed = dask.fixed
+    for n in PROJECTED_WORKERS:
+        total = fixed + dask.row_rounds / (n * per_core) + overhead
+        print(f"  projected on {n:>2} workers: {total:7.1f} s (fixed {fixed:.1f} s)")
+
+
+def main() -> int:
+    """Measure on the sample and on the tiled panel; print figures and projections."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--copies", type=int, default=5, help="tiles of the sample (0: skip)")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    args = parser.parse_args()
+    from distributed import Client, LocalCluster
+
+    config = Settings().training
+    sample = load_sample()
+    print(
+        f"default training settings: {config.booster.n_estimators} rounds, "
+        f"{len(config.anchor_horizons)} anchors, {len(config.quantiles)} quantiles"
+    )
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        panels = [("sample", sample)]
+        if args.copies > 1:
+            panels.append((f"sample tiled x{args.copies}", tile(sample, args.copies)))
+        for name, prices in panels:
+            fits = measure(name, prices, config, lambda: DaskBoosterFit(client))
+            project(fits, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
