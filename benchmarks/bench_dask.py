@@ -2,15 +2,18 @@
 settings: 5 anchor boosters, 60 rounds, then the conformal calibration) on the bundled sample
 and on a larger panel made by tiling it under distinct ticker names.
 
-Three fits of each panel: in process with 1 thread (the per-core throughput the projection
-builds on), in process with the configured threads (``n_jobs``, 2), and on a LocalCluster of
-``--workers`` single-threaded worker processes. The boosters' share of each fit is timed apart
-(the engine is wrapped), so the fixed part (features, labels, calibration in the training
-process) and the part a cluster divides are known. The projection for 4, 16 and 64 workers:
-``fixed + work / (N x per-core throughput) + overhead``, with ``overhead`` what the measured
-Dask fit cost beyond its ideal ``work / (workers x per-core throughput)`` (scatter, sketches,
-the per-round allreduce, scheduling), held constant: optimistic, since a ring allreduce grows
-with the workers (stated in docs/benchmarks.md).
+Each panel is fitted twice: in process with the configured threads (``n_jobs``, 2: what
+production does on one machine), and on a LocalCluster of ``--workers`` single-threaded worker
+processes. The boosters' share of each fit is timed apart (the engine is wrapped), so the fixed
+part (labels, calibration in the training process) and the part a cluster divides are known. A
+third fit on a tiny panel (two tickers, a few thousand rows) measures what the Dask engine costs
+whatever the rows (scheduling, quantile sketches, the per-round allreduce of histograms): its
+overhead per fit.
+
+The projection for 4, 16 and 64 workers: ``fixed + row_rounds / (N x r) + overhead``, with ``r``
+the per-worker throughput measured on the cluster (its boosting time less the overhead) and the
+overhead held constant: optimistic for many workers (a ring allreduce grows with them), see
+docs/benchmarks.md.
 
     python -m benchmarks.bench_dask [--copies 5] [--workers 2]
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,16 +103,10 @@ def fit_once(
     return Fit(label, seconds, timed.seconds, timed.row_rounds, others_cores(since))
 
 
-def with_threads(config: TrainingConfig, threads: int) -> TrainingConfig:
-    return config.model_copy(
-        update={"booster": config.booster.model_copy(update={"n_jobs": threads})}
-    )
-
-
 def measure(
-    name: str, prices: pd.DataFrame, config: TrainingConfig, dask: Callable[[], BoosterFit]
-) -> list[Fit]:
-    """The three fits of one panel, printed as they finish."""
+    name: str, prices: pd.DataFrame, config: TrainingConfig, dask: BoosterFit
+) -> tuple[Fit, Fit]:
+    """The in-process and the Dask fit of one panel, printed as they finish."""
     began = time.perf_counter()
     features = build_features(prices)
     print(
@@ -118,37 +114,40 @@ def measure(
         f"(features built in {time.perf_counter() - began:.1f} s, not counted below)"
     )
     fits = []
-    threads = config.booster.n_jobs
-    for label, cfg, engine in (
-        ("in process, 1 thread", with_threads(config, 1), fit_in_process),
-        (f"in process, {threads} threads", config, fit_in_process),
-        ("Dask", config, dask()),
+    for label, engine in (
+        (f"in process, {config.booster.n_jobs} threads", fit_in_process),
+        ("Dask", dask),
     ):
-        fit = fit_once(label, cfg, features, prices, engine)
+        fit = fit_once(label, config, features, prices, engine)
         fits.append(fit)
         print(
             f"  {label:<26}{fit.seconds:8.1f} s  boosting {fit.boosting:7.1f} s  "
             f"fixed {fit.fixed:6.1f} s  (others: {fit.others:.2f} cores)"
         )
-    return fits
+    return fits[0], fits[1]
 
 
-def project(fits: list[Fit], workers: int) -> None:
-    """Per-core throughput, the Dask overhead, and the projected fit on more workers."""
-    single, _, dask = fits
-    per_core = single.row_rounds / single.boosting
-    ideal = dask.row_rounds / (workers * per_core)
-    overhead = max(0.0, dask.boosting - ideal)
-    per_worker = dask.row_rounds / (workers * dask.boosting)
+def project(dask: Fit, overhead: float, workers: int) -> None:
+    """Per-worker throughput on the cluster and the projected fit on more workers."""
+    computing = max(dask.boosting - overhead, 1e-9)
+    per_worker = dask.row_rounds / (workers * computing)
     print(
-        f"  per-core throughput {per_core / 1e6:.2f} M row-rounds/s in process; "
-        f"{per_worker / 1e6:.2f} M per Dask worker ({workers} workers); "
-        f"Dask overhead {overhead:.1f} s over the ideal {ideal:.1f} s of boosting"
+        f"  per-worker throughput {per_worker / 1e6:.3f} M row-rounds/s "
+        f"({dask.row_rounds / 1e6:.1f} M row-rounds on {workers} workers in {computing:.1f} s "
+        f"+ {overhead:.1f} s overhead)"
     )
-    fixed = dask.fixed
     for n in PROJECTED_WORKERS:
-        total = fixed + dask.row_rounds / (n * per_core) + overhead
-        print(f"  projected on {n:>2} workers: {total:7.1f} s (fixed {fixed:.1f} s)")
+        total = dask.fixed + dask.row_rounds / (n * per_worker) + overhead
+        print(f"  projected on {n:>2} workers: {total:7.1f} s (fixed {dask.fixed:.1f} s)")
+
+
+def tiny_panel(prices: pd.DataFrame, config: TrainingConfig) -> pd.DataFrame:
+    """Two tickers over just enough dates for a fit: the engine's cost without the rows'."""
+    tickers = sorted(prices["ticker"].unique())[:2]
+    dates = np.sort(prices["date"].unique())
+    needed = config.min_train_days + config.calibration_days + 300  # + the features' warm-up
+    kept = prices["ticker"].isin(tickers) & (prices["date"] >= dates[-needed])
+    return prices.loc[kept].reset_index(drop=True)
 
 
 def main() -> int:
@@ -175,12 +174,21 @@ def main() -> int:
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
+        tiny = tiny_panel(sample, config)
+        # First use: the workers import xgboost and its collective starts; not a per-fit cost.
+        fit_once("warm-up", config, build_features(tiny), tiny, DaskBoosterFit(client))
+        local_tiny, dask_tiny = measure("tiny panel", tiny, config, DaskBoosterFit(client))
+        overhead = max(0.0, dask_tiny.boosting - local_tiny.boosting)
+        print(
+            f"  Dask overhead per full fit ({len(config.anchor_horizons)} boosters): "
+            f"{overhead:.1f} s"
+        )
         panels = [("sample", sample)]
         if args.copies > 1:
             panels.append((f"sample tiled x{args.copies}", tile(sample, args.copies)))
         for name, prices in panels:
-            fits = measure(name, prices, config, lambda: DaskBoosterFit(client))
-            project(fits, args.workers)
+            _, dask = measure(name, prices, config, DaskBoosterFit(client))
+            project(dask, overhead, args.workers)
     return 0
 
 

@@ -14,13 +14,16 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
 
 from finsimples.settings import Settings
 from training.boosting import BoosterFit, fit_in_process
+
+if TYPE_CHECKING:  # imported when a Dask engine is opened, not by every training run
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,9 @@ class DaskBoosterFit:
 
     Attributes:
         client: A connected ``distributed.Client``.
-        blocks_per_worker: Row blocks per worker; one keeps each worker's rows contiguous.
     """
 
-    client: Any
-    blocks_per_worker: int = 1
+    client: Client
 
     def __call__(
         self,
@@ -48,8 +49,8 @@ class DaskBoosterFit:
         from xgboost import dask as dxgb
 
         workers = self.workers()
-        blocks = row_blocks(len(design), len(workers) * self.blocks_per_worker)
-        # scatter spreads the blocks over the workers round-robin: each holds its share.
+        blocks = row_blocks(len(design), len(workers))
+        # scatter spreads the blocks over the workers round-robin: each holds one contiguous share.
         parts = self.client.scatter([design[a:b] for a, b in blocks], workers=workers)
         targets = self.client.scatter([labels[a:b] for a, b in blocks], workers=workers)
         x = da.concatenate(
