@@ -15,7 +15,7 @@ the per-worker throughput measured on the cluster (its boosting time less the ov
 overhead held constant: optimistic for many workers (a ring allreduce grows with them), see
 docs/benchmarks.md.
 
-    python -m benchmarks.bench_dask [--copies 5] [--workers 2]
+    python -m benchmarks.bench_dask [--copies 5] [--workers 2] [--tiled-only]
 """
 
 from __future__ import annotations
@@ -155,6 +155,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=5, help="tiles of the sample (0: skip)")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument(
+        "--tiled-only", action="store_true", help="skip the sample itself (a busy box: time)"
+    )
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
@@ -170,7 +173,7 @@ def main() -> int:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
@@ -183,7 +186,7 @@ def main() -> int:
             f"  Dask overhead per full fit ({len(config.anchor_horizons)} boosters): "
             f"{overhead:.1f} s"
         )
-        panels = [("sample", sample)]
+        panels = [] if args.tiled_only else [("sample", sample)]
         if args.copies > 1:
             panels.append((f"sample tiled x{args.copies}", tile(sample, args.copies)))
         for name, prices in panels:

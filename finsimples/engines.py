@@ -78,12 +78,10 @@ class DaskBoosterFit:
 
     def workers(self) -> list[str]:
         """The addresses of the cluster's workers (at least one, or the fit cannot run)."""
-        found = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
-        if not found:
-            raise RuntimeError(
-                f"the Dask cluster at {self.client.scheduler.address} has no workers"
-            )
-        return found
+        info = self.client.scheduler_info(n_workers=-1)
+        if not info["workers"]:
+            raise RuntimeError(f"the Dask cluster at {info['address']} has no workers")
+        return sorted(info["workers"])
 
 
 def row_blocks(rows: int, count: int) -> list[tuple[int, int]]:

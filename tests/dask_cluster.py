@@ -15,14 +15,14 @@ def dask_cluster() -> Iterator[LocalCluster]:
     """Scheduler and :data:`WORKERS` worker processes (one thread each) on 127.0.0.1.
 
     Worker processes, as on a real cluster: the data and the booster cross process boundaries.
-    No dashboard (its port would collide with other sessions on the box).
+    Its HTTP server (health, dashboard) on a free port: 8787 may be taken by another session.
     """
     with LocalCluster(
         n_workers=WORKERS,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
         memory_limit="1GiB",
     ) as cluster:
         cluster.wait_for_workers(WORKERS, timeout=60)

@@ -127,3 +127,12 @@ def test_an_unreachable_scheduler_fails_the_training_naming_its_address() -> Non
         training_engine(settings),
     ):
         pytest.fail("no engine without a scheduler")
+
+
+def test_a_cluster_without_workers_fails_the_fit_naming_the_scheduler() -> None:
+    with (
+        LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0") as empty,
+        Client(empty, set_as_default=False) as client,
+        pytest.raises(RuntimeError, match=f"{empty.scheduler_address} has no workers"),
+    ):
+        DaskBoosterFit(client)({}, np.ones((4, 2), np.float32), np.ones(4), 1, None)
