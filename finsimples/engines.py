@@ -50,9 +50,10 @@ class DaskBoosterFit:
 
         workers = self.workers()
         blocks = row_blocks(len(design), len(workers))
-        # scatter spreads the blocks over the workers round-robin: each holds one contiguous share.
-        parts = self.client.scatter([design[a:b] for a, b in blocks], workers=workers)
-        targets = self.client.scatter([labels[a:b] for a, b in blocks], workers=workers)
+        # Block i (its features and its labels) goes to worker i: one contiguous share each.
+        placed = list(zip(blocks, workers, strict=False))
+        parts = [self.client.scatter(design[a:b], workers=[w]) for (a, b), w in placed]
+        targets = [self.client.scatter(labels[a:b], workers=[w]) for (a, b), w in placed]
         x = da.concatenate(
             [
                 da.from_delayed(part, shape=(b - a, design.shape[1]), dtype=design.dtype)
