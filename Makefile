@@ -73,6 +73,7 @@ bench: setup ## every benchmark, each with a peer measured in the same run (~30 
 	$(BIN)/python -m benchmarks.bench_training --backtest
 	$(BIN)/python -m benchmarks.bench_flows
 	$(BIN)/python -m benchmarks.bench_stack
+	$(BIN)/python -m benchmarks.bench_dask
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
 	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis

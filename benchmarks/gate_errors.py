@@ -45,6 +45,7 @@ import pandas as pd
 from finsimples.jobs import evidence
 from finsimples.settings import Settings
 from registry.gate import GatePolicy, GateVerdict, evaluate_gate
+from training.boosting import BoosterFit, fit_in_process
 from training.config import BoosterParams, TrainingConfig
 from training.evaluation import Factory, default_methods, run_backtest
 from training.features import build_features
@@ -83,8 +84,10 @@ class ShuffledFit(QuantileForecaster):
         super().__init__(config)
         self.shuffled = shuffled
 
-    def fit(self, features: pd.DataFrame, prices: pd.DataFrame) -> QuantileForecaster:
-        return super().fit(self.shuffled.reindex(features.index), prices)
+    def fit(
+        self, features: pd.DataFrame, prices: pd.DataFrame, *, engine: BoosterFit = fit_in_process
+    ) -> QuantileForecaster:
+        return super().fit(self.shuffled.reindex(features.index), prices, engine=engine)
 
 
 def load_prices() -> pd.DataFrame:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from benchmarks.bench_training import load_sample
 from training.baselines import EwmaNormalBaseline
+from training.boosting import BoosterFit, fit_in_process
 from training.config import TrainingConfig
 from training.evaluation import Backtest, run_backtest
 from training.features import build_features
@@ -64,11 +65,13 @@ class SharedFitForecaster(QuantileForecaster):
 
     fitted: ClassVar[dict[tuple[str, pd.Timestamp], QuantileForecaster]] = {}
 
-    def fit(self, features: pd.DataFrame, prices: pd.DataFrame) -> SharedFitForecaster:
+    def fit(
+        self, features: pd.DataFrame, prices: pd.DataFrame, *, engine: BoosterFit = fit_in_process
+    ) -> SharedFitForecaster:
         last = features.index.get_level_values("date").max()
         key = (self.config.model_dump_json(exclude=set(SERVING_ONLY)), last)
         if key not in self.fitted:
-            super().fit(features, prices)
+            super().fit(features, prices, engine=engine)
             self.fitted[key] = copy.deepcopy(self)
             return self
         config = self.config

@@ -22,6 +22,7 @@ import pandas as pd
 
 from benchmarks.bench_training import load_sample
 from training.baselines import EwmaNormalBaseline
+from training.boosting import BoosterFit, fit_in_process
 from training.config import TrainingConfig
 from training.evaluation import Backtest, run_backtest
 from training.forecaster import QuantileForecaster
@@ -36,9 +37,12 @@ class UnseenForecaster(QuantileForecaster):
 
     holdout: frozenset[str] = frozenset()
 
-    def fit(self, features: pd.DataFrame, prices: pd.DataFrame) -> UnseenForecaster:
+    def fit(
+        self, features: pd.DataFrame, prices: pd.DataFrame, *, engine: BoosterFit = fit_in_process
+    ) -> UnseenForecaster:
         seen = ~features.index.get_level_values("ticker").isin(self.holdout)
-        super().fit(features.loc[seen], prices.loc[~prices["ticker"].isin(self.holdout)])
+        kept = prices.loc[~prices["ticker"].isin(self.holdout)]
+        super().fit(features.loc[seen], kept, engine=engine)
         return self
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -101,6 +102,15 @@ class Settings(BaseSettings):
     training: TrainingConfig = Field(
         default=TrainingConfig(),
         description="Model, calibration and backtest settings (FINSIMPLES_TRAINING__<FIELD>).",
+    )
+    training_engine: Literal["local", "dask"] = Field(
+        default="local",
+        description="Where the boosters are fitted: `local` in the training process, `dask` on "
+        "the Dask cluster at dask_scheduler (xgboost.dask; same features, calibration, model).",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="The Dask scheduler's address (tcp://host:8786) when training_engine=dask.",
     )
     gate: GatePolicy = Field(
         default=GatePolicy(),
@@ -368,6 +378,15 @@ class Settings(BaseSettings):
                 "s3://BUCKET/PREFIX"
             )
         return value
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> Settings:
+        if self.training_engine == "dask" and not self.dask_scheduler:
+            raise ValueError(
+                "training_engine=dask needs dask_scheduler, the scheduler's address "
+                "(FINSIMPLES_DASK_SCHEDULER=tcp://HOST:8786)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _admin_keys_apart(self) -> Settings:

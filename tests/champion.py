@@ -113,8 +113,8 @@ def break_updates(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``QuantileForecaster.update`` return a :class:`BiasedForecaster` (a broken update)."""
     real_update = QuantileForecaster.update
 
-    def broken_update(self, features, prices):  # type: ignore[no-untyped-def]
-        updated = real_update(self, features, prices)
+    def broken_update(self, features, prices, **engine):  # type: ignore[no-untyped-def]
+        updated = real_update(self, features, prices, **engine)
         updated.__class__ = BiasedForecaster
         return updated
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from training.baselines import EwmaNormalBaseline, HistoricalBaseline
+from training.boosting import BoosterFit, fit_in_process
 from training.config import TrainingConfig
 from training.features import SIGMA_COLUMN, build_features
 from training.forecaster import QuantileForecaster
@@ -123,6 +124,7 @@ def run_backtest(
     test_end: str | pd.Timestamp | None = None,
     methods: Mapping[str, Factory] | None = None,
     features: pd.DataFrame | None = None,
+    engine: BoosterFit = fit_in_process,
 ) -> Backtest:
     """Walk forward through ``[test_start, test_end)`` and score every method.
 
@@ -134,6 +136,7 @@ def run_backtest(
         methods: Name -> factory taking the config; defaults to :func:`default_methods`.
         features: Precomputed ``build_features(prices)`` (e.g. with an extra column to
             test the tripwire); computed here when omitted.
+        engine: Runs the forecasters' booster fits (:mod:`training.boosting`).
 
     Returns:
         A :class:`Backtest`.
@@ -158,7 +161,11 @@ def run_backtest(
         row: dict[str, object] = {"test_start": block_start, "test_end": block_end}
         for name, factory in methods.items():
             began = time.perf_counter()
-            model = factory(config).fit(train_f, train_p)
+            model = factory(config)
+            if isinstance(model, QuantileForecaster):
+                model.fit(train_f, train_p, engine=engine)
+            else:
+                model = model.fit(train_f, train_p)  # type: ignore[attr-defined]
             row[f"{name}_fit_seconds"] = time.perf_counter() - began
             steps = _update_steps(model, feature_dates.unique(), block_start, block_end, config)
             if isinstance(model, QuantileForecaster):
@@ -170,6 +177,7 @@ def run_backtest(
                     model.update(
                         features.loc[feature_dates < step_start],
                         prices.loc[prices["date"] < step_start],
+                        engine=engine,
                     )
                 # Outcomes are revealed to ACI only on their own dates; nothing past the step.
                 seen_f = features.loc[feature_dates < step_end]

@@ -20,6 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from training.adaptive import replay_levels
+from training.boosting import BoosterFit, fit_in_process
 from training.config import TrainingConfig
 from training.conformal import IntervalCalibrator
 from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
@@ -131,11 +132,14 @@ class QuantileForecaster:
             "seed": b.seed,
         }
 
-    def _boost(self, h: int, features: pd.DataFrame, z: np.ndarray, rounds: int) -> None:
+    def _boost(
+        self, h: int, features: pd.DataFrame, z: np.ndarray, rounds: int, engine: BoosterFit
+    ) -> None:
         """Train (or, if it exists, continue) the booster of anchor ``h`` on rows with a target.
 
         Continued boosting (``xgb_model=``) keeps every existing tree and adds ``rounds``
-        trees at the smaller update learning rate.
+        trees at the smaller update learning rate. ``engine`` runs the fit (this process or a
+        cluster); the booster it returns is the same kind either way.
         """
         known = np.isfinite(z)
         if not known.any():
@@ -147,10 +151,7 @@ class QuantileForecaster:
             if previous is None
             else self.config.update_learning_rate
         )
-        data = xgb.QuantileDMatrix(design, z[known], max_bin=self.config.booster.max_bin)
-        self.boosters_[h] = xgb.train(
-            self._booster_params(rate), data, num_boost_round=rounds, xgb_model=previous
-        )
+        self.boosters_[h] = engine(self._booster_params(rate), design, z[known], rounds, previous)
         self.boosted_through_[h] = features.index.get_level_values("date")[known].max()
 
     def _calibrate(self, features: pd.DataFrame, prices: pd.DataFrame) -> None:
@@ -193,7 +194,13 @@ class QuantileForecaster:
             )
         return dates[-self.config.calibration_days]
 
-    def fit(self, features: pd.DataFrame, prices: pd.DataFrame) -> QuantileForecaster:
+    def fit(
+        self,
+        features: pd.DataFrame,
+        prices: pd.DataFrame,
+        *,
+        engine: BoosterFit = fit_in_process,
+    ) -> QuantileForecaster:
         """Full refit: boosters on the early dates, calibration on the last ones.
 
         Args:
@@ -201,6 +208,7 @@ class QuantileForecaster:
                 used as features too); every column is a model input.
             prices: The price panel the features came from; targets are computed from it,
                 so pass only prices known at training time (it bounds every label).
+            engine: Runs each booster fit (:mod:`training.boosting`); never stored.
 
         Returns:
             ``self``.
@@ -221,13 +229,19 @@ class QuantileForecaster:
         self.long_run_vol_ = long_run_vol(prices)
         z = self._normalized_targets(train, cut)
         for a, h in enumerate(self.anchors):
-            self._boost(h, train, z[:, a], self.config.booster.n_estimators)
+            self._boost(h, train, z[:, a], self.config.booster.n_estimators, engine)
         self.calibration_start_ = cal_start
         self._calibrate(features.loc[dates >= cal_start], prices)
         self.as_of_ = dates.max()
         return self
 
-    def update(self, features: pd.DataFrame, prices: pd.DataFrame) -> QuantileForecaster:
+    def update(
+        self,
+        features: pd.DataFrame,
+        prices: pd.DataFrame,
+        *,
+        engine: BoosterFit = fit_in_process,
+    ) -> QuantileForecaster:
         """Incremental update on newer data, without refitting from scratch.
 
         The calibration window slides to the last ``calibration_days`` dates. Once at least
@@ -240,6 +254,7 @@ class QuantileForecaster:
             features: Feature rows from ``min(boosted_through_.values())`` (or at least the
                 last ``calibration_days`` dates, when no boosting is due) through today.
             prices: Prices known now, covering the same dates.
+            engine: Runs each booster fit (:mod:`training.boosting`); never stored.
 
         Returns:
             ``self``.
@@ -273,7 +288,7 @@ class QuantileForecaster:
             rows = features.loc[(dates > seen) & (dates < new_start)]
             z = self._normalized_targets(rows, cut)[:, a]
             if np.isfinite(z).any():
-                self._boost(h, rows, z, self.config.update_rounds)
+                self._boost(h, rows, z, self.config.update_rounds, engine)
         self.calibration_start_ = new_start
         self._calibrate(features.loc[dates >= new_start], prices)
         self.as_of_ = dates.max()

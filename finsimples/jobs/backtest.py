@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from finsimples.engines import training_engine
 from finsimples.jobs.common import JobError, read_training_prices
 from finsimples.lake import Lake
 from finsimples.settings import Settings
@@ -46,7 +47,8 @@ def run(
         raise JobError(f"the lake ends on {last.date()}, before the test start {first.date()}")
     report(f"walk-forward {first.date()} to {last.date()} (model and baselines)")
     try:
-        backtest = run_backtest(prices, config, first)
+        with training_engine(settings) as engine:
+            backtest = run_backtest(prices, config, first, engine=engine)
     except ValueError as exc:
         raise JobError(str(exc)) from exc
     summary = summarize_backtest(backtest, tuple(config.eval_horizons), "ewma_normal")

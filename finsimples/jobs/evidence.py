@@ -20,6 +20,7 @@ from finsimples.jobs.common import JobError
 from finsimples.settings import Settings
 from registry.figures import backtest_figures
 from registry.metrics import flatten_recent, flatten_summary
+from training.boosting import BoosterFit, fit_in_process
 from training.comparison import rescore
 from training.config import TrainingConfig
 from training.dm_test import compare_forecasts, flatten_dm
@@ -62,6 +63,7 @@ def walk_forward(
     settings: Settings,
     champion: QuantileForecaster | None = None,
     plan: GatePlan | None = None,
+    engine: BoosterFit = fit_in_process,
 ) -> WalkForward:
     """Walk-forward over the last ``gate_test_years``: metrics, median policy, DM evidence.
 
@@ -73,6 +75,7 @@ def walk_forward(
             and compared with the candidate there (``h{h}_dm_*_vs_champion``).
         plan: The walk-forward scaled to the lake's history (``training.gate_plan``); default:
             planned here from the features.
+        engine: Runs the booster fits of every fold (``Settings.training_engine``).
 
     Raises:
         JobError: too little history before the test years.
@@ -86,7 +89,9 @@ def walk_forward(
     if champion is not None:
         methods[CHAMPION_METHOD] = lambda _: QuantileForecaster(champion.config)
     try:
-        backtest = run_backtest(prices, config, start, methods=methods, features=features)
+        backtest = run_backtest(
+            prices, config, start, methods=methods, features=features, engine=engine
+        )
     except ValueError as exc:  # too little history before the gate's test years
         raise JobError(
             f"too little history for the gate: a walk-forward from {start.date()} "

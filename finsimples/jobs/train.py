@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from finsimples.adjustment import JumpRule, unexplained_jumps
+from finsimples.engines import training_engine
 from finsimples.jobs.common import (
     JobError,
     load_version,
@@ -29,6 +30,7 @@ from finsimples.settings import Settings
 from registry.gate import GateVerdict, evaluate_gate, gate_evidence_tags
 from registry.model_card import render_model_card
 from registry.tracking import TrainingRecord, log_candidate
+from training.boosting import BoosterFit
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
 from training.gate_plan import plan_gate
@@ -76,7 +78,21 @@ def train(
     A full run with a champion compares the two on identical rows: both fitted models on the
     latest days with known outcomes when the configuration is the champion's (a refit), both
     configurations walked forward over the same folds when it changed.
+
+    The boosters are fitted by the engine ``settings.training_engine`` selects (this process
+    or a Dask cluster); the candidate, its registration and its gate are the same either way.
     """
+    with training_engine(settings) as engine:
+        return _train(settings, mode, step, lake_prices, engine)
+
+
+def _train(
+    settings: Settings,
+    mode: Mode,
+    step: Step | None,
+    lake_prices: tuple[int, pd.DataFrame] | None,
+    engine: BoosterFit,
+) -> TrainOutcome:
     report = step or (lambda _: None)
     lake = Lake.from_settings(settings)
     registry = open_registry(settings)
@@ -113,7 +129,7 @@ def train(
                 mode, None, None, False, {}, f"nothing new since {watermark.date()}"
             )
         report("updating the champion incrementally")
-        forecaster = copy.deepcopy(champion.forecaster).update(features, prices)
+        forecaster = copy.deepcopy(champion.forecaster).update(features, prices, engine=engine)
         report(f"scoring candidate and champion on the last {settings.gate_recent_days} days")
         metrics = _inherited(champion.metrics) | versus_champion_recent(
             forecaster, champion.forecaster, features, prices, settings
@@ -132,7 +148,9 @@ def train(
         other = champion.forecaster if champion is not None and not refit else None
         years = f"{plan.test_years} year{'s' if plan.test_years > 1 else ''}"
         report(f"walk-forward backtest of the last {years}")
-        evidence = walk_forward(prices, features, settings, champion=other, plan=plan)
+        evidence = walk_forward(
+            prices, features, settings, champion=other, plan=plan, engine=engine
+        )
         summary, figures, metrics = evidence.summary, evidence.figures, evidence.metrics
         metrics_source = f"walk-forward, last {years}"
         if plan.note:
@@ -142,7 +160,7 @@ def train(
             metrics_source += "; h*_dm_*_vs_champion: both configurations on the same folds"
         report("fitting on all data")
         try:
-            forecaster = QuantileForecaster(config).fit(features, prices)
+            forecaster = QuantileForecaster(config).fit(features, prices, engine=engine)
         except ValueError as exc:
             raise JobError(f"cannot train on the lake at {lake.uri}: {exc}") from exc
         forecaster.median_sources_ = dict(evidence.median_sources)

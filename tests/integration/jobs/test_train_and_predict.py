@@ -133,8 +133,8 @@ def test_a_same_config_refit_passes_and_a_broken_refit_is_blocked_on_the_same_ro
 
     real_fit = QuantileForecaster.fit
 
-    def broken_fit(self, features, prices):  # type: ignore[no-untyped-def]
-        fitted = real_fit(self, features, prices)
+    def broken_fit(self, features, prices, **engine):  # type: ignore[no-untyped-def]
+        fitted = real_fit(self, features, prices, **engine)
         fitted.__class__ = BiasedForecaster
         return fitted
 
@@ -186,7 +186,7 @@ def test_an_incremental_candidate_identical_to_its_champion_reports_no_test(
     first = train(settings, "full")
     assert first.promoted, first.message
     # An update that changes nothing: every forecast, hence every loss, equals the champion's.
-    monkeypatch.setattr(QuantileForecaster, "update", lambda self, features, prices: self)
+    monkeypatch.setattr(QuantileForecaster, "update", lambda self, features, prices, **_: self)
     ingest_files(Lake.from_settings(settings), [tmp_path / "prices.csv"], next_day=True)
     outcome = train(settings, "incremental")
     assert outcome.promoted, outcome.message
@@ -296,12 +296,12 @@ def test_a_model_trained_on_shuffled_feature_rows_is_blocked_by_the_feature_test
     # a pipeline bug: every fit (the walk-forward's and the final one) sees misaligned rows
     real_fit = QuantileForecaster.fit
 
-    def shuffled_fit(self, features, prices):  # type: ignore[no-untyped-def]
+    def shuffled_fit(self, features, prices, **engine):  # type: ignore[no-untyped-def]
         rows = np.random.default_rng(11).permutation(len(features))
         shuffled = pd.DataFrame(
             features.to_numpy()[rows], index=features.index, columns=features.columns
         )
-        return real_fit(self, shuffled, prices)
+        return real_fit(self, shuffled, prices, **engine)
 
     monkeypatch.setattr(QuantileForecaster, "fit", shuffled_fit)
     outcome = train(settings, "full")

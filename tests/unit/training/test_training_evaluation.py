@@ -96,11 +96,11 @@ class SpyForecaster(QuantileForecaster):
 
     updates: ClassVar[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
 
-    def update(self, features, prices):
+    def update(self, features, prices, **engine):
         SpyForecaster.updates.append(
             (features.index.get_level_values("date").max(), prices.date.max())
         )
-        return super().update(features, prices)
+        return super().update(features, prices, **engine)
 
 
 def test_incremental_updates_between_refits_see_only_the_past(small_prices):
