@@ -86,7 +86,7 @@ def walk_forward(
     if champion is not None:
         methods[CHAMPION_METHOD] = lambda _: QuantileForecaster(champion.config)
     try:
-        backtest = run_backtest(prices, config, start, methods=methods, features=features)
+        backtest = run_backtest(prices, config, start, plan.end, methods=methods, features=features)
     except ValueError as exc:  # too little history before the gate's test years
         raise JobError(
             f"too little history for the gate: a walk-forward from {start.date()} "
