@@ -56,6 +56,10 @@ def test_train_registers_promotes_and_predicts(settings: Settings) -> None:
     run = registry.client.get_run(champion.run_id)
     assert 0.7 < run.data.metrics["h1_coverage"] < 1.0
     assert "h1_pinball_ewma_normal" in run.data.metrics
+    # how often the walk-forward's served paths needed the repair, per evaluated horizon
+    shares = {h: run.data.metrics[f"h{h}_repaired_share"] for h in SMALL.eval_horizons}
+    assert all(0.0 <= share <= 1.0 for share in shares.values())
+    assert "- path repair (quantiles sorted, ranges widened" in champion.description
     assert run.data.params["mode"] == "full"
     assert run.data.tags["lake_version"] == "1"
     dataset = run.inputs.dataset_inputs[0].dataset
