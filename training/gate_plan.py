@@ -21,9 +21,10 @@ the worst-year coverage by chance alone).
 Four calendar years of prices hold one year of feature warm-up, one to train the boosters, one
 to calibrate and the last to test, but only just: three years of NYSE sessions are 754-757
 dates, so a lake ending on 31 December holds 502-505 feature dates before its test year, and
-B3's ~248 sessions a year leave about 490, both short of 252 + 252. A lake ending in March
-whose last quarter is untested holds about 60 dates fewer still. The floor of 126 dates needs
-378; every four-year lake clears it by 50 dates or more, whatever its exchange and end date.
+B3's ~248 sessions a year leave about 490, both short of 252 + 252. A lake ending just before
+its new year's 63rd date is judged on the year before and holds about 60 dates fewer still. The
+floor of 126 dates needs 378: over every four-year lake ending on any day of 2010-2026, the
+room above it is 60 dates or more on the NYSE calendar and 44 or more on B3's.
 """
 
 from __future__ import annotations
