@@ -42,6 +42,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
+from benchmarks.dm_figures import dm_figures, dm_text
 from finsimples.jobs import evidence
 from finsimples.settings import Settings
 from registry.gate import GatePolicy, GateVerdict, evaluate_gate
@@ -228,6 +229,14 @@ def run_walk_forward(broken: int, honest: int) -> None:
     print(f"wrote {out} in {seconds} s")
 
 
+WALK_FORWARD_TESTS = {
+    "dm_pinball_vs_ewma_normal": "vs EWMA-normal",
+    "dm_pinball_vs_champion": "vs champion",
+    "features_dm": "features permuted",
+}
+"""The tests a walk-forward row reports, with their printed labels."""
+
+
 def _wf_row(
     kind: str, seed: int, verdict: GateVerdict, m: dict[str, float], policy: GatePolicy
 ) -> dict:
@@ -237,29 +246,16 @@ def _wf_row(
     for h in policy.horizons:
         figures = {
             name: m.get(f"h{h}_{name}")
-            for name in (
-                "coverage",
-                "coverage_worst_year",
-                "coverage_worst_ticker",
-                "pinball_gain",
-                "dm_pinball_vs_ewma_normal_rel",
-                "dm_pinball_vs_ewma_normal_p",
-                "dm_pinball_vs_champion_rel",
-                "dm_pinball_vs_champion_p",
-                "features_dm_rel",
-                "features_dm_p",
-            )
+            for name in ("coverage", "coverage_worst_year", "coverage_worst_ticker", "pinball_gain")
         }
+        tests = {name: dm_figures(m, f"h{h}_{name}") for name in WALK_FORWARD_TESTS}
         row |= {f"h{h}_{k}": v for k, v in figures.items()}
+        row |= {f"h{h}_{name}_{k}": v for name, test in tests.items() for k, v in test.items()}
         print(
             f"  h={h}: coverage {figures['coverage']:.3f} (worst year "
             f"{figures['coverage_worst_year']:.3f}, worst ticker "
-            f"{figures['coverage_worst_ticker']:.3f}); pinball vs EWMA-normal "
-            f"{figures['dm_pinball_vs_ewma_normal_rel']:+.2%} "
-            f"p={figures['dm_pinball_vs_ewma_normal_p']:.3f}; vs champion "
-            f"{figures['dm_pinball_vs_champion_rel']:+.2%} "
-            f"p={figures['dm_pinball_vs_champion_p']:.3f}; features permuted "
-            f"{figures['features_dm_rel']:+.2%} p={figures['features_dm_p']:.3f}"
+            f"{figures['coverage_worst_ticker']:.3f}); pinball "
+            + "; ".join(f"{WALK_FORWARD_TESTS[n]} {dm_text(t)}" for n, t in tests.items())
         )
     print(f"  verdict: {verdict.summary()}", flush=True)
     return row | {"reasons": list(verdict.reasons)}
@@ -350,17 +346,17 @@ def main() -> None:
 
 
 def _row(verdict: GateVerdict, metrics: dict[str, float]) -> dict:
-    """The reasons and the DM evidence vs the champion (relative loss, p-value)."""
+    """The reasons and the DM evidence vs the champion (relative loss, p-value, identical)."""
     evidence = {
-        f"h{h}_{loss}_{part}": metrics.get(f"h{h}_dm_{loss}_vs_champion{suffix}")
+        f"h{h}_{loss}_{part}": value
         for h in (1, 5)
         for loss in ("pinball", "ae")
-        for part, suffix in (("rel", "_rel"), ("p", "_p"))
+        for part, value in dm_figures(metrics, f"h{h}_dm_{loss}_vs_champion").items()
     }
     evidence |= {
-        f"h{h}_features_{part}": metrics.get(f"h{h}_features_dm{suffix}")
+        f"h{h}_features_{part}": value
         for h in (1, 5)
-        for part, suffix in (("rel", "_rel"), ("p", "_p"))
+        for part, value in dm_figures(metrics, f"h{h}_features_dm").items()
     }
     return {"reasons": list(verdict.reasons), **evidence}
 

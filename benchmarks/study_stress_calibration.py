@@ -9,7 +9,10 @@ configuration, each an opt-in :class:`training.config.TrainingConfig` field:
   (``vol_term_decay`` 0.99 / 0.98), mean-reverting from sigma_t to the ticker's long-run vol;
 - **floor**: from h = 10 on, ACI levels never fall below the CQR level while the ticker is calm
   (``aci_calm_floor_horizon``: sigma_t below its long-run vol);
-- **term_floor**: both.
+- **term_floor** / **term98_floor**: both (φ 0.99 / 0.98);
+- **buckets** / **buckets_floor**: Mondrian CQR by volatility regime (``cqr_vol_edges``: calm
+  below 0.75 of the ticker's long-run vol, stormy from 1.25; :mod:`training.mondrian`), alone and
+  with the floor.
 
 Choose on ``--period validation`` (test 2008-2015, the hyperparameters' validation span), judge
 once on ``--period test`` (2016-2022). Each variant is one walk-forward (model with ACI, and
@@ -53,11 +56,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "term98": {"vol_term_decay": 0.98},
     "floor": {"aci_calm_floor_horizon": 10},
     "term_floor": {"vol_term_decay": 0.99, "aci_calm_floor_horizon": 10},
+    "term98_floor": {"vol_term_decay": 0.98, "aci_calm_floor_horizon": 10},
+    "buckets": {"cqr_vol_edges": (0.75, 1.25)},
+    "buckets_floor": {"cqr_vol_edges": (0.75, 1.25), "aci_calm_floor_horizon": 10},
 }
 OUT = Path(".finsimples/bench")
-SERVING_ONLY = frozenset({"aci_calm_floor_horizon", "aci_calm_ratio"})
+SERVING_ONLY = frozenset({"aci_calm_floor_horizon", "aci_calm_ratio", "cqr_vol_edges"})
 """Options that change no booster and no calibration score: variants differing only in these
-share their fits (the ACI replay, which they do change, runs for each)."""
+share their fits (the calibration, whose buckets and ACI replay they do change, runs for
+each)."""
 
 
 class SharedFitForecaster(QuantileForecaster):

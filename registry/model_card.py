@@ -43,6 +43,7 @@ def render_model_card(
         f"- median: {median} (one decision for the whole path, Diebold-Mariano on the "
         "absolute error against the zero-return forecast; the calibrated quantiles move with "
         "the median, and each path's ranges never narrow from one day to the next)",
+        *_repairs(metrics),
         *_feature_test(metrics),
         *_comparisons(metrics),
         f"- gate: {verdict.summary()}",
@@ -95,6 +96,22 @@ def _tested_horizons(metrics: Mapping[str, float], family: str) -> tuple[int, ..
                 if head.isdigit():
                     found.add(int(head))
     return tuple(sorted(found))
+
+
+def _repairs(metrics: Mapping[str, float]) -> list[str]:
+    """How often the walk-forward's paths needed the repair (``h{h}_repaired_share``)."""
+    shares = {
+        int(name[1 : -len("_repaired_share")]): value
+        for name, value in metrics.items()
+        if name.endswith("_repaired_share") and name[1 : -len("_repaired_share")].isdigit()
+    }
+    if not shares:
+        return []
+    figures = ", ".join(f"h={h} {shares[h]:.1%}" for h in sorted(shares))
+    return [
+        "- path repair (quantiles sorted, ranges widened so they never narrow): changed "
+        f"{figures} of the walk-forward's forecasts"
+    ]
 
 
 def _feature_test(metrics: Mapping[str, float]) -> list[str]:

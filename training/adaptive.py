@@ -20,6 +20,7 @@ def replay_levels(
     calibrators: Mapping[int, IntervalCalibrator],
     gammas: np.ndarray,
     floors: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ACI along each ticker's forecasts, revealing each outcome on its own end date.
 
@@ -33,6 +34,9 @@ def replay_levels(
         gammas: ACI step of each anchor.
         floors: Optional ``(rows, anchors)`` flags: where set, the forecast's levels are not
             allowed below the CQR levels (see :func:`training.conformal.run_aci`).
+        offsets: Optional ``(rows, anchors, intervals)`` level offsets of each forecast's
+            volatility bucket (:mod:`training.mondrian`), added to the ACI state it is issued
+            with; the returned final state is without them.
 
     Returns:
         ``(levels, final)``: the levels each forecast was issued with ``(rows, anchors,
@@ -59,6 +63,7 @@ def replay_levels(
                 reveal,
                 float(gammas[a]),
                 floor=None if floors is None else floors[rows, a],
+                offsets=None if offsets is None else offsets[rows, a],
             )
             levels[rows, a, :] = used
         final[str(ticker)] = state

@@ -81,6 +81,12 @@ class TrainingConfig(BaseModel):
     aci_calm_ratio: float = Field(
         1.0, gt=0, description="sigma_t / long-run vol below which a ticker counts as calm"
     )
+    cqr_vol_edges: tuple[float, ...] | None = Field(
+        None,
+        description="Mondrian CQR: edges of sigma_t / long-run vol cutting the calibration "
+        "window into volatility buckets, each widened to cover its own rows (training.mondrian);"
+        " None: one pooled width",
+    )
 
     # --- incremental update ---------------------------------------------------------------------
     update_rounds: int = Field(10, ge=1, description="boosting rounds added by an update")
@@ -132,6 +138,9 @@ class TrainingConfig(BaseModel):
                 raise ValueError(
                     f"interval_coverage={self.interval_coverage} needs quantile {level:g} in {qs}"
                 )
+        edges = self.cqr_vol_edges
+        if edges is not None and (not edges or list(edges) != sorted(set(edges)) or edges[0] <= 0):
+            raise ValueError(f"cqr_vol_edges must be positive and increasing, got {edges}")
         bad = [h for h in self.eval_horizons if not 1 <= h <= self.max_horizon]
         if bad:
             raise ValueError(f"eval_horizons {bad} outside 1..max_horizon={self.max_horizon}")

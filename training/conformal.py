@@ -162,6 +162,7 @@ def run_aci(
     gamma: float,
     start_levels: np.ndarray | None = None,
     floor: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Adaptive conformal inference along one series with delayed outcomes.
 
@@ -181,6 +182,9 @@ def run_aci(
             is raised to at least the CQR levels, so a calm spell with few misses cannot
             narrow the interval below split conformal just before a volatility surprise
             (whose misses ACI would hear of only h steps later).
+        offsets: Optional ``(T, P)`` level offsets added to the state when forecast ``i`` is
+            issued (a volatility bucket's own width, :mod:`training.mondrian`); the state itself
+            adapts without them.
 
     Returns:
         ``(levels_used, final_levels)``: the levels each forecast was issued with ``(T, P)``
@@ -203,5 +207,5 @@ def run_aci(
             pending += 1
         if floor is not None and floor[i]:
             state = np.maximum(state, nominal)
-        used[i] = state
+        used[i] = state if offsets is None else np.clip(state + offsets[i], 0.0, 1.0)
     return used, state

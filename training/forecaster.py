@@ -25,6 +25,7 @@ from training.config import TrainingConfig
 from training.conformal import IntervalCalibrator
 from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
 from training.median import recentre
+from training.mondrian import bucket_offsets, vol_buckets
 from training.paths import repair_frame
 from training.quantiles import interpolate_horizons, make_quantile_frame, prob_gain
 from training.targets import build_targets, horizon_scale, long_run_vol
@@ -45,7 +46,9 @@ class QuantileForecaster:
     by the train job after its walk-forward; empty means the model's median everywhere.
     ``long_run_vol_`` (ticker -> RMS daily return of its training prices) anchors the
     volatility term structure (``vol_term_decay``) and the calm regime of the ACI floor
-    (``aci_calm_floor_horizon``); both are off by default.
+    (``aci_calm_floor_horizon``) and the volatility buckets of Mondrian CQR (``cqr_vol_edges``,
+    whose per-bucket level offsets are ``bucket_offsets_``: anchor -> ``(buckets, intervals)``);
+    all are off by default.
     """
 
     rearrange = True
@@ -63,6 +66,7 @@ class QuantileForecaster:
         self.as_of_: pd.Timestamp | None = None
         self.median_sources_: dict[int, str] = {}
         self.long_run_vol_: dict[str, float] = {}
+        self.bucket_offsets_: dict[int, np.ndarray] = {}
 
     # --- shapes -------------------------------------------------------------------------------
     @property
@@ -102,6 +106,21 @@ class QuantileForecaster:
             return None
         calm = self._sigma(features) < self.config.aci_calm_ratio * self._long_run(features)
         return calm[:, None] & (np.asarray(self.anchors) >= first)[None, :]
+
+    def _buckets(self, features: pd.DataFrame) -> np.ndarray | None:
+        """Volatility bucket of each row (Mondrian CQR), None when off."""
+        edges = getattr(self.config, "cqr_vol_edges", None)  # absent from old pickled configs
+        if edges is None:
+            return None
+        return vol_buckets(self._sigma(features) / self._long_run(features), edges)
+
+    def _offsets(self, features: pd.DataFrame) -> np.ndarray | None:
+        """Level offsets of each row's volatility bucket ``(rows, anchors, intervals)``."""
+        buckets = self._buckets(features)
+        stored = getattr(self, "bucket_offsets_", {})
+        if buckets is None or not stored:
+            return None
+        return np.stack([stored[h][buckets] for h in self.anchors], axis=1)
 
     def _normalized_targets(self, features: pd.DataFrame, prices: pd.DataFrame) -> np.ndarray:
         """Targets ``(rows, anchors)`` divided by their scale; NaN where not yet known."""
@@ -158,10 +177,20 @@ class QuantileForecaster:
         """Fit the interval calibrators on ``features`` and replay ACI through them."""
         z = self._normalized_targets(features, prices)
         raw = self._raw(features)
+        buckets = self._buckets(features)
+        self.bucket_offsets_ = {}
         for a, h in enumerate(self.anchors):
             self.calibrators_[h] = IntervalCalibrator.fit(
                 raw[:, a, :], z[:, a], self.config.quantiles
             )
+            if buckets is not None:
+                self.bucket_offsets_[h] = bucket_offsets(
+                    self.calibrators_[h],
+                    raw[:, a, :],
+                    z[:, a],
+                    buckets,
+                    len(self.config.cqr_vol_edges or ()) + 1,
+                )
         _, self.aci_levels_ = self._replay(features, prices, raw, z)
 
     def _replay(self, features, prices, raw, z) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -175,6 +204,7 @@ class QuantileForecaster:
             self.calibrators_,
             self._gammas(),
             self._floors(features),
+            self._offsets(features),
         )
 
     def _gammas(self) -> np.ndarray:
@@ -345,6 +375,9 @@ class QuantileForecaster:
         floors = self._floors(features) if adaptive else None
         if floors is not None:
             levels = np.where(floors[:, :, None], np.maximum(levels, nominal[None]), levels)
+        offsets = self._offsets(features)
+        if offsets is not None:  # each volatility bucket's own width, on top of the level
+            levels = np.clip(levels + offsets, 0.0, 1.0)
         return self._to_frame(features, self._calibrated(self._raw(features), levels))
 
     def predict_online(

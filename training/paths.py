@@ -127,6 +127,24 @@ def count_repairs(frame: pd.DataFrame, tolerance: float = 1e-12) -> PathRepairs:
     )
 
 
+def repaired_shares(
+    before: pd.DataFrame, after: pd.DataFrame, tolerance: float = 1e-12
+) -> pd.Series:
+    """Share of forecasts at each horizon that the repair changed (sorted or widened).
+
+    Args:
+        before: A quantile frame as it came (after the median policy).
+        after: ``repair_frame(before)``.
+        tolerance: Differences of log returns up to this are rounding, not a repair.
+
+    Returns:
+        Shares in [0, 1] indexed by horizon: rows of that horizon where some quantile moved.
+    """
+    moved = (after.reindex(before.index) - before).abs().to_numpy() > tolerance
+    changed = pd.Series(moved.any(axis=1), index=before.index)
+    return changed.groupby(level="horizon").mean().astype(float)
+
+
 def path_values(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(paths, horizons, quantiles)`` values and the levels of a sorted quantile frame.
 

@@ -35,7 +35,7 @@ from training.forecaster import QuantileForecaster
 from training.gate_plan import GatePlan, plan_gate
 from training.median import MODEL, decide_median_source, recentre
 from training.metrics import LeakageError, score_forecasts
-from training.paths import repair_frame
+from training.paths import repair_frame, repaired_shares
 from training.permutation import feature_permutation_test, flatten_feature_test
 
 CHAMPION_METHOD = "champion"
@@ -90,7 +90,7 @@ def walk_forward(
         methods[CHAMPION_METHOD] = lambda _: QuantileForecaster(champion.config)
     try:
         backtest = run_backtest(
-            prices, config, start, methods=methods, features=features, engine=engine
+            prices, config, start, plan.end, methods=methods, features=features, engine=engine
         )
     except ValueError as exc:  # too little history before the gate's test years
         raise JobError(
@@ -109,11 +109,14 @@ def walk_forward(
         policy.median_significance,
     )
     sources = dict.fromkeys(range(1, config.max_horizon + 1), source)
-    served = repair_frame(recentre(backtest.forecasts[name], sources))
+    recentred = recentre(backtest.forecasts[name], sources)
+    served = repair_frame(recentred)
     backtest = rescore(backtest, name, served, config)
     horizons = tuple(config.eval_horizons)
     summary = summarize_backtest(backtest, horizons, "ewma_normal")
     metrics = flatten_summary(summary, name)
+    shares = repaired_shares(recentred, served)  # how often the served paths needed the repair
+    metrics |= {f"h{h}_repaired_share": float(shares[h]) for h in horizons}
     metrics["median_model"] = float(source == MODEL)  # one decision for the whole path
     if math.isfinite(p_value):  # none when the model's median is zero's: nothing was tested
         metrics["median_vs_zero_p"] = p_value

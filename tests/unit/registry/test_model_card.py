@@ -50,3 +50,12 @@ def test_the_card_says_identical_losses_are_no_test_and_shows_no_sentinel() -> N
     )
     assert "- vs EWMA-normal (DM, same rows): h1 pinball DM -0.80 p=0.790" in text
     assert "_dm_" not in text  # DM families are written in words, not as raw metric rows
+
+
+def test_the_card_says_how_often_the_path_repair_changed_a_forecast() -> None:
+    text = card({"h1_repaired_share": 0.0, "h5_repaired_share": 0.021, "h30_repaired_share": 0.1})
+    assert (
+        "- path repair (quantiles sorted, ranges widened so they never narrow): changed "
+        "h=1 0.0%, h=5 2.1%, h=30 10.0% of the walk-forward's forecasts"
+    ) in text
+    assert "path repair" not in card({"h1_coverage": 0.9})  # versions from before the count

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.paths import count_repairs, repair_frame, repair_paths
+from training.paths import count_repairs, repair_frame, repair_paths, repaired_shares
 
 LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
 
@@ -83,6 +83,21 @@ def test_count_repairs_counts_crossed_and_narrowed_paths() -> None:
     assert counts.max_widening == pytest.approx(0.04 / 0.02 - 1)  # inner 0.02 widened to 0.04
     repaired = repair_frame(_frame(np.concatenate([good, narrow, crossed])))
     assert count_repairs(repaired).narrowed == 0
+
+
+def test_repaired_shares_count_the_forecasts_each_horizon_needed_repaired() -> None:
+    """Three paths of two days: a narrowing second day, a crossed first day, a good path."""
+    good = np.log([[[0.97, 0.99, 1.0, 1.01, 1.03], [0.96, 0.98, 1.0, 1.02, 1.04]]])
+    narrow = np.log([[[0.96, 0.98, 1.0, 1.02, 1.04], [0.97, 0.99, 1.0, 1.01, 1.03]]])
+    crossed = np.log([[[0.97, 1.01, 1.0, 0.99, 1.03], [0.96, 0.98, 1.0, 1.02, 1.04]]])
+    before = _frame(np.concatenate([good, narrow, crossed]))
+    shares = repaired_shares(before, repair_frame(before))
+    # h=1: only the crossed day was sorted; h=2: only the narrowed day was widened (the crossed
+    # path's second day is already wider than its sorted first)
+    assert shares.to_dict() == {1: pytest.approx(1 / 3), 2: pytest.approx(1 / 3)}
+    assert (repaired_shares(before, before) == 0).all()
+    good_only = _frame(good)
+    assert (repaired_shares(good_only, repair_frame(good_only)) == 0).all()  # no rounding
 
 
 def test_paths_must_share_their_horizons() -> None:

@@ -113,6 +113,7 @@ def test_default_config_and_an_old_pickle_give_the_same_forecasts_bit_for_bit(da
     model = default_model
     assert TrainingConfig().vol_term_decay is None
     assert TrainingConfig().aci_calm_floor_horizon is None
+    assert TrainingConfig().cqr_vol_edges is None
     # The default target scale is RiskMetrics' sigma * sqrt(h), exactly as before.
     sigma = np.maximum(features[SIGMA_COLUMN].to_numpy(float), model.config.min_daily_vol)
     assert np.array_equal(
@@ -121,7 +122,8 @@ def test_default_config_and_an_old_pickle_give_the_same_forecasts_bit_for_bit(da
     # A model pickled before the options existed has neither the attribute nor the fields.
     old = pickle.loads(pickle.dumps(model))
     del old.long_run_vol_
-    for name in ("vol_term_decay", "aci_calm_floor_horizon", "aci_calm_ratio"):
+    del old.bucket_offsets_
+    for name in ("vol_term_decay", "aci_calm_floor_horizon", "aci_calm_ratio", "cqr_vol_edges"):
         del old.config.__dict__[name]
     start = features.index.get_level_values("date").unique()[-40]
     pd.testing.assert_frame_equal(
