@@ -50,6 +50,7 @@ KEY_NAMES += ["controller"]
 KEYS = {name: f"fs_e2e-{name}" for name in KEY_NAMES}
 LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
 VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test beside LOAD_KEYS
+VERIFY_SECONDS = 20  # a deploy's verification load test (the controller's --verify)
 ADMIN_KEY = "fs_e2e-admin"
 KEY_RPM = 1200  # per key: 20 per second, burst 20
 KEY_BURST = 20
@@ -229,7 +230,7 @@ def running_stack(
             # test whose CPU line allows two cores: here that test shares them with the test's
             # own load and the replicas (test_loadtest restores the plan's 80% for its run).
             FINSIMPLES_STACK__CONTROLLER_POLL_SECONDS="5",
-            FINSIMPLES_LOADTEST__VERIFY_SECONDS="20",
+            FINSIMPLES_LOADTEST__VERIFY_SECONDS=str(VERIFY_SECONDS),
             FINSIMPLES_LOADTEST__MAX_CPU_PERCENT="200",
             # The scheduler is tested on its own (tests/integration/deploy): no daily run may
             # fire into this session's lake at an exchange's close.

@@ -17,7 +17,14 @@ import pytest
 from mlflow import MlflowClient
 
 from deploy.controller import ControllerState
-from tests.e2e.conftest import KEYS, TICKERS, VERIFY_KEYS, RunningStack, mlflow_answers
+from tests.e2e.conftest import (
+    KEYS,
+    TICKERS,
+    VERIFY_KEYS,
+    VERIFY_SECONDS,
+    RunningStack,
+    mlflow_answers,
+)
 from tests.e2e.load import steady_load
 from tests.servers import wait_until
 
@@ -89,10 +96,12 @@ def test_a_promotion_in_mlflow_reaches_every_replica_under_load(
     deploying = [e for e in decisions if e["event"] == "deploying"][-1]
     assert (deploying["version"], deploying["previous"], deploying["verify"]) == (new, old, True)
 
-    # Once the last replica moved, every answer came from the new version, on every replica
-    # (until the verdict: its verification takes 20 s).
+    # Once the last replica moved, every answer came from the new version, on every replica,
+    # while the verification's load test ran (it starts then and takes VERIFY_SECONDS; a
+    # rollback comes only after it, and its event only once the replicas are back).
     verdict_wall = datetime.fromisoformat(last["at"]).timestamp()
-    window = [a for a in load.snapshot() if landed_wall + 1 < a.sent_wall < verdict_wall - 1]
+    window_end = min(verdict_wall, landed_wall + VERIFY_SECONDS) - 1
+    window = [a for a in load.snapshot() if landed_wall + 1 < a.sent_wall < window_end]
     assert window
     assert {a.model_version for a in window} == {new}
     assert {a.replica for a in window} == {slot.name for slot in running_stack.slots()}
