@@ -51,6 +51,7 @@ KEYS = {name: f"fs_e2e-{name}" for name in KEY_NAMES}
 LOAD_KEYS = [f"fs_e2e-load-{i}" for i in range(8)]
 VERIFY_KEYS = [f"fs_e2e-verify-{i}" for i in range(8)]  # a deploy's load test beside LOAD_KEYS
 VERIFY_SECONDS = 20  # a deploy's verification load test (the controller's --verify)
+SESSION_BALANCE_TOLERANCE = 0.25  # a deploy's verification on the shared cores (see below)
 ADMIN_KEY = "fs_e2e-admin"
 KEY_RPM = 1200  # per key: 20 per second, burst 20
 KEY_BURST = 20
@@ -228,10 +229,15 @@ def running_stack(
             FINSIMPLES_FAULT_INJECTION="true",  # the fault plan breaks a replica on demand
             # The deploy controller runs (poll 5 s) and verifies each deploy with a 20 s load
             # test whose CPU line allows two cores: here that test shares them with the test's
-            # own load and the replicas (test_loadtest restores the plan's 80% for its run).
+            # own load and the replicas (test_loadtest restores the plan's 80% for its runs).
             FINSIMPLES_STACK__CONTROLLER_POLL_SECONDS="5",
             FINSIMPLES_LOADTEST__VERIFY_SECONDS=str(VERIFY_SECONDS),
             FINSIMPLES_LOADTEST__MAX_CPU_PERCENT="200",
+            # Likewise each replica's share: with the test's own load and the verification's
+            # on two cores, scheduling noise moves a share by 10-15 points (seen failing healthy
+            # versions). test_loadtest restores the plan's 10% too; a replica answering 500s is
+            # still off by more than half.
+            FINSIMPLES_LOADTEST__BALANCE_TOLERANCE=str(SESSION_BALANCE_TOLERANCE),
             # The scheduler is tested on its own (tests/integration/deploy): no daily run may
             # fire into this session's lake at an exchange's close.
             FINSIMPLES_STACK__SCHEDULER="false",

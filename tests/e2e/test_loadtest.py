@@ -10,12 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.config import LoadTestConfig
 from tests.e2e.conftest import KEYS, RunningStack
 from tests.servers import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
 CHARTS = ("latency.png", "rps_per_replica.png", "cache_hit_rate.png", "cpu_per_replica.png")
+
+
+# The plan's capacity lines: the session stack relaxes them for its deploys' verifications.
+PLAN = {
+    "FINSIMPLES_LOADTEST__MAX_CPU_PERCENT": str(LoadTestConfig().max_cpu_percent),
+    "FINSIMPLES_LOADTEST__BALANCE_TOLERANCE": str(LoadTestConfig().balance_tolerance),
+}
 
 
 def summary_of(folder: Path) -> dict:
@@ -30,10 +38,7 @@ def test_the_ci_profile_passes_the_plans_verdict(
     running_stack: RunningStack, tmp_path: Path
 ) -> None:
     report = tmp_path / "ci"
-    plan_cpu = {"FINSIMPLES_LOADTEST__MAX_CPU_PERCENT": "80"}  # the session's is for deploys
-    run = running_stack.cli(
-        "loadtest", "--profile", "ci", "--report-dir", str(report), env=plan_cpu
-    )
+    run = running_stack.cli("loadtest", "--profile", "ci", "--report-dir", str(report), env=PLAN)
     print(run.stdout)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     assert "verdict: PASS" in run.stdout
@@ -89,7 +94,7 @@ def test_a_replica_answering_500s_fails_the_error_and_balance_lines(
     report = tmp_path / "broken"
     with broken(running_stack, "replica-2", 500):
         run = running_stack.cli(
-            "loadtest", "--profile", "ci", "--duration", "20", "--report-dir", str(report)
+            "loadtest", "--profile", "ci", "--duration", "20", "--report-dir", str(report), env=PLAN
         )
     print(run.stdout)
     assert run.returncode == 1, f"{run.stdout}\n{run.stderr}"
