@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 
-from benchmarks.universe import UniverseSpec, generate_universe
-from bentos.predictor import TickerWindow
+from benchmarks.bench_tickers import synthetic_windows
 from bentos.schemas import TickerOut, TickersAnswer
 from bentos.ticker_search import (
     MAX_LIMIT,
@@ -141,21 +139,7 @@ def test_cursor_round_trip() -> None:
 
 def test_a_page_at_2000_tickers_is_within_the_budget() -> None:
     """Figures for docs/benchmarks.md: the answer's bytes at 2,000 synthetic tickers."""
-    universe = generate_universe(UniverseSpec(tickers=2000, years=1, seed=0))
-    columns = ["ticker", "exchange", "currency", "name", "timezone"]
-    lake = [
-        TickerWindow(
-            ticker=ticker,
-            first_date=date(2016, 1, 4),
-            last_date=date(2025, 12, 30),
-            forecastable=True,
-            exchange=mic,
-            currency=currency,
-            name=name,
-            timezone=timezone,
-        )
-        for ticker, mic, currency, name, timezone in universe.tickers[columns].to_numpy(dtype=str)
-    ]
+    lake = synthetic_windows(2000)
 
     def size(query: TickerQuery) -> int:
         page = search_tickers(lake, query)
