@@ -39,7 +39,7 @@ from benchmarks.stack_load import Figures, Request, Result, cycling, open_loop
 from benchmarks.stack_run import build_stack, stack_up
 from deploy.controller import ControllerState
 from deploy.programs import CONTROLLER, PREFECT, RUNNER
-from finsimples.jobs.common import open_registry
+from jobs.common import open_registry
 from tests.champion import TICKERS
 from tests.e2e.conftest import RunningStack, settings_of
 

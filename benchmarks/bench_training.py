@@ -21,8 +21,8 @@ from typing import TypeVar
 import pandas as pd
 
 from benchmarks.machine import cpu_mark, others_cores
-from finsimples.jobs.evidence import feature_evidence
 from finsimples.settings import Settings
+from jobs.evidence import feature_evidence
 from training.evaluation import run_backtest, score_recent
 from training.features import build_features
 from training.forecaster import QuantileForecaster

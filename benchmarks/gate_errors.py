@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.gate_errors [--trials N]`` (a few minutes on two cor
 
 On the bundled sample (six tickers, 2005 to 2022-11-30, the small config of the tests), a
 champion is fitted and candidates are compared with it on the same latest rows with known
-outcomes by the train job's own refit-path functions (``finsimples.jobs.evidence``:
+outcomes by the train job's own refit-path functions (``jobs.evidence``:
 ``versus_champion_recent``, Diebold-Mariano on pinball and absolute error, and
 ``feature_evidence``), judged by ``registry.gate``:
 
@@ -24,7 +24,7 @@ Prints a table and writes ``.finsimples/bench/gate_errors.json``.
 
 ``--walk-forward`` instead asks whether the train job's own two-year walk-forward checks (held
 "passed" above) catch the shuffled-features candidate: for it (the same three shuffles and seeds)
-and for honest candidates of the same configuration, ``finsimples.jobs.evidence.walk_forward``
+and for honest candidates of the same configuration, ``jobs.evidence.walk_forward``
 (what ``train --full`` runs) gives the calibration and DM-vs-EWMA-normal metrics, and
 ``evaluate_gate`` judges them together with the comparison with the champion on the latest days.
 Writes ``.finsimples/bench/gate_errors_walk_forward.json``.
@@ -43,9 +43,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.dm_figures import dm_figures, dm_text
-from finsimples.jobs import evidence
+from config.gate import GatePolicy
 from finsimples.settings import Settings
-from registry.gate import GatePolicy, GateVerdict, evaluate_gate
+from jobs import evidence
+from registry.gate import GateVerdict, evaluate_gate
 from training.boosting import BoosterFit, fit_in_process
 from training.config import BoosterParams, TrainingConfig
 from training.evaluation import Factory, default_methods, run_backtest

@@ -76,7 +76,7 @@ def model_info(
 def _registered(
     settings: Settings, alias: str, version: str | None
 ) -> tuple[ModelRegistry, ModelVersion]:
-    from finsimples.jobs.common import JobError, open_registry  # MLflow: import on demand
+    from jobs.common import JobError, open_registry  # MLflow: import on demand
 
     registry = open_registry(settings)
     found = registry.get(version) if version else registry.version_by_alias(alias)

@@ -4,7 +4,7 @@ At start-up (and whenever the lake commits a new version) it reads every ticker'
 from the lake and runs the very functions training used (``training.features.build_features``
 then ``latest_features``), so serving cannot drift from training; a forecast is then one
 ``forecaster.predict`` on that row and ``finsimples.forecast.make_forecast``, as in
-``finsimples.jobs.predict``. No BentoML here: the service, the deploy hook and the tests share it.
+``jobs.predict``. No BentoML here: the service, the deploy hook and the tests share it.
 
 The request path touches no pandas: a ticker's as-of date and volatility are read off its row
 once per lake version, and its whole path (every horizon) is computed on its first request and

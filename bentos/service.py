@@ -38,7 +38,6 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bentos.buckets import LATENCY_BUCKETS
 from bentos.edge import ADMIN_PREFIX, EdgeMiddleware, EdgePolicy, validation_body
 from bentos.faults import NO_FAULT, Fault, FaultPlan
 from bentos.model_store import BENTO_MODEL_NAME
@@ -67,6 +66,7 @@ from bentos.ticker_search import (
     MAX_QUERY,
     QUERY_PATTERN,
 )
+from config.buckets import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from bentos.errors import ApiError

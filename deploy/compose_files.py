@@ -19,12 +19,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.config import StackConfig
+from config.monitoring import API_JOB, REDIS_JOB, REPLICA_LABEL
+from config.stack import StackConfig
 from deploy.nginx import NginxLayout, render_nginx_conf
 from finsimples import generated
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml, timings
-from monitoring.config import API_JOB, REDIS_JOB, REPLICA_LABEL
 
 COMPOSE_DIR = Path(__file__).resolve().parent / "compose"
 # The `nginx-status` network of compose.yaml (the test checks they agree): only NGINX, the
@@ -77,7 +77,7 @@ def render_prometheus_yml(stack: StackConfig) -> str:
 
     Each replica is its own target group with a ``replica`` label (the value of its
     ``FINSIMPLES_REPLICA_ID``), so per-replica panels need no relabelling. Job names follow
-    ``monitoring.config`` (the rules select on them), as the local stack's do.
+    ``config.monitoring`` (the rules select on them), as the local stack's do.
     """
     replicas = "".join(
         f'      - targets: ["{name}:{REPLICA_PORT}"]\n'

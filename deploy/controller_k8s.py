@@ -257,7 +257,7 @@ def champion_reader(settings: Settings) -> Callable[[], str | None]:
     """Reads ``@champion``'s version from the registry."""
 
     def champion() -> str | None:
-        from finsimples.jobs.common import open_registry
+        from jobs.common import open_registry
 
         found = open_registry(settings).champion()
         return str(found.version) if found is not None else None
@@ -269,7 +269,7 @@ def champion_restorer(settings: Settings) -> Callable[[str, str, str], None]:
     """Gives ``@champion`` back to ``old`` when the failed ``new`` still holds it (audited)."""
 
     def restore(old: str, new: str, why: str) -> None:
-        from finsimples.jobs.common import open_registry
+        from jobs.common import open_registry
 
         registry = open_registry(settings)
         found = registry.champion()

@@ -34,7 +34,7 @@ log = logging.getLogger("finsimples.controller")
 
 def observe_stack(settings: Settings) -> Observation:
     """``@champion`` in the registry, and the version each replica of the stack serves."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
 
     champion = open_registry(settings).champion()
     served = [slot.model_version for slot in StackLayout.of(settings).read_slots()]

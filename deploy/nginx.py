@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deploy.config import StackConfig
+from config.stack import StackConfig
 
 # Fields of the JSON access log; escape=json makes NGINX quote the values safely.
 ACCESS_LOG_FIELDS = {

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from deploy.config import StackConfig
+from config.monitoring import API_JOB, CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL
+from config.stack import StackConfig
 from deploy.layout import StackLayout
 from deploy.programs import find_binary
 from deploy.supervisor import Program
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml, timings
-from monitoring.config import API_JOB, CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"

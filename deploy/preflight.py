@@ -85,7 +85,7 @@ def require_champion(settings: Settings, version: str | None = None) -> str:
     Raises:
         StackError: no champion (with the command that trains one), or no such version.
     """
-    from finsimples.jobs.common import open_registry  # MLflow: imported when needed
+    from jobs.common import open_registry  # MLflow: imported when needed
 
     try:
         registry = open_registry(settings)

@@ -15,12 +15,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from deploy.config import StackConfig
+from config.gate import GatePolicy
+from config.loadtest import LoadTestConfig
+from config.monitoring import AlertConfig, DriftConfig, SloConfig
+from config.stack import StackConfig
 from finsimples.environment import UnknownVariables
 from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS
-from loadtest.config import LoadTestConfig
-from monitoring.config import AlertConfig, DriftConfig, SloConfig
-from registry.gate import GatePolicy
 from training.config import TrainingConfig
 
 
@@ -261,7 +261,7 @@ class Settings(BaseSettings):
     )
     stack: StackConfig = Field(
         default=StackConfig(),
-        description="The 3-replica topology (FINSIMPLES_STACK__<FIELD>; see deploy/config.py).",
+        description="The 3-replica topology (FINSIMPLES_STACK__<FIELD>; see config/stack.py).",
     )
 
     # --- flows: the daily schedule, the drop location, drift checks -------------------------

@@ -1,6 +1,6 @@
 """The forecasts' track record: what the champion served each day, scored once prices are known.
 
-Pure: DataFrames in, DataFrames and plain dicts out (``finsimples.jobs.track_record`` reads and
+Pure: DataFrames in, DataFrames and plain dicts out (``jobs.track_record`` reads and
 writes the lake). Three steps:
 
 1. :func:`forecast_log`: the champion's forecasts of one day, one row per (ticker, horizon),

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
-from finsimples.jobs.status import record_daily
 from finsimples.schedules import market_closed_reason
 from finsimples.settings import Settings
 from flows.ingest import IngestSummary, ingest_flow
 from flows.io import io_task, with_retries
 from flows.retrain import RetrainSummary, retrain_flow
 from flows.track_record import TrackRecordRun, track_record_flow
+from jobs.status import record_daily
 
 
 @dataclass(frozen=True)

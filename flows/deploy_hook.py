@@ -30,12 +30,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from bentos.deploy_hook import DeployCacheReport, invalidate_and_warm
-from finsimples.jobs.common import open_registry
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from flows.drift import DriftSummary, drift_flow
 from flows.io import io_task, with_retries
 from flows.locks import model_lock
+from jobs.common import open_registry
 
 DEPLOYS_DIR = "reports/deploys"
 

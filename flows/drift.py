@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from prefect import flow, get_run_logger
 
-from finsimples.jobs.drift import (
+from finsimples.settings import Settings
+from flows.io import compute_task, io_task, with_retries
+from jobs.drift import (
     DriftInputs,
     StoredDriftReport,
     load_drift_inputs,
     store_drift_report,
 )
-from finsimples.settings import Settings
-from flows.io import compute_task, io_task, with_retries
 from monitoring.drift import DriftResult, check_drift
 
 

@@ -2,7 +2,7 @@
 
 It reads the champion's watermark first: with nothing newer in the lake it ends as "nothing to
 do". Otherwise it updates the champion incrementally, or refits from scratch on the configured
-cadence (``finsimples.jobs.plan``). The train job logs and registers the candidate and runs the
+cadence (``jobs.plan``). The train job logs and registers the candidate and runs the
 gate; only a promotion moves ``@champion``, and it is the job's last registry write, so a failure
 anywhere before it (MLflow unreachable, a bad lake) leaves the champion as it was. The prices
 to train on are read in an I/O task of their own, so an S3 outage there is retried like every
@@ -29,15 +29,15 @@ import httpx
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from finsimples.jobs.common import open_registry, read_training_prices
-from finsimples.jobs.plan import LastCandidate, RetrainPlan, plan_retrain
-from finsimples.jobs.status import record_retrain
-from finsimples.jobs.train import TrainOutcome, train
 from finsimples.lake import Lake
 from finsimples.records import RetrainStatus
 from finsimples.settings import Settings
 from flows.io import compute_task, io_task, with_retries
 from flows.locks import model_lock
+from jobs.common import open_registry, read_training_prices
+from jobs.plan import LastCandidate, RetrainPlan, plan_retrain
+from jobs.status import record_retrain
+from jobs.train import TrainOutcome, train
 
 
 @dataclass(frozen=True)

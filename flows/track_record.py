@@ -1,7 +1,7 @@
 """The track-record flow: log today's champion forecasts, score the matured ones, summarize.
 
 The daily flow runs it after the retrain, so it logs the forecasts of the champion that serves
-the new data. Wiring only: the work is ``finsimples.jobs.track_record`` and
+the new data. Wiring only: the work is ``jobs.track_record`` and
 ``finsimples.track_record``; the replicas read the summary it writes
 (``track_record/summary.json``) into ``GET /v1/model``, narratives and their gauges.
 
@@ -17,8 +17,13 @@ from dataclasses import dataclass
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from finsimples.jobs.common import load_champion, open_registry
-from finsimples.jobs.track_record import (
+from finsimples.lake import Lake
+from finsimples.records import TrackRecordSummary
+from finsimples.settings import Settings
+from flows.io import compute_task, io_task, with_retries
+from flows.locks import model_lock
+from jobs.common import load_champion, open_registry
+from jobs.track_record import (
     TrackRecordInputs,
     TrackRecordResult,
     build_log,
@@ -27,11 +32,6 @@ from finsimples.jobs.track_record import (
     store_log,
     store_result,
 )
-from finsimples.lake import Lake
-from finsimples.records import TrackRecordSummary
-from finsimples.settings import Settings
-from flows.io import compute_task, io_task, with_retries
-from flows.locks import model_lock
 
 
 @dataclass(frozen=True)

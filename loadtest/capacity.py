@@ -35,7 +35,7 @@ from typing import Any
 from loadtest.traffic import HORIZONS, LOCALES, zipf_weights
 
 INVESTORS = (50, 500, 5_000, 50_000)
-HPA_TARGET = 0.70  # deploy/config.py autoscale_cpu_percent, the HPA's target
+HPA_TARGET = 0.70  # config/stack.py autoscale_cpu_percent, the HPA's target
 CPU_REQUEST_CORES = 1.0  # deploy/k8s/base/deployment.yaml: a replica's CPU request
 MIN_REPLICAS = 3
 

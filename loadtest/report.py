@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from loadtest.config import LoadTestConfig
+from config.loadtest import LoadTestConfig
 from loadtest.records import RequestRecord
 from loadtest.sampler import ReplicaSample
 from loadtest.verdict import ANSWER_SOURCES

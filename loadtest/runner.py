@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from loadtest.config import LoadTestConfig
+from config.loadtest import LoadTestConfig
 from loadtest.profiles import PROFILES, Profile, StressPlan
 from loadtest.records import RequestRecord, read_records
 from loadtest.report import write_charts, write_summary

@@ -1,7 +1,7 @@
 """The SLA verdict of a load test run, from what the clients saw and what the replicas counted.
 
 Pure: records and samples in, lines out. Each line is a measured figure against a threshold of
-:class:`~loadtest.config.LoadTestConfig` (the scalability plan's numbers by default); the run
+:class:`~config.loadtest.LoadTestConfig` (the scalability plan's numbers by default); the run
 passes when no line fails. A line that could not be measured (no access to the replicas from a
 remote ``--host``) says so and does not decide.
 """
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from loadtest.config import LoadTestConfig
+from config.loadtest import LoadTestConfig
 from loadtest.profiles import PROFILES, Profile, StepResult, knee
 from loadtest.records import RequestRecord
 from loadtest.sampler import ReplicaSample

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from monitoring.config import AlertConfig
+from config.monitoring import AlertConfig
 
 PLACEHOLDER_WEBHOOK_URL = "http://alert-webhook.invalid/finsimples"
 """Never resolves (``.invalid`` is reserved): a file rendered with it delivers nothing."""

@@ -1,6 +1,6 @@
 """The alert rules, as data built from the settings: replicas, serving, the model.
 
-Pure: functions of :class:`~monitoring.config.AlertConfig` returning :class:`RuleGroup` values;
+Pure: functions of :class:`~config.monitoring.AlertConfig` returning :class:`RuleGroup` values;
 ``monitoring.rules`` writes them as Prometheus rule files and ``monitoring.slo`` adds the SLO
 burn-rate group. Every alert carries a ``severity`` (``page``: someone acts now; ``ticket``:
 within a working day), a summary, a description and a runbook hint; monitoring/README.md
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitoring.config import API_JOB, REDIS_JOB, AlertConfig
+from config.monitoring import API_JOB, REDIS_JOB, AlertConfig
 
 Severity = Literal["page", "ticket"]
 

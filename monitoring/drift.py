@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from monitoring.config import DriftConfig
+from config.monitoring import DriftConfig
 from training.features import build_features
 from training.metrics import score_forecasts
 from training.targets import build_targets

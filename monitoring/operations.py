@@ -3,14 +3,14 @@ controller is alive, each exchange's daily flow succeeded after its close.
 
 Pure, like ``monitoring.alerts``. Series: ``finsimples_registry_champion_info`` and
 ``finsimples_controller_*`` from the deploy controller (``deploy.controller``, job
-:data:`~monitoring.config.CONTROLLER_JOB`), ``finsimples_model_info`` and
+:data:`~config.monitoring.CONTROLLER_JOB`), ``finsimples_model_info`` and
 ``finsimples_daily_flow_due_timestamp_seconds`` from the replicas (``bentos.metrics``).
 """
 
 from __future__ import annotations
 
+from config.monitoring import CONTROLLER_JOB, AlertConfig
 from monitoring.alerts import API, Alert, RuleGroup
-from monitoring.config import CONTROLLER_JOB, AlertConfig
 
 CONTROLLER = f'job="{CONTROLLER_JOB}"'
 

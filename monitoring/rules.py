@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from config.monitoring import AlertConfig, SloConfig
 from finsimples import generated
 from finsimples.settings import Settings
 from monitoring.alertmanager import PLACEHOLDER_WEBHOOK_URL, render_alertmanager_yml, timings
@@ -32,7 +33,6 @@ from monitoring.alerts import (
     replica_group,
     serving_group,
 )
-from monitoring.config import AlertConfig, SloConfig
 from monitoring.operations import operations_group
 from monitoring.slo import slo_group
 

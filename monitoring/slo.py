@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bentos.buckets import LATENCY_BUCKETS
+from config.buckets import LATENCY_BUCKETS
+from config.monitoring import SloConfig
 from monitoring.alerts import REQUESTS, Alert, Recording, RuleGroup, Severity
-from monitoring.config import SloConfig
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
@@ -124,7 +124,7 @@ def slo_group(slo: SloConfig) -> RuleGroup:
     if slo.latency_seconds not in LATENCY_BUCKETS:
         raise ValueError(
             f"slo.latency_seconds {slo.latency_seconds:g}: expected one of the latency "
-            f"histogram's buckets {LATENCY_BUCKETS} (bentos/buckets.py)"
+            f"histogram's buckets {LATENCY_BUCKETS} (config/buckets.py)"
         )
     recordings: list[Alert | Recording] = []
     for sli in ("availability", "latency"):

@@ -1,7 +1,7 @@
 """``finsimples monitor status``: the stack's health on one terminal screen, from Prometheus.
 
 For ops where Grafana isn't available. :func:`collect` asks Prometheus (the queries are
-:func:`status_queries`, on the label conventions of ``monitoring.config``) and returns a
+:func:`status_queries`, on the label conventions of ``config.monitoring``) and returns a
 :class:`Snapshot`; :func:`render` turns a snapshot into rich tables, marking what crosses the
 alert thresholds of the settings. Collecting is the only I/O; rendering is pure.
 """
@@ -18,8 +18,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from config.monitoring import CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
 from monitoring.alerts import API, REQUESTS
-from monitoring.config import CONTROLLER_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
 from monitoring.prometheus_api import ActiveAlert, PrometheusApi, Sample
 
 BY = REPLICA_LABEL

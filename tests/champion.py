@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from config.gate import GatePolicy
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from registry.gate import GatePolicy
 from training.config import BoosterParams, TrainingConfig
 from training.features import build_features, latest_features
 from training.forecaster import QuantileForecaster
@@ -78,7 +78,7 @@ def fit_small(lake: Lake, seed: int = 0) -> QuantileForecaster:
 
 def register_champion(settings: Settings, lake: Lake, forecaster: QuantileForecaster) -> str:
     """Log and register ``forecaster`` as a new version, promote it to @champion; its version."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
     from registry.tracking import TrainingRecord, log_candidate
 
     registry = open_registry(settings)

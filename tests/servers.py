@@ -103,7 +103,7 @@ def nginx_in_front(upstreams: Sequence[str], root: Path, budget: float = 3.0) ->
     Its files live under ``root`` (created): ``nginx.conf``, ``access.log`` (the stack's JSON
     lines) and ``error.log``. Yields its URL.
     """
-    from deploy.config import StackConfig
+    from config.stack import StackConfig
     from deploy.nginx import NginxLayout, render_nginx_conf
     from deploy.programs import find_binary
 

@@ -34,9 +34,9 @@ from deploy.layout import Slot
 from deploy.preflight import port_owner
 from deploy.replica import orphans
 from deploy.stack import Stack
-from finsimples.jobs.drift import load_drift_inputs, store_drift_report
-from finsimples.jobs.track_record import replay_track_record
 from finsimples.settings import Settings
+from jobs.drift import load_drift_inputs, store_drift_report
+from jobs.track_record import replay_track_record
 from monitoring.drift import check_drift
 from tests.champion import fit_small, register_champion, write_lake
 from tests.e2e.webhook import WebhookReceiver

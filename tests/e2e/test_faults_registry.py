@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from deploy.programs import MLFLOW
-from finsimples.jobs.common import open_registry
+from jobs.common import open_registry
 from tests.e2e.conftest import LOAD_KEYS, TICKERS, RunningStack, mlflow_answers
 from tests.e2e.load import steady_load
 from tests.servers import port_open, wait_until

@@ -38,10 +38,10 @@ from mlflow.exceptions import MlflowException
 
 from finsimples.drop import DropZone
 from finsimples.ingest import ingest_files
-from finsimples.jobs.drift import load_drift_inputs, store_drift_report
-from finsimples.jobs.track_record import FORECASTS_DIR, SCORES_DIR, replay_track_record
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from jobs.drift import load_drift_inputs, store_drift_report
+from jobs.track_record import FORECASTS_DIR, SCORES_DIR, replay_track_record
 from monitoring.drift import check_drift
 from tests.b3 import Quote, write_cotahist
 from tests.champion import LENIENT, SMALL, TICKERS, WATERMARK, fit_small, register_champion

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtest.config import LoadTestConfig
+from config.loadtest import LoadTestConfig
 from tests.e2e.conftest import KEYS, RunningStack
 from tests.servers import free_port, wait_until
 

@@ -43,7 +43,7 @@ KEY = ["ticker", "date"]
 LAUNCHER = """
 import json, os, signal, sys, time, traceback
 from pathlib import Path
-from finsimples.cli import main
+from cli.main import main
 
 spec = json.loads(Path(sys.argv[1]).read_text())
 folder, commands = Path(spec["folder"]), spec["commands"]

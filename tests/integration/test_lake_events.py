@@ -12,9 +12,9 @@ import pytest
 
 from finsimples.calendars import next_sessions
 from finsimples.ingest import ingest_files
-from finsimples.jobs.train import leave_out_renamed
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from jobs.train import leave_out_renamed
 from tests.b3 import CorporateYear, Quote, corporate_year, write_cotahist
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from finsimples.cli import app
+from cli.main import app
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from tests.champion import TICKERS

@@ -7,7 +7,8 @@ import pytest
 
 from benchmarks.dm_figures import dm_figures, dm_text
 from benchmarks.gate_errors import _row, _wf_row
-from registry.gate import GatePolicy, GateVerdict
+from config.gate import GatePolicy
+from registry.gate import GateVerdict
 from training.dm_test import dm_test, evidence_p_value, result_metrics
 
 POLICY = GatePolicy(horizons=(1,))

@@ -7,10 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from finsimples.jobs.status import record_daily
 from finsimples.lake import Lake
 from finsimples.records import DailyStatus, daily_status_path, read_record
 from finsimples.settings import Settings
+from jobs.status import record_daily
 
 NY = ZoneInfo("America/New_York")
 SP = ZoneInfo("America/Sao_Paulo")

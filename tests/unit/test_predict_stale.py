@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from finsimples.cli import app
+from cli.main import app
 from finsimples.ingest import ingest_files
 from finsimples.lake import Lake
 from finsimples.settings import Settings

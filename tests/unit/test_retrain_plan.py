@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from finsimples.jobs.plan import UPDATES_TAG, LastCandidate, plan_retrain
+from jobs.plan import UPDATES_TAG, LastCandidate, plan_retrain
 from training.features import FEATURE_VERSION
 
 FULL = {"watermark": "2022-11-21", "training_mode": "full", "feature_version": FEATURE_VERSION}

@@ -14,13 +14,13 @@ from bentos.cache import forecast_key, narrative_key
 from bentos.narrative import ForecastFacts, build_messages
 from bentos.schemas import Ticker
 from finsimples.ingest import IngestError, read_price_file
-from finsimples.jobs.common import JobError
-from finsimples.jobs.predict import predict
 from finsimples.lake import Lake
 from finsimples.schemas import check_ticker, is_valid_ticker
 from finsimples.settings import Settings
 from finsimples.storage import open_location
 from finsimples.tickers import Listing
+from jobs.common import JobError
+from jobs.predict import predict
 
 REAL = ["PETR4", "BRK.B", "BF-B", "BOVA11", "7203", "GOOG", "A"]
 HOSTILE = {

@@ -27,7 +27,6 @@ import pandas as pd
 import pytest
 
 from bentos.auth import hash_api_key
-from finsimples.jobs.track_record import replay_track_record
 from finsimples.lake import Lake
 from finsimples.records import (
     DRIFT_STATUS,
@@ -37,6 +36,7 @@ from finsimples.records import (
     write_record,
 )
 from finsimples.settings import Settings
+from jobs.track_record import replay_track_record
 from tests.champion import fit_small, register_champion, write_lake
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.serving.conftest import RedisServer

@@ -1,5 +1,5 @@
 """The Kubernetes manifests (deploy/k8s): rendered by kustomize, validated offline, checked
-against the settings they must agree with (deploy/config.py, the generated NGINX config).
+against the settings they must agree with (config/stack.py, the generated NGINX config).
 
 No cluster here: `kubectl kustomize` renders each overlay and `kubernetes-validate --strict`
 checks every rendered document against the API schemas of the Kubernetes versions below. The
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.config import StackConfig
+from config.stack import StackConfig
 from deploy.nginx import NginxLayout, render_nginx_conf
 from finsimples.settings import Settings
 

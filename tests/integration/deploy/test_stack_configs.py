@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 from supervisor.options import ServerOptions
 
-from deploy.config import StackConfig
+from config.stack import StackConfig
 from deploy.layout import Slot, StackLayout
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.preflight import StackError, require_binaries, require_free_ports

@@ -12,7 +12,8 @@ import yaml
 from pydantic import ValidationError
 from supervisor.options import ServerOptions
 
-from deploy.config import StackConfig
+from config.monitoring import AlertConfig
+from config.stack import StackConfig
 from deploy.layout import Slot
 from deploy.observability import (
     ALERTMANAGER,
@@ -27,7 +28,6 @@ from deploy.observability import (
 from deploy.stack import Stack
 from deploy.supervisor import render_supervisord_conf
 from finsimples.settings import Settings
-from monitoring.config import AlertConfig
 
 pytestmark = pytest.mark.integration
 

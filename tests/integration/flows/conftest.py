@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from config.monitoring import DriftConfig
 from finsimples.drop import DropZone
 from finsimples.ingest import ingest_files
-from finsimples.jobs.common import open_registry
 from finsimples.lake import Lake
 from finsimples.replay import DayFile, next_day_file
 from finsimples.settings import Settings
-from monitoring.config import DriftConfig
+from jobs.common import open_registry
 from registry.promotion import ModelRegistry
 from tests.champion import LENIENT, SMALL, TICKERS
 from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)

@@ -29,11 +29,11 @@ from prefect.settings import get_current_settings
 
 from finsimples.drop import PROCESSED_DIR, QUARANTINE_DIR, DropZone
 from finsimples.ingest import ingest_files
-from finsimples.jobs.plan import UPDATES_TAG, updates_since_full
 from finsimples.settings import Settings
 from flows.deploy_hook import DEPLOYS_DIR
 from flows.ingest import ingest_flow
 from flows.locks import LIMITS, MODEL_LOCK, ensure_limits, model_lock
+from jobs.plan import UPDATES_TAG, updates_since_full
 from tests.champion import fit_small, register_champion
 from tests.integration.flows.conftest import World, make_world
 

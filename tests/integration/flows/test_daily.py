@@ -11,10 +11,10 @@ import pytest
 import redis
 
 from bentos.cache import POPULAR_KEY
-from finsimples.jobs.plan import UPDATES_TAG
 from flows.daily import daily_flow
 from flows.deploy_hook import deploy_hook_flow
 from flows.retrain import retrain_flow
+from jobs.plan import UPDATES_TAG
 from tests.champion import break_updates, fit_small, register_champion
 from tests.integration.flows.conftest import make_world
 

@@ -15,10 +15,10 @@ from prefect.client.schemas.objects import TaskRun
 
 from finsimples.drop import QUARANTINE_DIR
 from finsimples.ingest import ingest_files
-from finsimples.jobs import train as train_job
 from flows.deploy_hook import deploy_hook_flow
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
+from jobs import train as train_job
 from tests.champion import fit_small, register_champion
 from tests.conftest import S3_KEY
 from tests.fakes.tcp_proxy import TcpProxy

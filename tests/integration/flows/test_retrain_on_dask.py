@@ -10,8 +10,8 @@ import pytest
 import xgboost as xgb
 from distributed import Client, get_task_stream
 
-from finsimples.jobs.common import load_version
 from flows.retrain import retrain_flow
+from jobs.common import load_version
 from tests.dask_cluster import WORKERS, dask_client, dask_cluster
 from tests.integration.flows.conftest import make_world
 from tests.integration.training.test_dask_training import trained_on

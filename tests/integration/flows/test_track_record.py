@@ -10,13 +10,6 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from finsimples.jobs.track_record import (
-    FORECASTS_DIR,
-    SCORES_DIR,
-    read_logs,
-    read_scores,
-    replay_track_record,
-)
 from finsimples.records import (
     RETRAIN_STATUS,
     TRACK_RECORD_SUMMARY,
@@ -28,6 +21,13 @@ from flows.daily import daily_flow
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
 from flows.track_record import track_record_flow
+from jobs.track_record import (
+    FORECASTS_DIR,
+    SCORES_DIR,
+    read_logs,
+    read_scores,
+    replay_track_record,
+)
 from tests.champion import TICKERS, fit_small, register_champion
 from tests.integration.flows.conftest import World, make_world
 

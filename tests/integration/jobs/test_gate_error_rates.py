@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsimples.jobs.evidence import feature_evidence, versus_champion_recent
 from finsimples.settings import Settings
+from jobs.evidence import feature_evidence, versus_champion_recent
 from registry.gate import GateVerdict, evaluate_gate
 from tests.champion import SMALL, TICKERS
 from training.features import build_features

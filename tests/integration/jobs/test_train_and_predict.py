@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
+from config.gate import GatePolicy
 from finsimples.calendars import calendar
 from finsimples.ingest import ingest_files
-from finsimples.jobs.common import JobError, load_version, open_registry
-from finsimples.jobs.predict import predict
-from finsimples.jobs.train import train
 from finsimples.lake import Lake
 from finsimples.settings import Settings
-from registry.gate import GatePolicy
+from jobs.common import JobError, load_version, open_registry
+from jobs.predict import predict
+from jobs.train import train
 from tests.champion import LENIENT, SMALL, TICKERS, BiasedForecaster, break_updates
 from tests.integration.registry.conftest import mlflow_server  # noqa: F401  (fixture)
 from training.config import TrainingConfig

@@ -11,11 +11,11 @@ import pytest
 
 from finsimples.adjustment import JumpRule
 from finsimples.ingest import ingest_files
-from finsimples.jobs.common import JobError, open_registry
-from finsimples.jobs.predict import predict
-from finsimples.jobs.train import LEFT_OUT_TAG, leave_out_jumps, train
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from jobs.common import JobError, open_registry
+from jobs.predict import predict
+from jobs.train import LEFT_OUT_TAG, leave_out_jumps, train
 from tests.champion import LENIENT, SMALL, TICKERS
 
 pytestmark = pytest.mark.integration

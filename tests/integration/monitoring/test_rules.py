@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from config.monitoring import AlertConfig
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml
-from monitoring.config import AlertConfig
 from monitoring.rules import render_all
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from bentos.auth import ApiKeyAuth, AuthStatus, generate_api_key
 from bentos.narrator import LLMNarrator
 from bentos.shared_limits import SharedRateLimiter
 from bentos.wiring import make_rate_limits
-from deploy.config import StackConfig
+from config.stack import StackConfig
 from finsimples.settings import Settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.serving.conftest import RedisServer

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import study_synthetic_calibration as study
 from benchmarks.study_synthetic_calibration import SPEC, synthetic_calibration
-from registry.gate import GatePolicy
+from config.gate import GatePolicy
 from tests.champion import SMALL
 
 
@@ -23,7 +23,7 @@ def test_the_study_uses_the_serving_tests_model() -> None:
 def test_intervals_hold_the_gates_coverage_out_of_sample() -> None:
     table = synthetic_calibration(SPEC, SMALL).to_dict("index")  # (method, h) -> figures
     policy = GatePolicy()
-    judged = f"model_{SMALL.calibration}"  # the variant the gate reads (finsimples.jobs.evidence)
+    judged = f"model_{SMALL.calibration}"  # the variant the gate reads (jobs.evidence)
     for horizon in (1, 5):
         for method in ("model_cqr", "model_aci"):
             assert table[(method, horizon)]["coverage"] == pytest.approx(

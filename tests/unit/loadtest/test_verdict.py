@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.config import LoadTestConfig
+from config.loadtest import LoadTestConfig
 from loadtest.profiles import PROFILES, StepResult
 from loadtest.records import RecordWriter, RequestRecord, read_records
 from loadtest.sampler import ReplicaSample, answers_by_source, counter_by_label

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import bentos.metrics
-from deploy.config import StackConfig
+from config.monitoring import API_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
+from config.stack import StackConfig
 from finsimples.generated import stale_files
 from finsimples.settings import Settings
 from monitoring.alerts import REQUESTS
-from monitoring.config import API_JOB, REDIS_JOB, REPLICA_LABEL, AlertConfig
 from monitoring.dashboard import (
     OUTPUTS,
     main,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.config import DriftConfig
+from config.monitoring import DriftConfig
 from monitoring.drift import DriftResult, check_drift
 from tests.champion import SMALL, TICKERS
 from training.features import build_features

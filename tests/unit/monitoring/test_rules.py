@@ -10,7 +10,8 @@ import yaml
 from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
-from bentos.buckets import LATENCY_BUCKETS
+from config.buckets import LATENCY_BUCKETS
+from config.monitoring import API_JOB, REPLICA_LABEL, AlertConfig, SloConfig
 from finsimples.settings import Settings
 from monitoring.alertmanager import (
     INHIBITIONS,
@@ -19,7 +20,6 @@ from monitoring.alertmanager import (
     alertmanager_config,
     render_alertmanager_yml,
 )
-from monitoring.config import API_JOB, REPLICA_LABEL, AlertConfig, SloConfig
 from monitoring.rules import render_all, rule_groups, stale_files
 from monitoring.slo import BURN_WINDOWS, le_label
 

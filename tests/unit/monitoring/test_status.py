@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from monitoring.config import AlertConfig
+from config.monitoring import AlertConfig
 from monitoring.prometheus_api import ActiveAlert
 from monitoring.status import ReplicaStatus, Snapshot, render, status_queries
 

@@ -1,6 +1,7 @@
 import pytest
 
-from registry.gate import GatePolicy, evaluate_gate, gate_evidence_tags, readable_evidence
+from config.gate import GatePolicy
+from registry.gate import evaluate_gate, gate_evidence_tags, readable_evidence
 
 POLICY = GatePolicy(horizons=(1, 5))
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from bentos.auth import ADMIN_KEY_PREFIX, generate_api_key, hash_api_key
-from finsimples.cli import app
+from cli.main import app
 from finsimples.settings import Settings
 
 CLIENT, CLIENT_HASH = generate_api_key()

@@ -25,8 +25,8 @@ from bentos.predictor import Predictor
 from bentos.schemas import BatchItem, StaleTickerBody, TickerOut
 from finsimples.freshness import StaleTickerError
 from finsimples.ingest import ingest_files
-from finsimples.jobs.track_record import build_log
 from finsimples.lake import Lake
+from jobs.track_record import build_log
 from tests.champion import WATERMARK
 from tests.unit.serving.conftest import INFO
 from training.forecaster import QuantileForecaster
@@ -149,7 +149,7 @@ def test_the_refresh_logs_the_stale_tickers(
 def test_the_track_record_logs_only_tickers_priced_on_the_day(
     small_forecaster: QuantileForecaster, stale_lake: Lake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="finsimples.jobs.track_record"):
+    with caplog.at_level(logging.INFO, logger="jobs.track_record"):
         logged = build_log(small_forecaster, "7", stale_lake.read_prices(), (1, 5))
     assert set(logged["ticker"]) == {"AAPL", "JNJ", "JPM", "KO", "WMT", "XOM"}
     assert "2 tickers have no price on 2022-11-30 and are not logged: MRK, PG" in caplog.text

@@ -268,7 +268,7 @@ def deploy_command(
 
 def make_champion(settings: Settings, version: str) -> None:
     """Move @champion to ``version`` unless it holds it already (an audited promotion)."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
     from registry.promotion import current_actor
 
     registry = open_registry(settings)

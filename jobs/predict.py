@@ -9,11 +9,11 @@ import pandas as pd
 from finsimples.adjustment import JumpRule, unexplained_jumps
 from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
 from finsimples.freshness import StaleTickerError, check_fresh, lag_of
-from finsimples.jobs.common import JobError, load_champion, open_registry
 from finsimples.lake import Lake
 from finsimples.schemas import is_valid_ticker
 from finsimples.settings import Settings
 from finsimples.tickers import infer_listing
+from jobs.common import JobError, load_champion, open_registry
 from training.features import MIN_HISTORY_DAYS, build_features, latest_features
 
 

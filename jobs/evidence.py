@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
-from finsimples.jobs.common import JobError
 from finsimples.settings import Settings
+from jobs.common import JobError
 from registry.figures import backtest_figures
 from registry.metrics import flatten_recent, flatten_summary
 from training.boosting import BoosterFit, fit_in_process

@@ -1,6 +1,6 @@
 """The buckets of the replicas' request-latency histogram (BentoML's, configured by the service).
 
-BentoML's default buckets plus 3 s: the latency SLO (``monitoring.config.SloConfig``, p95 <= 3 s)
+BentoML's default buckets plus 3 s: the latency SLO (``config.monitoring.SloConfig``, p95 <= 3 s)
 counts good requests with the ``le="3.0"`` bucket itself rather than an interpolation between
 2.5 and 5 s. ``monitoring.slo`` refuses an SLO threshold that is not one of these bounds. Kept
 in a module of its own, free of imports, because ``bentos.service`` needs it at import time.

@@ -76,7 +76,7 @@ class SloConfig(BaseModel):
     Availability: the share of API requests (``/v1/``, admin routes excluded) a replica answers
     without a 5xx. Latency: the share answered within ``latency_seconds``, i.e. p95 <= 3 s at
     the default 0.95. ``latency_seconds`` must be a bucket of the replicas' latency histogram
-    (``bentos.buckets.LATENCY_BUCKETS``, which holds 3.0 for this): the rules refuse another.
+    (``config.buckets.LATENCY_BUCKETS``, which holds 3.0 for this): the rules refuse another.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

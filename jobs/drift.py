@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 import mlflow
 import pandas as pd
 
-from finsimples.jobs.common import load_champion, open_registry, read_training_prices
-from finsimples.jobs.status import record_drift
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from jobs.common import load_champion, open_registry, read_training_prices
+from jobs.status import record_drift
 from monitoring.drift import DriftResult
 from training.forecaster import QuantileForecaster
 

@@ -11,22 +11,22 @@ from matplotlib.figure import Figure
 
 from finsimples.adjustment import JumpRule, unexplained_jumps
 from finsimples.engines import training_engine
-from finsimples.jobs.common import (
+from finsimples.lake import Lake
+from finsimples.readjust import renames
+from finsimples.settings import Settings
+from jobs.common import (
     JobError,
     load_version,
     open_registry,
     read_training_prices,
 )
-from finsimples.jobs.evidence import (
+from jobs.evidence import (
     feature_evidence,
     same_config,
     versus_champion_recent,
     walk_forward,
 )
-from finsimples.jobs.plan import UPDATES_TAG, Mode, updates_since_full
-from finsimples.lake import Lake
-from finsimples.readjust import renames
-from finsimples.settings import Settings
+from jobs.plan import UPDATES_TAG, Mode, updates_since_full
 from registry.gate import GateVerdict, evaluate_gate, gate_evidence_tags
 from registry.model_card import render_model_card
 from registry.tracking import TrainingRecord, log_candidate

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deploy.cli import deploy_app, stack_app
+from cli.deploy import deploy_app, stack_app
+from cli.loadtest import loadtest_command
+from cli.monitoring import monitor_app
 from finsimples.adjustment import JumpRule
 from finsimples.environment import describe_settings_error
 from finsimples.ingest import IngestError, ingest_files
@@ -23,8 +25,6 @@ from finsimples.lake import Lake
 from finsimples.migration import migrate
 from finsimples.settings import Settings
 from finsimples.tables import LakeError
-from loadtest.cli import loadtest_command
-from monitoring.cli import monitor_app
 
 app = typer.Typer(
     help="FinSimples: calibrated price-range forecasts. Data, training, registry and serving.",
@@ -300,8 +300,8 @@ def train(
     ),
 ) -> None:
     """Train a candidate, register it in MLflow and promote it if it passes the gate."""
-    from finsimples.jobs.common import JobError
-    from finsimples.jobs.train import train as train_job
+    from jobs.common import JobError
+    from jobs.train import train as train_job
     from training.metrics import LeakageError
 
     settings = Settings()
@@ -337,8 +337,8 @@ def backtest(
 
     Exits with status 1 when the leakage tripwire fires (results too good to be true).
     """
-    from finsimples.jobs.backtest import run
-    from finsimples.jobs.common import JobError
+    from jobs.backtest import run
+    from jobs.common import JobError
 
     settings = Settings()
     if update_months is not None:
@@ -375,7 +375,7 @@ def backtest(
 @models_app.command("list")
 def models_list() -> None:
     """Versions, aliases and key metrics; then each version's gate, median and DM evidence."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
     from registry.gate import readable_evidence
 
     registry = open_registry(Settings())
@@ -412,7 +412,7 @@ def models_list() -> None:
 @models_app.command("history")
 def models_history() -> None:
     """Promotions and rollbacks: who, when, why, from which version to which."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
 
     table = Table("at", "action", "from", "to", "actor", "reason")
     for event in open_registry(Settings()).history():
@@ -441,7 +441,7 @@ def promote(
     reason: str = typer.Option("", "--reason", help="Required: why, for the audit record."),
 ) -> None:
     """Make a version the champion by hand (needs --force and --reason)."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
     from registry.promotion import PromotionError
 
     if not force or not reason.strip():
@@ -459,7 +459,7 @@ def rollback(
     reason: str = typer.Option("rollback", "--reason", help="Why, for the audit record."),
 ) -> None:
     """Give the champion alias back to the previous champion."""
-    from finsimples.jobs.common import open_registry
+    from jobs.common import open_registry
     from registry.promotion import PromotionError
 
     try:
@@ -481,9 +481,9 @@ def predict(
 ) -> None:
     """Forecast a ticker with the champion, locally (no server); dates are the sessions of the
     ticker's exchange, prices in its currency."""
-    from finsimples.jobs.common import JobError
-    from finsimples.jobs.predict import predict as predict_job
     from finsimples.money import format_money
+    from jobs.common import JobError
+    from jobs.predict import predict as predict_job
 
     if locale not in ("en", "pt-BR"):
         raise _fail(f"--locale {locale!r}: expected en or pt-BR")
@@ -557,7 +557,7 @@ def flows_run(
         arguments["trigger_retrain"] = False
     elif name == "deploy-hook":
         if version is None:
-            from finsimples.jobs.common import open_registry
+            from jobs.common import open_registry
 
             champion = open_registry(settings).champion()
             if champion is None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from finsimples.engines import training_engine
-from finsimples.jobs.common import JobError, read_training_prices
 from finsimples.lake import Lake
 from finsimples.settings import Settings
+from jobs.common import JobError, read_training_prices
 from registry.figures import backtest_figures
 from training.evaluation import run_backtest, summarize_backtest
 
