@@ -51,10 +51,11 @@ test: setup system-deps ## run the test suite except tests marked slow
 test-slow: setup system-deps ## run only the slow tests
 	$(BIN)/python -m pytest -m slow
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy, and the layers' import contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -76,4 +77,4 @@ bench: setup ## every benchmark, each with a peer measured in the same run (~30 
 	$(BIN)/python -m benchmarks.bench_dask
 
 clean: ## remove local state (lake, MLflow store) and caches, keep the venv
-	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf .finsimples .pytest_cache .ruff_cache .mypy_cache .hypothesis .import_linter_cache

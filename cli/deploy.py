@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.layout import Slot
-from deploy.observability import NGINX_EXPORTER, NODE_EXPORTER, REDIS_EXPORTER
 from deploy.preflight import StackError
 from deploy.programs import CONTROLLER
 from deploy.stack import Stack
 from finsimples.redact import mask_url
 from finsimples.settings import Settings
+from monitoring.prometheus_conf import NGINX_EXPORTER, NODE_EXPORTER, REDIS_EXPORTER
 
 stack_app = typer.Typer(
     help="The local production topology: Redis, MLflow, replicas behind NGINX, Prometheus, "
@@ -384,13 +384,25 @@ def deploy_controller(
     if target == "kubernetes":
         from deploy.controller_k8s import LeadershipLostError, run_kubernetes_controller
         from deploy.kube import KubeApiError
+        from loadtest.runner import check_reachable, loadtest_verifier
 
         try:
-            run_kubernetes_controller(Settings(), os.environ)
+            run_kubernetes_controller(
+                Settings(), os.environ, verifier=loadtest_verifier, precheck=check_reachable
+            )
         except (KubeApiError, LeadershipLostError) as exc:
             raise fail(str(exc)) from exc
         return
+    from flows.deploy_hook import deploy_with_hook
+
     try:
-        run_controller(Settings(), Path.cwd())
+        settings = Settings()
+        run_controller(
+            settings,
+            Path.cwd(),
+            deploy=lambda version, previous, verify: deploy_with_hook(
+                settings, version, previous, verify
+            ),
+        )
     except ControllerBusyError as exc:
         raise fail(str(exc)) from exc

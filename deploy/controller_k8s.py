@@ -236,23 +236,6 @@ class KubernetesTarget:
         return DeployResult(False, False, message + (f"; {undone}" if undone else ""), previous)
 
 
-def loadtest_verifier(settings: Settings, host: str) -> Callable[[], tuple[bool, str]]:
-    """The load test's ``ci`` profile against ``host`` (Locust in its own process)."""
-
-    def verify() -> tuple[bool, str]:
-        from loadtest.runner import run_loadtest
-
-        try:
-            run = run_loadtest(settings, "ci", duration=settings.loadtest.verify_seconds, host=host)
-        except Exception as exc:  # it could not run: the version is not verified
-            return False, f"the load test could not run: {type(exc).__name__}: {exc}"
-        if run.verdict.passed:
-            return True, f"{run.summary['requests']} requests, report {run.folder}"
-        return False, "; ".join(run.verdict.failures)
-
-    return verify
-
-
 def champion_reader(settings: Settings) -> Callable[[], str | None]:
     """Reads ``@champion``'s version from the registry."""
 
@@ -306,7 +289,11 @@ def _webhook_secret(settings: Settings, namespace: str) -> str | None:
 
 
 def run_kubernetes_controller(
-    settings: Settings, environ: Mapping[str, str], api: KubeApi | None = None
+    settings: Settings,
+    environ: Mapping[str, str],
+    verifier: Callable[[Settings, str], Callable[[], tuple[bool, str]]],
+    precheck: Callable[[Settings, str], None],
+    api: KubeApi | None = None,
 ) -> None:
     """Reconcile the API Deployment with ``@champion`` while holding the Lease; until SIGTERM.
 
@@ -314,6 +301,11 @@ def run_kubernetes_controller(
         settings: The registry, the load test and the controller's numbers.
         environ: The pod's environment (the API server's address; ``POD_NAME``, the Lease
             identity, from the downward API).
+        verifier: Builds the verification of a rollout against the API's URL: (passed, why).
+            The CLI passes the load test's (``loadtest.runner.loadtest_verifier``), a layer
+            above this package.
+        precheck: Raises, before anything moves in a verified deploy, when the verification
+            cannot reach the API's URL (``loadtest.runner.check_reachable``).
         api: The API client (default: the pod's, :meth:`KubeApi.in_cluster`).
 
     Raises:
@@ -327,21 +319,14 @@ def run_kubernetes_controller(
     lock = LeaseLock(api, LEASE, identity, LEASE_SECONDS)
     lost: list[str] = []
     host = environ.get("FINSIMPLES_CONTROLLER_API_URL", SERVICE_URL)
-    keys = [key.get_secret_value() for key in settings.loadtest.api_keys]
-
-    def precheck() -> None:
-        from loadtest.runner import check_host
-
-        check_host(host, keys)
-
     target = KubernetesTarget(
         api,
         DEPLOYMENT,
         champion=champion_reader(settings),
-        verifier=loadtest_verifier(settings, host),
+        verifier=verifier(settings, host),
         restore_champion=champion_restorer(settings),
         is_leader=lambda: lock.held and not lost,
-        precheck=precheck,
+        precheck=lambda: precheck(settings, host),
     )
     stack = settings.stack
     controller = DeployController(

@@ -1,6 +1,8 @@
-"""The deploy controller wired to a real stack: the registry, the stack's record, the deploy hook.
+"""The deploy controller wired to a real stack: the registry and the stack's record.
 
-``finsimples deploy controller`` runs :func:`run_controller` (supervisord does, in the stack).
+``finsimples deploy controller`` runs :func:`run_controller` (supervisord does, in the stack),
+handing it how a version reaches the replicas: the deploy hook flow
+(``flows.deploy_hook.deploy_with_hook``), which sits above this package.
 It takes the stack's controller lock, registers an MLflow webhook when the registry is an MLflow
 server, serves its HTTP routes on ``stack.controller_port`` and reconciles until SIGTERM.
 """
@@ -11,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -26,7 +29,7 @@ from deploy.controller import (
 from deploy.layout import StackLayout
 from deploy.programs import runs_mlflow, stack_mlflow_uri
 from deploy.reconcile import Observation
-from deploy.rolling import DeployInProgressError, deploy_lock
+from deploy.rolling import DeployInProgressError
 from finsimples.settings import Settings
 
 log = logging.getLogger("finsimples.controller")
@@ -39,30 +42,6 @@ def observe_stack(settings: Settings) -> Observation:
     champion = open_registry(settings).champion()
     served = [slot.model_version for slot in StackLayout.of(settings).read_slots()]
     return Observation(str(champion.version) if champion else None, served)
-
-
-def deploy_with_hook(
-    settings: Settings, version: str, previous: str | None, verify: bool
-) -> DeployResult:
-    """Roll ``version`` onto the stack through the deploy hook flow (rollout, ``--verify`` gate
-    and rollback, drift check, deploy record), holding the stack's deploy lock throughout.
-
-    Raises:
-        DeployInProgressError: another process is deploying (the controller waits for it).
-        Exception: whatever stopped the deploy before it landed (it undid itself).
-    """
-    from flows.deploy_hook import deploy_hook_flow
-
-    layout = StackLayout.of(settings)
-    with deploy_lock(layout.deploy_lock):
-        served = {slot.model_version for slot in layout.read_slots()}
-        if served == {version}:  # a deploy that held the lock a moment ago did it
-            return DeployResult(True, None, f"v{version} already serves every replica")
-        record = deploy_hook_flow(
-            new_version=version, old_version=previous, verify=verify, model_locked=False
-        )
-    verified = None if record.verification is None else bool(record.verification["passed"])
-    return DeployResult(record.landed, verified, record.message, record.rolled_back_to)
 
 
 def _register_webhook(settings: Settings, controller: DeployController) -> None:
@@ -107,8 +86,16 @@ def _answers(uri: str) -> bool:
         return False
 
 
-def run_controller(settings: Settings, workdir: Path) -> None:
+def run_controller(
+    settings: Settings, workdir: Path, deploy: Callable[[str, str | None, bool], DeployResult]
+) -> None:
     """Reconcile the stack with the registry until SIGTERM or SIGINT.
+
+    Args:
+        settings: The registry, the stack and the controller's numbers.
+        workdir: The stack's folder (replica programs are built relative to it).
+        deploy: Rolls ``(version, previous, verify)`` onto the stack under its deploy lock
+            (the CLI passes the deploy hook flow's ``deploy_with_hook``).
 
     Raises:
         ControllerBusyError: another controller runs on this stack.
@@ -119,7 +106,7 @@ def run_controller(settings: Settings, workdir: Path) -> None:
     with controller_lock(layout.controller / "controller.lock"):
         controller = DeployController(
             observe=lambda: observe_stack(settings),
-            deploy=lambda v, p, check: deploy_with_hook(settings, v, p, check),
+            deploy=deploy,
             state=ControllerState(layout.controller),
             poll_seconds=stack.controller_poll_seconds,
             verify=stack.controller_verify,

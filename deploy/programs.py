@@ -27,7 +27,7 @@ RUNNER = "flows-runner"
 CONTROLLER = "deploy-controller"
 
 # Debian package of each system binary, for the error that says how to install it (the
-# monitoring programs' binaries are named after their packages: deploy/observability.py).
+# monitoring programs' binaries are named after their packages: monitoring/prometheus_conf.py).
 APT_PACKAGES = {"redis-server": "redis-server", "nginx": "nginx"}
 
 

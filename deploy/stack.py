@@ -20,14 +20,9 @@ import httpx
 from deploy.layout import Slot, StackLayout
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.observability import (
-    ALERTMANAGER,
-    PROMETHEUS,
-    RULES_DIR,
-    TARGETS_FILE,
     installed_programs,
     monitoring_ports,
     monitoring_programs,
-    render_prometheus_conf,
     render_stack_alertmanager_conf,
 )
 from deploy.preflight import (
@@ -51,6 +46,13 @@ from deploy.programs import (
 from deploy.replica import reap
 from deploy.supervisor import ProcessInfo, Program, Supervisor, SupervisorError
 from finsimples.settings import Settings
+from monitoring.prometheus_conf import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    RULES_DIR,
+    TARGETS_FILE,
+    render_prometheus_conf,
+)
 from monitoring.rules import render_rules
 
 

@@ -30,6 +30,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from bentos.deploy_hook import DeployCacheReport, invalidate_and_warm
+from deploy.controller import DeployResult
 from finsimples.lake import Lake
 from finsimples.settings import Settings
 from flows.drift import DriftSummary, drift_flow
@@ -279,3 +280,28 @@ def _deploy(new_version: str, old_version: str | None, verify: bool) -> DeployRe
     deploy = DeployRecord(**{**asdict(deploy), "record_path": path})
     log.info("deploy hook: %s", deploy.message)
     return deploy
+
+
+def deploy_with_hook(
+    settings: Settings, version: str, previous: str | None, verify: bool
+) -> DeployResult:
+    """Roll ``version`` onto the stack through the deploy hook flow (rollout, ``--verify`` gate
+    and rollback, drift check, deploy record), holding the stack's deploy lock throughout.
+
+    Raises:
+        DeployInProgressError: another process is deploying (the controller waits for it).
+        Exception: whatever stopped the deploy before it landed (it undid itself).
+    """
+    from deploy.layout import StackLayout
+    from deploy.rolling import deploy_lock
+
+    layout = StackLayout.of(settings)
+    with deploy_lock(layout.deploy_lock):
+        served = {slot.model_version for slot in layout.read_slots()}
+        if served == {version}:  # a deploy that held the lock a moment ago did it
+            return DeployResult(True, None, f"v{version} already serves every replica")
+        record = deploy_hook_flow(
+            new_version=version, old_version=previous, verify=verify, model_locked=False
+        )
+    verified = None if record.verification is None else bool(record.verification["passed"])
+    return DeployResult(record.landed, verified, record.message, record.rolled_back_to)

@@ -81,6 +81,26 @@ def check_host(host: str, keys: list[str]) -> int:
     return count
 
 
+def loadtest_verifier(settings: Settings, host: str) -> Callable[[], tuple[bool, str]]:
+    """The load test's ``ci`` profile against ``host`` (Locust in its own process)."""
+
+    def verify() -> tuple[bool, str]:
+        try:
+            run = run_loadtest(settings, "ci", duration=settings.loadtest.verify_seconds, host=host)
+        except Exception as exc:  # it could not run: the version is not verified
+            return False, f"the load test could not run: {type(exc).__name__}: {exc}"
+        if run.verdict.passed:
+            return True, f"{run.summary['requests']} requests, report {run.folder}"
+        return False, "; ".join(run.verdict.failures)
+
+    return verify
+
+
+def check_reachable(settings: Settings, host: str) -> None:
+    """Fail at once, with the reason, unless ``host`` serves the API to the load test's keys."""
+    check_host(host, [key.get_secret_value() for key in settings.loadtest.api_keys])
+
+
 def stack_targets(settings: Settings, host: str) -> list[ReplicaTarget]:
     """The stack's replicas when ``host`` is the running stack's NGINX; else none (remote)."""
     from deploy.stack import Stack

@@ -34,6 +34,7 @@ from monitoring.alerts import (
     serving_group,
 )
 from monitoring.operations import operations_group
+from monitoring.prometheus_conf import EVERY_PROGRAM, render_prometheus_conf
 from monitoring.slo import slo_group
 
 MONITORING_DIR = Path(__file__).resolve().parent
@@ -98,8 +99,6 @@ def render_rules(settings: Settings) -> dict[str, str]:
 
 def render_all(settings: Settings) -> dict[str, str]:
     """Every generated file, by its path under ``monitoring/``."""
-    from deploy.observability import EVERY_PROGRAM, render_prometheus_conf
-
     files = {f"rules/{name}": text for name, text in render_rules(settings).items()}
     page, ticket = timings(settings.alerts)
     files["alertmanager.yml"] = render_alertmanager_yml(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from config.monitoring import API_JOB, REDIS_JOB, REPLICA_LABEL
-from deploy.observability import EVERY_PROGRAM
+from monitoring.prometheus_conf import EVERY_PROGRAM
 from tests.e2e.conftest import KEYS, REPLICA_DOWN_FOR, TICKERS, RunningStack
 from tests.e2e.load import send_forecast
 from tests.e2e.webhook import Notification, WebhookReceiver

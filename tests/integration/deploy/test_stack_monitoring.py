@@ -15,19 +15,19 @@ from supervisor.options import ServerOptions
 from config.monitoring import AlertConfig
 from config.stack import StackConfig
 from deploy.layout import Slot
-from deploy.observability import (
+from deploy.observability import installed_programs
+from deploy.stack import Stack
+from deploy.supervisor import render_supervisord_conf
+from finsimples.settings import Settings
+from monitoring.prometheus_conf import (
     ALERTMANAGER,
     EVERY_PROGRAM,
     NGINX_EXPORTER,
     NODE_EXPORTER,
     PROMETHEUS,
     REDIS_EXPORTER,
-    installed_programs,
     render_prometheus_conf,
 )
-from deploy.stack import Stack
-from deploy.supervisor import render_supervisord_conf
-from finsimples.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -295,8 +295,9 @@ RUN = (
     "import os, sys; from pathlib import Path; from deploy.kube import KubeApi; "
     "from deploy.controller_k8s import run_kubernetes_controller; "
     "from finsimples.settings import Settings; "
+    "from loadtest.runner import check_reachable, loadtest_verifier; "
     f"api = KubeApi(sys.argv[1], '{NAMESPACE}', token_file=Path(sys.argv[2])); "
-    "run_kubernetes_controller(Settings(), os.environ, api=api)"
+    "run_kubernetes_controller(Settings(), os.environ, loadtest_verifier, check_reachable, api=api)"
 )
 
 
