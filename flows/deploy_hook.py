@@ -138,11 +138,10 @@ def verify_rollout(settings: Settings) -> dict[str, Any]:
 def check_verifiable(settings: Settings) -> None:
     """Before anything moves: the load test of ``--verify`` can reach the stack with its keys."""
     from deploy.stack import Stack
-    from loadtest.runner import LoadTestError, check_host
+    from loadtest.runner import LoadTestError, check_reachable
 
-    keys = [key.get_secret_value() for key in settings.loadtest.api_keys]
     try:
-        check_host(Stack.of(settings).urls.api, keys)
+        check_reachable(settings, Stack.of(settings).urls.api)
     except LoadTestError as exc:
         raise ValueError(f"--verify cannot run its load test: {exc}") from exc
 

@@ -5,7 +5,8 @@
 ``monitoring.slo``, one rule group per file; ``monitoring/alertmanager.yml`` through
 ``monitoring.alertmanager`` with its placeholder webhook URL and the settings' timings;
 ``monitoring/prometheus.yml``, the local stack's scrape config for the default ports (what
-``finsimples stack up`` writes beside its own rendering of the rules, ``deploy.observability``).
+``finsimples stack up`` writes beside its own rendering of the rules) through
+``monitoring.prometheus_conf``.
 The files are committed, so a Prometheus host needs no Python; a test fails when they are stale.
 
 Run ``python -m monitoring.rules`` to rewrite them, ``--check`` to exit 1 when one differs.
