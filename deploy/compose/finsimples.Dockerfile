@@ -21,14 +21,18 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-install-project
 # Only the packages and the deployment file: no data, state, tests or .env reach the image.
-COPY finsimples/ finsimples/
+# (the wheel's packages: pyproject.toml, [tool.hatch.build.targets.wheel])
+COPY config/ config/
 COPY training/ training/
+COPY finsimples/ finsimples/
 COPY registry/ registry/
-COPY flows/ flows/
-COPY bentos/ bentos/
 COPY monitoring/ monitoring/
-COPY loadtest/ loadtest/
+COPY jobs/ jobs/
+COPY bentos/ bentos/
 COPY deploy/ deploy/
+COPY loadtest/ loadtest/
+COPY flows/ flows/
+COPY cli/ cli/
 COPY prefect.yaml bentofile.yaml ./
 RUN uv sync --frozen
 
