@@ -42,7 +42,10 @@ def test_forecast_through_the_bentoml_client(client: Any, api_stack: ApiStack) -
     assert provenance["feature_version"]
     assert len(provenance["run_id"]) == 32
     assert (provenance["source"], provenance["stale"]) == ("fresh", False)
-    assert answer["timings"]["total_ms"] < 1500
+    timings = answer["timings"]  # the parts of a fresh answer fit in its whole
+    assert (
+        timings["total_ms"] >= timings["cache_ms"] + timings["predict_ms"] + timings["narrate_ms"]
+    )
 
 
 def test_defaults_and_replica_header(replica_a: ApiServer) -> None:
