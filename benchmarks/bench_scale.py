@@ -6,7 +6,8 @@ years to 2025-12-31, staggered listings, delistings and halts) is written as the
 goes through the platform's own commands, each in a process of its own
 (:mod:`benchmarks.scale_steps`: wall time and peak RSS from the kernel):
 
-- **ingest history** (all but the last three sessions), **append one day** (``--next-day``);
+- **ingest history** (all but the last three sessions), **append one day** (a file of the next
+  session's rows, as a vendor delivers it);
 - a **stand-in champion**: the serving tests' SMALL config (``scale_steps.STAND_IN``: 20 trees of
   depth 2 per anchor and quantile) fitted on the whole lake, registered and promoted. Synthetic
   returns carry no signal, so a production candidate would be blocked by the gate and leave no
@@ -82,7 +83,9 @@ TICKER_QUERIES = {
 REQUESTS = 200  # misses, then as many hits
 
 
-def measure_size(tickers: int, years: int, root: Path, full_train: bool) -> list[Measured]:
+def measure_size(
+    tickers: int, years: int, root: Path, full_train: bool, data_only: bool = False
+) -> list[Measured]:
     """Every step at ``tickers`` tickers; figures appended to ``<root>/scale-<N>.json``."""
     state = root / f"n{tickers}"
     if state.exists():
@@ -111,7 +114,11 @@ def measure_size(tickers: int, years: int, root: Path, full_train: bool) -> list
 
     print(f"{tickers:,} tickers x {years} years: {len(universe.prices):,} rows, until {until}")
     step("ingest history", cli("ingest", str(reference), str(prices), "--until", until))
-    step("append one day", cli("ingest", "--next-day", str(prices)))
+    day = files / "day.parquet"
+    universe.prices.loc[universe.prices["date"] == sessions[-3]].to_parquet(day, index=False)
+    step("append one day", cli("ingest", str(day)))
+    if data_only:
+        return found
     step("stand-in champion (SMALL fit)", python(STAND_IN))
     run("ingest", tickers, cli("ingest", "--next-day", str(prices)), env, log)
     step("incremental retrain", cli("train"))
@@ -227,11 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--report", action="store_true", help="only print the figures found")
+    parser.add_argument("--data-only", action="store_true", help="only ingest and append")
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     if not args.report:
         for tickers in args.sizes:
-            measure_size(tickers, args.years, args.root.resolve(), tickers in args.train_sizes)
+            full = tickers in args.train_sizes
+            measure_size(tickers, args.years, args.root.resolve(), full, args.data_only)
     report(args.root)
     return 0
 
