@@ -49,18 +49,31 @@ def generate_api_key(prefix: str = KEY_PREFIX) -> tuple[str, str]:
     return key, hash_api_key(key)
 
 
+class TwoCredentialsError(ValueError):
+    """A request sent a key both as ``X-API-Key`` and as ``Authorization: Bearer``.
+
+    RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+    request"; §3.1 names such a request ``invalid_request`` (400). Neither key is checked, so the
+    answer tells nothing of which one is valid and takes nothing from either key's budget.
+    """
+
+
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
     """The key sent as ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``, or None.
 
     Args:
         headers: Request headers with lower-case names (or a case-insensitive mapping).
+
+    Raises:
+        TwoCredentialsError: Both carry a key, equal or not (an ``Authorization`` header of another
+            scheme, such as Basic, carries no key and is ignored).
     """
-    key = headers.get("x-api-key")
-    if not key:
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
-        key = token if scheme.lower() == "bearer" else None
-    key = (key or "").strip()
-    return key or None
+    header_key = (headers.get("x-api-key") or "").strip()
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    bearer_key = token.strip() if scheme.lower() == "bearer" else ""
+    if header_key and bearer_key:
+        raise TwoCredentialsError("a key in both X-API-Key and Authorization: Bearer")
+    return header_key or bearer_key or None
 
 
 # Headers a reverse proxy adds (NGINX sets X-Forwarded-For and X-Forwarded-Proto on every

@@ -220,6 +220,7 @@ class RedisCache:
         connect_timeout: Seconds to wait for a connection.
         error_cooldown: Seconds to skip Redis after a failure.
         on_increment: Passed to :class:`Counters`.
+        clock: Monotonic clock the cooldown is measured on, injectable for tests.
     """
 
     def __init__(
@@ -231,8 +232,9 @@ class RedisCache:
         connect_timeout: float = 0.2,
         error_cooldown: float = 1.0,
         on_increment: Callable[[str, int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
+        self.ttl, self.clock = ttl, clock
         self.error_cooldown = error_cooldown
         self.counters = Counters(CACHE_COUNTERS, on_increment)
         self._down_until = 0.0
@@ -251,14 +253,14 @@ class RedisCache:
         self._flusher = ThreadPoolExecutor(1, thread_name_prefix="popular")
 
     def _usable(self) -> bool:
-        if time.monotonic() < self._down_until:
+        if self.clock() < self._down_until:
             self.counters.incr("skipped")
             return False
         return True
 
     def _failed(self, operation: str, exc: Exception) -> None:
         self.counters.incr("errors")
-        self._down_until = time.monotonic() + self.error_cooldown
+        self._down_until = self.clock() + self.error_cooldown
         log.warning("redis %s failed, served without cache: %r", operation, exc)
 
     def get(self, key: str) -> dict[str, Any] | None:

@@ -2,8 +2,10 @@
 
 It runs before BentoML parses a request body, so a request without a valid key is refused (401)
 or throttled (429 + Retry-After) before any work is done; health, metrics and docs paths stay
-open. The admin routes (``/v1/admin/``) take admin keys only, the others client keys only: a
-valid key of the other kind gets 403. With no key configured at all, the admin routes answer
+open. A request sending a key both ways (``X-API-Key`` and ``Authorization: Bearer``) is refused
+with 400 ``invalid_request`` before either key is checked (RFC 6750 §2, §3.1). The admin
+routes (``/v1/admin/``) take admin keys only, the others client keys only: a valid key of the
+other kind gets 403. With no key configured at all, the admin routes answer
 only requests made directly on the replica's host, never through NGINX (403 otherwise).
 BentoML answers a request body that fails validation with 400; input errors of this API are 422
 naming the field, so the edge rewrites those answers; a body not sent as JSON gets 415 and
@@ -20,7 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bentos.auth import ApiKeyAuth, AuthStatus, KeyScope, api_key_from_headers, is_direct_local
+from bentos.auth import (
+    ApiKeyAuth,
+    AuthStatus,
+    KeyScope,
+    TwoCredentialsError,
+    api_key_from_headers,
+    is_direct_local,
+)
 from bentos.bodies import BodyRefusal, read_json_body
 from bentos.schemas import ApiErrorBody
 
@@ -28,6 +37,10 @@ REPLICA_HEADER = "x-finsimples-replica"
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
 KEY_HINT = "send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'"
+CHALLENGE = 'Bearer realm="finsimples"'  # RFC 6750 §3: the WWW-Authenticate challenge
+TWO_CREDENTIALS = (
+    "a key in both X-API-Key and Authorization: Bearer; send it one way only (RFC 6750 §2)"
+)
 SPEC_PATH = "/docs.json"  # BentoML's OpenAPI document
 
 Scope = dict[str, Any]
@@ -156,7 +169,13 @@ class EdgeMiddleware:
         if not admin and not policy.auth.guards_clients:
             return None  # only admin keys configured: the client routes are open
         wanted = KeyScope.ADMIN if admin else KeyScope.CLIENT
-        result = policy.auth.check(api_key_from_headers(headers), wanted)
+        try:
+            key = api_key_from_headers(headers)
+        except TwoCredentialsError:
+            body = ApiErrorBody(error="invalid_request", message=TWO_CREDENTIALS, field="X-API-Key")
+            challenge = f'{CHALLENGE}, error="invalid_request"'
+            return 400, body.model_dump(), [("www-authenticate", challenge)]
+        result = policy.auth.check(key, wanted)
         if result.status is AuthStatus.OK:
             return None
         if result.status is AuthStatus.WRONG_SCOPE:
@@ -170,7 +189,9 @@ class EdgeMiddleware:
         kind = "admin key" if admin else "API key"
         message = f"{what} {kind}: {KEY_HINT}"
         body = ApiErrorBody(error="unauthorized", message=message, field="X-API-Key")
-        return 401, body.model_dump(), [("www-authenticate", 'Bearer realm="finsimples"')]
+        # RFC 6750 §3.1: no error code when the request carried no key at all.
+        challenge = CHALLENGE if what == "missing" else f'{CHALLENGE}, error="invalid_token"'
+        return 401, body.model_dump(), [("www-authenticate", challenge)]
 
     @staticmethod
     async def _send(send: Send, status: int, body: dict[str, Any], headers, replica) -> None:

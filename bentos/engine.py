@@ -94,6 +94,8 @@ class ForecastEngine:
         on_increment: Passed to :class:`~bentos.counters.Counters` (Prometheus export).
         template_fallback_ttl: Cache lifetime (seconds) of answers whose narrative is the
             template standing in for a failed LLM (others get the cache's TTL).
+        clock: Monotonic clock in seconds, the one ``started`` and the narrator's deadline are
+            read on (``time.monotonic``; injectable, so tests drive the budget by hand).
     """
 
     def __init__(
@@ -108,7 +110,9 @@ class ForecastEngine:
         batch_workers: int = 20,
         on_increment: Callable[[str, int], None] | None = None,
         template_fallback_ttl: float = TEMPLATE_FALLBACK_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.predictor, self.narrator = predictor, narrator
         self.cache, self.fallback = cache, fallback
         self.budget_seconds = budget_seconds
@@ -118,7 +122,7 @@ class ForecastEngine:
         self._batch_pool = ThreadPoolExecutor(batch_workers, thread_name_prefix="batch")
 
     def deadline(self, started: float) -> float:
-        """The ``time.monotonic()`` by which an answer started at ``started`` must be ready."""
+        """The :attr:`clock` time by which an answer started at ``started`` must be ready."""
         return started + self.budget_seconds - RETURN_MARGIN_SECONDS
 
     def answer(
@@ -128,7 +132,7 @@ class ForecastEngine:
 
         Args:
             query: The request.
-            started: ``time.monotonic()`` when the request arrived (default: now).
+            started: The :attr:`clock` time when the request arrived (default: now).
             fault_delay: Test hook: seconds the predictor sleeps first (a slow model).
 
         Raises:
@@ -141,25 +145,25 @@ class ForecastEngine:
         return answer
 
     def _answer(self, query: Query, started: float | None, fault_delay: float) -> ForecastAnswer:
-        started = time.monotonic() if started is None else started
+        started = self.clock() if started is None else started
         deadline = self.deadline(started)
         self.predictor.check_horizon(query.horizon_days)
         as_of = self.predictor.as_of(query.ticker)
         key = forecast_key(
             self.predictor.info.version, as_of, query.ticker, query.horizon_days, query.locale
         )
-        t0 = time.monotonic()
+        t0 = self.clock()
         cached = self.cache.get(key)
-        cache_ms = _ms(time.monotonic() - t0)
+        cache_ms = _ms(self.clock() - t0)
         if cached is not None:
             self.counters.incr("cache")
-            timings = Timings(total_ms=_ms(time.monotonic() - started), cache_ms=cache_ms)
+            timings = Timings(total_ms=_ms(self.clock() - started), cache_ms=cache_ms)
             return stored_answer(cached, "cache", timings)
 
-        t0 = time.monotonic()
+        t0 = self.clock()
         future = self._pool.submit(self._predict, query, fault_delay)
         try:
-            forecast = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            forecast = future.result(timeout=max(0.0, deadline - self.clock()))
         except FutureTimeout:
             return self._fallback(query, "deadline", started, cache_ms)
         except LookupError:  # the lake was refreshed between as_of() and now: bad input still
@@ -167,20 +171,20 @@ class ForecastEngine:
         except Exception:
             log.exception("predictor failed for %s", query)
             return self._fallback(query, "error", started, cache_ms)
-        predict_ms = _ms(time.monotonic() - t0)
+        predict_ms = _ms(self.clock() - t0)
 
-        t0 = time.monotonic()
+        t0 = self.clock()
         narrative = self.narrator.narrate(
             facts_for(self.predictor, forecast, query.locale), deadline
         )
-        narrate_ms = _ms(time.monotonic() - t0)
+        narrate_ms = _ms(self.clock() - t0)
         answer = fresh_answer(self.predictor, forecast, narrative, query.locale)
         stored = answer.model_dump(mode="json")
         self.cache.set(key, stored, self.template_fallback_ttl if narrative.fallback else None)
         self.fallback.remember(stored)
         self.counters.incr("fresh")
         timings = Timings(
-            total_ms=_ms(time.monotonic() - started),
+            total_ms=_ms(self.clock() - started),
             cache_ms=cache_ms,
             predict_ms=predict_ms,
             narrate_ms=narrate_ms,
@@ -204,7 +208,7 @@ class ForecastEngine:
             )
         self.counters.incr(f"fallback_{reason}")
         log.warning("served the fallback answer for %s (%s)", query, reason)
-        timings = Timings(total_ms=_ms(time.monotonic() - started), cache_ms=cache_ms)
+        timings = Timings(total_ms=_ms(self.clock() - started), cache_ms=cache_ms)
         return stored_answer(stored, "fallback", timings)
 
     def answer_many(
@@ -215,7 +219,7 @@ class ForecastEngine:
         Returns:
             In order, each answer or the exception :meth:`answer` raised for it.
         """
-        started = time.monotonic() if started is None else started
+        started = self.clock() if started is None else started
         futures: list[Future[ForecastAnswer]] = [
             self._batch_pool.submit(self.answer, query, started) for query in queries
         ]

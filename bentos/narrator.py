@@ -84,6 +84,9 @@ class LLMNarrator:
         on_increment: Passed to :class:`~bentos.counters.Counters`.
         limiter: The quota, one token per HTTP request (e.g. a ``SharedRateLimiter`` for every
             replica); None: a :class:`~bentos.ratelimit.TokenBucket` of ``requests_per_minute``.
+        clock: Monotonic clock in seconds, the one deadlines are given on (``time.monotonic``).
+        sleep: Waits out a backoff (``time.sleep``); with ``clock``, injectable so tests drive
+            the deadline and the backoff by hand.
     """
 
     def __init__(
@@ -104,7 +107,10 @@ class LLMNarrator:
         rng: random.Random | None = None,
         on_increment: Callable[[str, int], None] | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.clock, self.sleep = clock, sleep
         self.name = f"{model}/{PROMPT_VERSION}"
         self.model, self.request_timeout, self.max_attempts = model, request_timeout, max_attempts
         self.backoff = (backoff_base, backoff_cap)
@@ -126,7 +132,7 @@ class LLMNarrator:
             self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="narrator")
 
     def narrate(self, facts: ForecastFacts, deadline: float) -> Narrative:
-        """The narrative of ``facts``, returned before ``deadline`` (``time.monotonic()``)."""
+        """The narrative of ``facts``, returned before ``deadline`` (on :attr:`clock`)."""
         self.counters.incr("narrations")
         narrative = None
         try:
@@ -143,7 +149,7 @@ class LLMNarrator:
     def _llm_narrative(self, facts: ForecastFacts, deadline: float) -> Narrative | None:
         if self._client is None:
             return None
-        if time.monotonic() + self.min_attempt_seconds > deadline:
+        if self.clock() + self.min_attempt_seconds > deadline:
             self.counters.incr("deadline_fallbacks")
             return None
         key = narrative_key(
@@ -165,15 +171,15 @@ class LLMNarrator:
     def _ask(self, messages: list[ChatCompletionMessageParam], deadline: float) -> str | None:
         delay = 0.0
         for attempt in range(self.max_attempts):
-            delay = max(delay, self._blocked_until - time.monotonic())
-            if time.monotonic() + delay + self.min_attempt_seconds > deadline:
+            delay = max(delay, self._blocked_until - self.clock())
+            if self.clock() + delay + self.min_attempt_seconds > deadline:
                 self.counters.incr("deadline_fallbacks")
                 return None
             if not self.limiter.try_acquire().allowed:
                 self.counters.incr("rate_limited")
                 return None
             if delay > 0:
-                time.sleep(delay)
+                self.sleep(delay)
             self.counters.incr("calls")
             if attempt:
                 self.counters.incr("retries")
@@ -197,7 +203,7 @@ class LLMNarrator:
     def _request(self, messages: list[ChatCompletionMessageParam], deadline: float) -> str:
         assert self._pool is not None  # noqa: S101 - type narrowing: set with the client
         future = self._pool.submit(self._send, messages, deadline)
-        wait = deadline - time.monotonic() - _RETURN_MARGIN
+        wait = deadline - self.clock() - _RETURN_MARGIN
         try:
             completion = future.result(timeout=wait)
         except openai.APIStatusError as exc:
@@ -205,7 +211,7 @@ class LLMNarrator:
                 raise
             retry_after = parse_retry_after(exc.response.headers)
             if exc.status_code == 429 and retry_after is not None:
-                self._blocked_until = max(self._blocked_until, time.monotonic() + retry_after)
+                self._blocked_until = max(self._blocked_until, self.clock() + retry_after)
             # Warnings, like every failed call: the logs explain each template that stands in
             # (at most one line per quota token, so the quota bounds them).
             log.warning("LLM answered %s; retry after %s s", exc.status_code, retry_after)
@@ -222,7 +228,7 @@ class LLMNarrator:
         # Runs in a worker: the timeout is computed when the request really starts, and a request
         # that waited in the queue past its deadline is not sent at all (it would waste quota).
         assert self._client is not None  # noqa: S101 - type narrowing: called only with a client
-        remaining = deadline - time.monotonic() - _RETURN_MARGIN
+        remaining = deadline - self.clock() - _RETURN_MARGIN
         if remaining <= 0:
             raise TimeoutError("deadline passed before the request started")
         return self._client.chat.completions.create(

@@ -50,11 +50,20 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
+_WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
-    401: (
-        "unauthorized: missing or invalid API key (when the replica has keys configured)",
+    400: (
+        "invalid_request: a key sent both as X-API-Key and as Authorization: Bearer, equal or "
+        "not (RFC 6750 §2: one method per request); neither key is checked. Schema violations "
+        "are 422",
         ApiErrorBody,
-        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        _WWW_AUTHENTICATE,
+    ),
+    401: (
+        "unauthorized: missing or invalid API key (when the replica has keys configured); "
+        'an invalid one is challenged with error="invalid_token" (RFC 6750 §3.1)',
+        ApiErrorBody,
+        _WWW_AUTHENTICATE,
     ),
     403: (
         "admin_key_required (a client key on an admin route), client_key_required (an admin key "
@@ -95,7 +104,8 @@ _ANSWERS: dict[int, tuple[str, type[BaseModel], dict[str, Any]]] = {
         _RETRY_AFTER,
     ),
 }
-_GENERIC = ("400", "404")  # BentoML's own; the edge turns 400s into 422s on these routes
+# BentoML's own; the edge turns its 400s into 422s on these routes (its own 400 is listed apart)
+_GENERIC = ("400", "404")
 
 
 def document_errors(
@@ -127,14 +137,18 @@ def document_errors(
         for generic in _GENERIC:
             responses.pop(generic, None)
         for status in statuses:
-            description, model, headers = _ANSWERS[status]
-            content = {
-                "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}}
-            }
-            responses[str(status)] = {"description": description, "content": content}
-            if headers:
-                responses[str(status)]["headers"] = headers
+            responses[str(status)] = _answer(status)
     return spec
+
+
+def _answer(status: int) -> dict[str, Any]:
+    """The OpenAPI response object of ``status``, from the table above."""
+    description, model, headers = _ANSWERS[status]
+    content = {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}}}
+    answer: dict[str, Any] = {"description": description, "content": content}
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
 def _require_body(operation: dict[str, Any]) -> None:
@@ -192,19 +206,23 @@ API_KEY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "Bearer": {"type": "http", "scheme": "bearer", "description": "the API key as a bearer token"},
 }
-"""The two ways a request carries its key (``bentos.auth.api_key_from_headers``)."""
+"""The two ways a request carries its key (``bentos.auth.api_key_from_headers``): one or the
+other, never both (400)."""
 
 
 def document_security(spec: dict[str, Any], routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Declare that ``routes`` (``(method, path)``) need an API key (in place; also returned).
 
-    A replica with keys configured serves its spec through this: either scheme will do.
+    A replica with keys configured serves its spec through this: either scheme will do, not
+    both (400 ``invalid_request``, added to each route's answers). Call it after
+    :func:`document_errors`, which removes BentoML's generic 400.
     """
     spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(API_KEY_SCHEMES)
     for method, path in routes:
         operation = spec.get("paths", {}).get(path, {}).get(method)
         if operation is not None:
             operation["security"] = [{name: []} for name in API_KEY_SCHEMES]
+            operation.setdefault("responses", {})["400"] = _answer(400)
     return spec
 
 

@@ -305,10 +305,10 @@ class Predictor:
         # The latest jump of each ticker: its window would read a fake crash or rally.
         jumps = {j.ticker: j for j in unexplained_jumps(window, self.jump_rule)}
         rows: dict[str, pd.DataFrame] = {}
-        for ticker in latest.index.get_level_values("ticker"):
+        for key, row in latest.groupby(level="ticker", sort=False):  # one row per ticker
+            ticker = str(key)
             if ticker in stale or ticker in jumps:
                 continue
-            row = latest[latest.index.get_level_values("ticker") == ticker]
             # A feature row dated before the ticker's own last price means a gap in its recent
             # history: forecasting from it would ignore the newest prices (the predict job's rule).
             if row.index.get_level_values("date")[0] == last_rows.loc[ticker, "date"]:

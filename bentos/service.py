@@ -324,7 +324,8 @@ def _current_policy() -> EdgePolicy | None:
     return runtime.policy if runtime is not None else None
 
 
-# What each route answers besides 200, for the OpenAPI spec (see bentos.openapi).
+# What each route answers besides 200, for the OpenAPI spec (see bentos.openapi); a route that
+# takes a key also answers 400 to one sent two ways (bentos.openapi.document_security).
 # 403: a key of the other kind (an admin key on a client route, a client key on an admin
 # route), or an admin route called through a proxy while no key is configured (bentos.edge).
 ROUTE_ERRORS = {

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+
+
+def required_tool(name: str, package: str) -> str:
+    """The path of the program ``name``; the test fails, naming its Debian package, without it.
+
+    A missing tool is a broken machine, not a reason to pass: ``make test`` runs
+    ``deploy/install-system-deps.sh``, which installs every program the tests call.
+    """
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not installed: run deploy/install-system-deps.sh (make system-deps), "
+            f"or apt-get install {package}",
+            pytrace=False,
+        )
+    return path
 
 
 def free_port() -> int:

@@ -254,6 +254,12 @@ def serve(run: LeakRun) -> None:
                 200,
             ),
             ("POST", "/v1/forecast", {"json": forecast, "headers": {"X-API-Key": wrong}}, 401),
+            (  # a key sent two ways (RFC 6750 §2): refused, neither key echoed
+                "POST",
+                "/v1/forecast",
+                {"json": forecast, "headers": good | {"Authorization": f"Bearer {wrong}"}},
+                400,
+            ),
             ("GET", "/v1/tickers", {"params": {"api_key": client}}, 401),
             ("GET", "/v1/tickers", {"headers": {"Authorization": f"Basic {basic}"}}, 401),
             ("POST", "/v1/forecast", {"json": {**forecast, "api_key": client}}, 401),

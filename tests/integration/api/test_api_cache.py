@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -87,10 +86,10 @@ def test_redis_killed_mid_test_still_answers(replica_a: ApiServer, api_stack: Ap
     assert forecast(replica_a, **cached)["provenance"]["source"] == "cache"
     api_stack.redis.kill()
     try:
-        started = time.monotonic()
+        # Fresh answers, not 503s: a dead Redis is a miss. That it costs one short try per
+        # cooldown, not one per request, is checked with a fake clock in test_cache.py.
         answers = [forecast(replica_a, **cached) for _ in range(3)]
         answers.append(forecast(replica_a, ticker="WMT", horizon_days=14, locale="en"))
-        assert time.monotonic() - started < 4 * 1.5
         assert {a["provenance"]["source"] for a in answers} == {"fresh"}
     finally:
         api_stack.redis.start()

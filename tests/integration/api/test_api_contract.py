@@ -42,7 +42,10 @@ def test_forecast_through_the_bentoml_client(client: Any, api_stack: ApiStack) -
     assert provenance["feature_version"]
     assert len(provenance["run_id"]) == 32
     assert (provenance["source"], provenance["stale"]) == ("fresh", False)
-    assert answer["timings"]["total_ms"] < 1500
+    timings = answer["timings"]  # the parts of a fresh answer fit in its whole
+    assert (
+        timings["total_ms"] >= timings["cache_ms"] + timings["predict_ms"] + timings["narrate_ms"]
+    )
 
 
 def test_defaults_and_replica_header(replica_a: ApiServer) -> None:
@@ -164,6 +167,22 @@ def test_keys_are_required_and_health_stays_open(replica_a: ApiServer) -> None:
     assert open_paths == [200, 200, 200]
 
 
+@pytest.mark.parametrize(
+    ("api_key", "bearer"),
+    [(KEY, "fs_not-a-key"), ("fs_not-a-key", KEY)],
+    ids=["bad-bearer", "bad-header"],
+)
+def test_two_keys_that_disagree_are_400_not_served(
+    replica_a: ApiServer, api_key: str, bearer: str
+) -> None:
+    # RFC 6750 §2 and §3.1: one method per request, else invalid_request (README "API keys").
+    with replica_a.http(api_key) as http:
+        response = http.get("/v1/tickers", headers={"Authorization": f"Bearer {bearer}"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.headers["www-authenticate"].endswith('error="invalid_request"')
+
+
 def test_over_the_key_rate_is_429_with_retry_after(replica_a: ApiServer) -> None:
     with replica_a.http(KEYS["limited"]) as http:
         statuses = [http.get("/v1/tickers") for _ in range(BURST + 10)]
@@ -186,7 +205,8 @@ def test_openapi_spec_lists_every_endpoint(replica_a: ApiServer) -> None:
     # The error answers BentoML cannot declare, added by the edge (bentos.openapi).
     forecast = paths["/v1/forecast"]["post"]["responses"]
     assert {"200", "401", "404", "422", "429", "503"} <= set(forecast)
-    assert "400" not in forecast  # the edge answers schema violations with 422
+    # The edge answers schema violations with 422; its only 400 is a key sent two ways.
+    assert forecast["400"]["description"].startswith("invalid_request: a key sent both as")
     assert "Retry-After" in forecast["503"]["headers"]
     assert "429" in paths["/v1/tickers"]["get"]["responses"]
     assert "ValidationErrorBody" in spec["components"]["schemas"]

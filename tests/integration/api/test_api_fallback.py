@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -13,24 +12,23 @@ from tests.integration.api.conftest import BUDGET, KEYS, ApiServer, ApiStack
 
 pytestmark = pytest.mark.integration
 KEY = KEYS["fallback"]
-SLOW = {"X-FinSimples-Fault-Delay": "3"}  # honoured by replica A (fault injection on)
-SLACK = 0.3
+# Honoured by replica A (fault injection on). Twice the budget: an answer from the fallback
+# store proves the deadline cut the wait short (the budget itself is checked as logic, with a
+# fake clock, in tests/unit/serving/test_engine.py).
+SLOW = {"X-FinSimples-Fault-Delay": str(2 * BUDGET)}
 
 
-def timed(server: ApiServer, headers: dict[str, str], **payload: Any) -> tuple[Any, float]:
+def post(server: ApiServer, headers: dict[str, str], **payload: Any) -> Any:
     with server.http(KEY) as http:
-        started = time.monotonic()
-        response = http.post("/v1/forecast", json=payload, headers=headers)
-        return response, time.monotonic() - started
+        return http.post("/v1/forecast", json=payload, headers=headers)
 
 
 def test_a_slow_predictor_answers_from_the_snapshot(
     replica_a: ApiServer, api_stack: ApiStack
 ) -> None:
-    response, elapsed = timed(replica_a, SLOW, ticker="KO", horizon_days=17, locale="en")
+    response = post(replica_a, SLOW, ticker="KO", horizon_days=17, locale="en")
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert elapsed < BUDGET + SLACK
     assert (answer["provenance"]["source"], answer["provenance"]["stale"]) == ("fallback", True)
     assert (answer["ticker"], answer["horizon_days"], answer["locale"]) == ("KO", 17, "en")
     assert len(answer["path"]) == 17
@@ -42,13 +40,12 @@ def test_a_slow_predictor_answers_from_the_snapshot(
 def test_the_last_good_answer_wins_over_the_snapshot(
     replica_a: ApiServer, api_stack: ApiStack
 ) -> None:
-    fresh, _ = timed(replica_a, {}, ticker="JPM", horizon_days=6, locale="en")
+    fresh = post(replica_a, {}, ticker="JPM", horizon_days=6, locale="en")
     assert fresh.json()["provenance"]["source"] == "fresh"
     with redis.Redis.from_url(api_stack.redis.url) as client:  # expire it from the cache
         for key in client.scan_iter(match="forecast:*:JPM:6:en"):
             client.delete(key)
-    stale, elapsed = timed(replica_a, SLOW, ticker="JPM", horizon_days=6, locale="en")
-    assert elapsed < BUDGET + SLACK
+    stale = post(replica_a, SLOW, ticker="JPM", horizon_days=6, locale="en")
     provenance = stale.json()["provenance"]
     assert (provenance["source"], provenance["stale"]) == ("fallback", True)
     assert provenance["cached_at"] == fresh.json()["provenance"]["generated_at"]
@@ -57,9 +54,7 @@ def test_the_last_good_answer_wins_over_the_snapshot(
 
 def test_fault_injection_is_off_by_default(replica_b: ApiServer) -> None:
     with replica_b.http() as http:
-        started = time.monotonic()
         payload = {"ticker": "KO", "horizon_days": 18}
         response = http.post("/v1/forecast", json=payload, headers=SLOW)
-        elapsed = time.monotonic() - started
+    # A delay of twice the budget, if honoured, would have ended in the fallback or a 503.
     assert response.json()["provenance"]["source"] == "fresh"
-    assert elapsed < 1.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from monitoring.dashboard import panel_queries, substitute
+from tests.servers import required_tool
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,10 +25,7 @@ DASHBOARD = ROOT / "monitoring" / "grafana" / "finsimples.json"
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed: apt-get install prometheus (make system-deps)")
-    return path
+    return required_tool("promtool", "prometheus")
 
 
 def check_rules(queries: list[tuple[str, str]], folder: Path) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from config.monitoring import AlertConfig
 from finsimples.settings import Settings
 from monitoring.alertmanager import render_alertmanager_yml
 from monitoring.rules import render_all
+from tests.servers import required_tool
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,14 +30,6 @@ MONITORING = ROOT / "monitoring"
 RULE_FILES = sorted((MONITORING / "rules").glob("*.yml"))
 PROMTOOL_TESTS = Path(__file__).resolve().parent / "promtool"
 TEST_FILES = sorted(PROMTOOL_TESTS.glob("*_test.yml"))
-
-
-def tool(name: str, package: str) -> str:
-    """The binary's path; the test is skipped, saying how to install it, when it is missing."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed: apt-get install {package} (make system-deps)")
-    return path
 
 
 def run(command: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -51,7 +44,7 @@ def alert_names(rule_file: Path) -> set[str]:
 
 @pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.name)
 def test_promtool_checks_the_rule_file(rule_file: Path) -> None:
-    done = run([tool("promtool", "prometheus"), "check", "rules", str(rule_file)])
+    done = run([required_tool("promtool", "prometheus"), "check", "rules", str(rule_file)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
@@ -89,13 +82,13 @@ def test_every_alert_fires_on_a_breaking_series_and_stays_quiet_on_a_healthy_one
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_rule_tests_pass(test_file: Path) -> None:
-    done = run([tool("promtool", "prometheus"), "test", "rules", str(test_file)])
+    done = run([required_tool("promtool", "prometheus"), "test", "rules", str(test_file)])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_promtool_rule_tests_fail_on_other_thresholds(tmp_path: Path) -> None:
     """The cases are not tautologies: rules rendered with a higher CPU line break them."""
-    promtool = tool("promtool", "prometheus")
+    promtool = required_tool("promtool", "prometheus")
     settings = Settings(alerts=AlertConfig(cpu_percent=95))
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "replicas.yml").write_text(render_all(settings)["rules/replicas.yml"])
@@ -113,7 +106,7 @@ def test_promtool_rule_tests_fail_on_other_thresholds(tmp_path: Path) -> None:
 
 
 def test_amtool_accepts_the_config_and_routes_by_severity(tmp_path: Path) -> None:
-    amtool = tool("amtool", "prometheus-alertmanager")
+    amtool = required_tool("amtool", "prometheus-alertmanager")
     rendered = tmp_path / "alertmanager.yml"
     rendered.write_text(render_alertmanager_yml("http://127.0.0.1:9999/alerts"))
     for config in (MONITORING / "alertmanager.yml", rendered):
@@ -134,7 +127,7 @@ def test_amtool_accepts_the_config_and_routes_by_severity(tmp_path: Path) -> Non
 
 
 def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
-    amtool = tool("amtool", "prometheus-alertmanager")
+    amtool = required_tool("amtool", "prometheus-alertmanager")
     broken = tmp_path / "alertmanager.yml"
     broken.write_text(render_alertmanager_yml("not a url"))
     assert run([amtool, "check-config", str(broken)]).returncode != 0

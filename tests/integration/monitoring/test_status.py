@@ -7,7 +7,6 @@ whole stack in ``tests/e2e/test_monitor_status.py``.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from monitoring.prometheus_api import PrometheusApi, PrometheusError
 from monitoring.status import collect, status_queries
-from tests.servers import free_port, server_process
+from tests.servers import free_port, required_tool, server_process
 
 pytestmark = pytest.mark.integration
 FINSIMPLES = str(Path(sys.executable).with_name("finsimples"))
@@ -26,9 +25,7 @@ FINSIMPLES = str(Path(sys.executable).with_name("finsimples"))
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus scraping only itself."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed: apt-get install prometheus (make system-deps)")
+    binary = required_tool("prometheus", "prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
     port = free_port()
     config = folder / "prometheus.yml"

@@ -76,28 +76,41 @@ def test_unserializable_value_is_a_bug_not_an_outage(cache_factory: CacheFactory
         cache_factory().set(key(), {"when": object()})
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand: the cooldown is checked as logic, not timed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_redis_killed_mid_test_degrades_then_recovers(own_redis: RedisServer) -> None:
-    cache = RedisCache(own_redis.url, error_cooldown=0.2)
+    clock = FakeClock()
+    cache = RedisCache(own_redis.url, error_cooldown=0.2, clock=clock)
     assert cache.set(key(), VALUE)
     assert cache.get(key()) == VALUE
 
     own_redis.kill()
-    started = time.monotonic()
-    assert cache.get(key()) is None
+    assert cache.get(key()) is None  # refused: one error, then the cooldown
+    # During the cooldown a dead Redis is not even tried: one attempt per cooldown, not per call.
     assert cache.set(key(), VALUE) is False
     assert cache.set_many({key(ticker="X"): VALUE}) == 0
-    assert cache.invalidate("7") == 0
-    time.sleep(0.3)  # past the cooldown: Redis is tried again, and fails again
+    assert (cache.counters["errors"], cache.counters["skipped"]) == (1, 2)
+    assert cache.invalidate("7") == 0  # tried even so: once per deploy, not per request
+    assert (cache.counters["errors"], cache.counters["skipped"]) == (2, 2)
+    clock.now += 0.3  # past the cooldown: Redis is tried again, and fails again
     assert cache.get(key()) is None
-    assert time.monotonic() - started < 2.0  # refused connections cost no long timeout
     counts = cache.counters.snapshot()
-    assert counts["errors"] >= 3
+    assert (counts["errors"], counts["skipped"]) == (3, 2)
     assert counts["misses"] == 2
     assert counts["hits"] == 1
 
     own_redis.start()  # same port, empty (no persistence)
 
     def works_again() -> bool:
+        clock.now += 0.3  # each poll comes after the cooldown of the previous failure
         return cache.set(key(), VALUE) and cache.get(key()) == VALUE
 
     wait_until(works_again, timeout=10, what="cache after the Redis restart")
@@ -106,7 +119,7 @@ def test_redis_killed_mid_test_degrades_then_recovers(own_redis: RedisServer) ->
 
 def test_frozen_redis_costs_one_short_timeout(own_redis: RedisServer) -> None:
     """A Redis that accepts connections but never answers (SIGSTOP) must not stall requests."""
-    cache = RedisCache(own_redis.url, socket_timeout=0.2, error_cooldown=5.0)
+    cache = RedisCache(own_redis.url, socket_timeout=0.2, error_cooldown=5.0, clock=FakeClock())
     assert cache.set(key(), VALUE)
     assert own_redis.process is not None
     os.kill(own_redis.process.pid, signal.SIGSTOP)
@@ -116,11 +129,10 @@ def test_frozen_redis_costs_one_short_timeout(own_redis: RedisServer) -> None:
         first = time.monotonic() - started
         for _ in range(20):  # during the cooldown Redis is not even tried
             assert cache.get(key()) is None
-        total = time.monotonic() - started
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
+    # redis-py's socket timeout on a real frozen server: the one wall-clock bound left here.
     assert first < 1.5
-    assert total < first + 0.5
     assert cache.counters["errors"] == 1
     assert cache.counters["skipped"] == 20
     cache.close()

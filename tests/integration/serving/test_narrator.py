@@ -69,6 +69,21 @@ def in_seconds(seconds: float) -> float:
     return time.monotonic() + seconds
 
 
+class FakeClock:
+    """A monotonic clock that only a backoff moves: deadlines are checked as logic, not timed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_normal_answer_carries_the_numbers(
     openai_server: FakeOpenAIServer, make_narrator: NarratorFactory
 ) -> None:
@@ -98,11 +113,12 @@ def test_429_with_retry_after_is_honoured_once(
     openai_server: FakeOpenAIServer, make_narrator: NarratorFactory
 ) -> None:
     openai_server.script(RateLimited(retry_after=1))
-    narrator = make_narrator()
-    narrative = narrator.narrate(FACTS, in_seconds(5))
+    clock = FakeClock()
+    narrator = make_narrator(clock=clock, sleep=clock.sleep)
+    narrative = narrator.narrate(FACTS, clock.now + 5)
     assert narrative.narrator == f"fake-model/{PROMPT_VERSION}"
-    first, second = openai_server.requests
-    assert second.at - first.at >= 1.0
+    assert len(openai_server.requests) == 2
+    assert clock.slept == [1.0]  # the server's Retry-After, not the narrator's own backoff
     counts = narrator.counters.snapshot()
     assert (counts["calls"], counts["retries"], counts["failures"]) == (2, 1, 1)
 
@@ -154,13 +170,17 @@ def test_retry_after_past_the_deadline_falls_back_at_once(
     openai_server: FakeOpenAIServer, make_narrator: NarratorFactory
 ) -> None:
     openai_server.script(RateLimited(retry_after=30))
-    narrator = make_narrator()
-    started = time.monotonic()
-    assert narrator.narrate(FACTS, started + 3).narrator == "template"
-    assert time.monotonic() - started < 1.0  # no pointless wait for a retry that cannot fit
+    clock = FakeClock()
+    narrator = make_narrator(clock=clock, sleep=clock.sleep)
+    assert narrator.narrate(FACTS, clock.now + 3).narrator == "template"
+    assert clock.slept == []  # no pointless wait for a retry that cannot fit
     # The quota block is shared: the next narration does not even call the server.
-    assert narrator.narrate(replace(FACTS, ticker="VALE3"), in_seconds(3)).narrator == "template"
+    assert narrator.narrate(replace(FACTS, ticker="VALE3"), clock.now + 3).narrator == "template"
     assert len(openai_server.requests) == 1
+    clock.now += 30  # the Retry-After is over: the server is asked again
+    narrative = narrator.narrate(replace(FACTS, ticker="VALE3"), clock.now + 3)
+    assert narrative.narrator == f"fake-model/{PROMPT_VERSION}"
+    assert (len(openai_server.requests), clock.slept) == (2, [])
 
 
 def test_no_key_means_template_without_any_request(

@@ -8,6 +8,7 @@ from bentos.auth import (
     ApiKeyAuth,
     AuthResult,
     AuthStatus,
+    TwoCredentialsError,
     api_key_from_headers,
     generate_api_key,
     hash_api_key,
@@ -81,9 +82,24 @@ def test_a_malformed_hash_is_refused_without_echoing_it() -> None:
         ({"authorization": "Bearer k2"}, "k2"),
         ({"authorization": "bearer  k3 "}, "k3"),
         ({"authorization": "Basic dXNlcjpwYXNz"}, None),
+        ({"x-api-key": "k4", "authorization": "Basic dXNlcjpwYXNz"}, "k4"),  # Basic: no key
+        ({"x-api-key": "  ", "authorization": "Bearer k5"}, "k5"),  # a blank header: no key
+        ({"x-api-key": "k6", "authorization": "Bearer "}, "k6"),
         ({"x-api-key": "  "}, None),
         ({}, None),
     ],
 )
 def test_api_key_from_headers(headers: dict[str, str], expected: str | None) -> None:
     assert api_key_from_headers(headers) == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "k1", "authorization": "Bearer k2"},
+        {"x-api-key": "k1", "authorization": "bearer k1"},  # equal keys: still two methods
+    ],
+)
+def test_a_key_sent_both_ways_is_two_credentials(headers: dict[str, str]) -> None:
+    with pytest.raises(TwoCredentialsError, match="both X-API-Key and Authorization: Bearer"):
+        api_key_from_headers(headers)

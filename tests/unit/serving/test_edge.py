@@ -76,6 +76,53 @@ def test_missing_and_invalid_keys_are_401(client: TestClient) -> None:
     assert (invalid.status_code, invalid.json()["message"][:15]) == (401, "invalid API key")
 
 
+def test_the_401_challenge_names_invalid_token_only_for_a_wrong_key(client: TestClient) -> None:
+    missing = client.post("/v1/forecast", json={})
+    assert missing.headers["www-authenticate"] == 'Bearer realm="finsimples"'
+    wrong = client.post("/v1/forecast", json={}, headers={"Authorization": "Bearer fs_wrong"})
+    challenge = 'Bearer realm="finsimples", error="invalid_token"'
+    assert (wrong.status_code, wrong.headers["www-authenticate"]) == (401, challenge)
+
+
+@pytest.mark.parametrize(
+    ("api_key", "bearer"),
+    [(KEY, "fs_wrong"), ("fs_wrong", KEY), (KEY, KEY)],
+    ids=["valid-header-bad-bearer", "bad-header-valid-bearer", "same-key-twice"],
+)
+def test_a_key_sent_both_ways_is_400_invalid_request(
+    client: TestClient, api_key: str, bearer: str
+) -> None:
+    headers = {"X-API-Key": api_key, "Authorization": f"Bearer {bearer}"}
+    refused = [client.post("/v1/forecast", json={}, headers=headers) for _ in range(3)]
+    assert [r.status_code for r in refused] == [400] * 3  # never served on the valid one
+    body = refused[0].json()
+    assert (body["error"], body["field"]) == ("invalid_request", "X-API-Key")
+    assert "RFC 6750" in body["message"]
+    challenge = 'Bearer realm="finsimples", error="invalid_request"'
+    assert refused[0].headers["www-authenticate"] == challenge
+    assert refused[0].headers["x-finsimples-replica"] == "replica-7"
+    # Neither key was checked: the valid key's budget (burst 2) is whole.
+    statuses = [client.post("/v1/forecast", json={}, headers={"X-API-Key": KEY}) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+
+
+def test_a_key_sent_both_ways_on_an_admin_route_is_400() -> None:
+    admin, admin_hash = "fs_admin_unit-test-key", hash_api_key("fs_admin_unit-test-key")
+    auth = ApiKeyAuth([hash_api_key(KEY)], per_key_rpm=60, admin_hashes=[admin_hash])
+    app = Starlette(routes=[Route("/v1/admin/cache/warm", forecast, methods=["POST"])])
+    client = TestClient(EdgeMiddleware(app, policy=lambda: EdgePolicy(auth, "r")))
+    headers = {"X-API-Key": admin, "Authorization": "Bearer fs_wrong"}
+    response = client.post("/v1/admin/cache/warm", json={}, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    assert client.post("/v1/admin/cache/warm", json={}, headers={"X-API-Key": admin}).is_success
+
+
+def test_a_key_sent_both_ways_passes_where_no_key_is_checked() -> None:
+    client = client_for(lambda: EdgePolicy(None, "r", frozenset()))
+    headers = {"X-API-Key": "a", "Authorization": "Bearer b"}
+    assert client.post("/v1/forecast", json={}, headers=headers).status_code == 200
+
+
 def test_a_valid_key_passes_as_header_or_bearer(client: TestClient) -> None:
     assert client.post("/v1/forecast", json={}, headers={"X-API-Key": KEY}).json() == {"ok": True}
     bearer = client.post("/v1/forecast", json={}, headers={"Authorization": f"Bearer {KEY}"})

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from bentos.cache import MemoryCache
-from bentos.engine import AnswerUnavailableError, ForecastEngine, Query
+from bentos.engine import RETURN_MARGIN_SECONDS, AnswerUnavailableError, ForecastEngine, Query
 from bentos.fallback import FallbackStore
 from bentos.narrative import ForecastFacts, Narrative, TemplateNarrator
 from bentos.predictor import HorizonError, Predictor, UnknownTickerError
 from finsimples.forecast import Forecast
 
 BUDGET = 0.5
+SPENT = BUDGET - RETURN_MARGIN_SECONDS  # a request this old has reached its deadline
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand: budgets are checked as logic, not timed."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class GatedPredictor(Predictor):
+    """Holds every forecast until the gate opens, as a stuck model would."""
+
+    gate = threading.Event()
+
+    def forecast(self, ticker: str, horizon: int) -> Forecast:
+        self.gate.wait()
+        return super().forecast(ticker, horizon)
 
 
 class FailingPredictor(Predictor):
@@ -28,12 +49,19 @@ class FailingPredictor(Predictor):
 class SlowNarrator:
     """Takes its whole deadline, as an LLM that hangs would (the real one returns by it)."""
 
-    def __init__(self) -> None:
-        self.template = TemplateNarrator()
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.template = clock, TemplateNarrator()
+        self.deadlines: list[float] = []
 
     def narrate(self, facts: ForecastFacts, deadline: float) -> Narrative:
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        self.deadlines.append(deadline)
+        self.clock.now = max(self.clock.now, deadline)
         return self.template.narrate(facts)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -42,6 +70,23 @@ def engine(predictor: Predictor) -> Iterator[ForecastEngine]:
         predictor, TemplateNarrator(), MemoryCache(), FallbackStore(), budget_seconds=BUDGET
     )
     yield engine
+    engine.close()
+
+
+@pytest.fixture
+def stuck_engine(predictor: Predictor, clock: FakeClock) -> Iterator[ForecastEngine]:
+    """An engine whose predictor answers only after the test; its fallback knows KO's answer."""
+    fallback = FallbackStore()
+    healthy = ForecastEngine(predictor, TemplateNarrator(), MemoryCache(), fallback)
+    healthy.answer(Query.of("KO", 5, "en"))  # remembered as the last good answer
+    healthy.close()
+    stuck = GatedPredictor.load(predictor.forecaster, predictor.info, predictor.lake)
+    GatedPredictor.gate.clear()
+    engine = ForecastEngine(
+        stuck, TemplateNarrator(), MemoryCache(), fallback, budget_seconds=BUDGET, clock=clock
+    )
+    yield engine
+    GatedPredictor.gate.set()
     engine.close()
 
 
@@ -70,25 +115,33 @@ def test_a_new_model_version_misses_the_cache(engine: ForecastEngine, predictor:
     other.close()
 
 
-def test_a_slow_predictor_gets_the_fallback_within_the_budget(engine: ForecastEngine) -> None:
-    good = engine.answer(Query.of("KO", 5, "en"))  # remembered as the last good answer
-    engine.cache.invalidate("7")
-    started = time.monotonic()
-    answer = engine.answer(Query.of("KO", 5, "en"), started, fault_delay=2.0)
-    elapsed = time.monotonic() - started
-    assert elapsed < BUDGET + 0.1
+def test_the_deadline_is_the_budget_less_the_return_margin(engine: ForecastEngine) -> None:
+    assert engine.deadline(100.0) == pytest.approx(100.0 + BUDGET - RETURN_MARGIN_SECONDS)
+
+
+def test_a_predictor_stuck_at_the_deadline_gets_the_fallback(
+    stuck_engine: ForecastEngine, clock: FakeClock
+) -> None:
+    good = stuck_engine.fallback.get("KO", 5, "en")
+    assert good is not None
+    clock.now = 50.0  # the request came in at 50 - SPENT: its deadline is now, nothing is left
+    answer = stuck_engine.answer(Query.of("KO", 5, "en"), 50.0 - SPENT)
     assert (answer.provenance.source, answer.provenance.stale) == ("fallback", True)
-    assert answer.provenance.cached_at == good.provenance.generated_at
-    assert answer.path == good.path
-    assert engine.counters["fallback_deadline"] == 1
+    served = answer.model_dump(mode="json")
+    assert served["provenance"]["cached_at"] == good["provenance"]["generated_at"]
+    assert served["path"] == good["path"]
+    assert answer.timings.total_ms == pytest.approx(SPENT * 1000)  # on the engine's clock
+    assert stuck_engine.counters["fallback_deadline"] == 1
+    assert stuck_engine.counters["fresh"] == 0
 
 
-def test_no_fallback_within_the_budget_is_unavailable(engine: ForecastEngine) -> None:
-    started = time.monotonic()
+def test_no_fallback_at_the_deadline_is_unavailable(
+    stuck_engine: ForecastEngine, clock: FakeClock
+) -> None:
+    clock.now = 50.0
     with pytest.raises(AnswerUnavailableError, match=r"no forecast of XOM ready within 0\.5 s"):
-        engine.answer(Query.of("XOM", 3, "en"), started, fault_delay=2.0)
-    assert time.monotonic() - started < BUDGET + 0.1
-    assert engine.counters["unavailable"] == 1
+        stuck_engine.answer(Query.of("XOM", 3, "en"), 50.0 - SPENT)
+    assert stuck_engine.counters["unavailable"] == 1
 
 
 def test_a_failing_predictor_gets_the_fallback(predictor: Predictor) -> None:
@@ -108,14 +161,19 @@ def test_a_failing_predictor_gets_the_fallback(predictor: Predictor) -> None:
     broken.close()
 
 
-def test_a_slow_narrator_does_not_pass_the_budget(predictor: Predictor) -> None:
+def test_a_slow_narrator_gets_the_request_s_deadline(
+    predictor: Predictor, clock: FakeClock
+) -> None:
+    narrator = SlowNarrator(clock)
     engine = ForecastEngine(
-        predictor, SlowNarrator(), MemoryCache(), FallbackStore(), budget_seconds=BUDGET
+        predictor, narrator, MemoryCache(), FallbackStore(), budget_seconds=BUDGET, clock=clock
     )
-    started = time.monotonic()
-    answer = engine.answer(Query.of("WMT", 5, "en"), started)
-    assert time.monotonic() - started < BUDGET + 0.1
+    clock.now = 10.0
+    answer = engine.answer(Query.of("WMT", 5, "en"), 9.9)  # arrived 0.1 s ago
+    assert narrator.deadlines == [pytest.approx(9.9 + SPENT)]  # not a fresh budget of its own
     assert answer.provenance.source == "fresh"
+    assert answer.timings.total_ms == pytest.approx(SPENT * 1000)  # answered by the deadline
+    assert answer.timings.narrate_ms == pytest.approx((9.9 + SPENT - 10.0) * 1000)
     engine.close()
 
 
@@ -148,14 +206,6 @@ class FallbackNarrator:
 
     def narrate(self, facts: ForecastFacts, deadline: float) -> Narrative:
         return Narrative(TemplateNarrator().render(facts), "template", fallback=True)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_answered_tickers_are_counted_warm_ups_are_not(engine: ForecastEngine) -> None:

@@ -20,8 +20,13 @@ def test_snapshot_holds_every_ticker_horizon_and_locale(
     path = tmp_path / "snap" / "fallback.json.gz"
     written = build_snapshot(predictor, path, horizons=[1, 5, 30])
     assert written == len(TICKERS) * 3 * 2
-    document = json.loads(gzip.decompress(path.read_bytes()))
-    assert (document["format"], document["model_version"]) == (1, "7")
+    header, *lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    assert json.loads(header)["format"] == 2
+    assert (json.loads(header)["model_version"], json.loads(header)["answers"]) == ("7", written)
+    assert len(lines) == written  # one answer per line, its key first
+    ticker, horizon, locale, text = lines[0].split("\t", 3)
+    assert json.loads(text)["ticker"] == ticker
+    assert (json.loads(text)["horizon_days"], json.loads(text)["locale"]) == (int(horizon), locale)
     assert path.stat().st_mode & 0o777 == 0o644
 
     store = FallbackStore.load(path)
@@ -52,10 +57,32 @@ def test_the_last_fresh_answer_wins_over_the_snapshot(predictor: Predictor, tmp_
     assert len(store) == len(TICKERS) * 2  # same keys: the count does not grow
 
 
+def test_a_format_1_snapshot_is_still_read(predictor: Predictor, tmp_path: Path) -> None:
+    path = tmp_path / "fallback.json.gz"
+    build_snapshot(predictor, path, horizons=[5])
+    answers = [FallbackStore.load(path).get(t, 5, "en") for t in TICKERS]
+    document = {"format": 1, "model_version": "7", "answers": answers}
+    old = tmp_path / "old.json.gz"
+    old.write_bytes(gzip.compress(json.dumps(document).encode()))
+    store = FallbackStore.load(old)
+    assert len(store) == len(TICKERS)
+    assert store.get("KO", 5, "en") == answers[TICKERS.index("KO")]
+
+
+TRUNCATED = gzip.compress(b'{"format": 2, "answers": 2}\nKO\t5\ten\t{"ticker": "KO"}\n')
+
+
 @pytest.mark.parametrize(
     "content",
-    [None, b"not gzip", gzip.compress(b"{]"), gzip.compress(b'{"format": 99, "answers": []}')],
-    ids=["missing", "not-gzip", "bad-json", "other-format"],
+    [
+        None,
+        b"not gzip",
+        gzip.compress(b"{]"),
+        gzip.compress(b'{"format": 99, "answers": []}'),
+        TRUNCATED,
+        gzip.compress(b'{"format": 2, "answers": 1}\nKO 5 en {}\n'),
+    ],
+    ids=["missing", "not-gzip", "bad-json", "other-format", "truncated", "bad-line"],
 )
 def test_an_unreadable_snapshot_starts_empty(tmp_path: Path, content: bytes | None) -> None:
     path = tmp_path / "fallback.json.gz"

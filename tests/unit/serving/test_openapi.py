@@ -103,3 +103,13 @@ def test_keyed_routes_declare_both_ways_to_send_the_key() -> None:
     schemes = spec["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     assert schemes["Bearer"]["scheme"] == "bearer"
+
+
+def test_keyed_routes_answer_400_to_a_key_sent_both_ways() -> None:
+    spec = document_errors(generated(), {("post", "/v1/forecast/batch"): (401,)})
+    spec = document_security(spec, [("post", "/v1/forecast/batch")])
+    answers = spec["paths"]["/v1/forecast/batch"]["post"]["responses"]
+    assert answers["400"]["description"].startswith("invalid_request: a key sent both as")
+    assert answers["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ApiErrorBody")
+    assert "WWW-Authenticate" in answers["400"]["headers"]
+    assert "400" not in spec["paths"]["/v1/admin/cache/warm"]["post"]["responses"]  # not keyed
