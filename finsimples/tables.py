@@ -143,23 +143,35 @@ class TableRef:
             raise storage_error(f"opening {self.uri}", exc) from exc
 
     def create(self, schema: pa.Schema, partition_by: list[str] | None = None) -> DeltaTable:
-        """The table, created empty (version 0) when missing; safe when writers race to it."""
-        for _ in range(3):
+        """The table, created empty (version 0) when missing; safe when writers race to it.
+
+        Raises:
+            LakeConflictError: another writer won the race to create it three times running.
+        """
+
+        def open_or_create() -> DeltaTable:
             table = self.open()
             if table is not None:
                 return table
-            try:
-                return DeltaTable.create(
-                    self.uri,
-                    schema,
-                    mode="ignore",
-                    partition_by=partition_by,
-                    configuration=TABLE_CONFIGURATION,
-                    storage_options=self.options,
-                )
-            except CommitFailedError:  # another writer created it between our look and put
-                continue
-        raise LakeConflictError(f"table {self.uri}: could not be opened or created")
+            return DeltaTable.create(
+                self.uri,
+                schema,
+                mode="ignore",
+                partition_by=partition_by,
+                configuration=TABLE_CONFIGURATION,
+                storage_options=self.options,
+            )
+
+        # A CommitFailedError: another writer created it between our look and put; look again.
+        retrying = Retrying(
+            retry=retry_if_exception_type(CommitFailedError), stop=stop_after_attempt(3)
+        )
+        try:
+            return retrying(open_or_create)
+        except RetryError as exc:
+            raise LakeConflictError(
+                f"table {self.uri}: could not be opened or created"
+            ) from exc.last_attempt.exception()
 
     def files(self, table: DeltaTable) -> dict[str, int]:
         """The data files of ``table``'s loaded version: path on the lake's filesystem, size."""
