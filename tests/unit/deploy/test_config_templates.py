@@ -1,4 +1,4 @@
-"""The NGINX and supervisord configs rendered from Jinja2 templates, byte for byte.
+"""The NGINX, supervisord and compose Prometheus configs rendered from Jinja2 templates, byte for byte.
 
 The files under ``tests/data/configs/`` were written by the f-string renderers these templates
 replaced, for the inputs of :data:`CASES`: a template that drifts by one space or newline fails
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.stack import StackConfig
+from deploy.compose_files import render_prometheus_yml
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.supervisor import Program, render_program, render_supervisord_conf
 
@@ -97,6 +98,8 @@ CASES: dict[str, Callable[[], str]] = {
     "supervisord_no_program.conf": lambda: render_supervisord_conf(Path("/srv/state"), []),
     "program_with_env.conf": lambda: render_program(_REPLICA),
     "program_plain.conf": lambda: render_program(_PLAIN),
+    "compose_prometheus_1_replica.yml": lambda: render_prometheus_yml(StackConfig(replicas=1)),
+    "compose_prometheus_5_replicas.yml": lambda: render_prometheus_yml(StackConfig(replicas=5)),
 }
 
 
