@@ -1,4 +1,4 @@
-"""The NGINX, supervisord and compose Prometheus configs rendered from Jinja2 templates, byte for byte.
+"""The NGINX, supervisord and compose Prometheus configs from Jinja2 templates, byte for byte.
 
 The files under ``tests/data/configs/`` were written by the f-string renderers these templates
 replaced, for the inputs of :data:`CASES`: a template that drifts by one space or newline fails
