@@ -1,4 +1,4 @@
-"""The NGINX, supervisord and compose Prometheus configs from Jinja2 templates, byte for byte.
+"""The NGINX, supervisord and Prometheus configs from Jinja2 templates, byte for byte.
 
 The files under ``tests/data/configs/`` were written by the f-string renderers these templates
 replaced, for the inputs of :data:`CASES`: a template that drifts by one space or newline fails
@@ -16,6 +16,7 @@ from config.stack import StackConfig
 from deploy.compose_files import render_prometheus_yml
 from deploy.nginx import NginxLayout, render_nginx_conf
 from deploy.supervisor import Program, render_program, render_supervisord_conf
+from monitoring.prometheus_conf import EVERY_PROGRAM, render_prometheus_conf
 
 CONFIGS = Path(__file__).resolve().parents[2] / "data" / "configs"
 
@@ -100,6 +101,12 @@ CASES: dict[str, Callable[[], str]] = {
     "program_plain.conf": lambda: render_program(_PLAIN),
     "compose_prometheus_1_replica.yml": lambda: render_prometheus_yml(StackConfig(replicas=1)),
     "compose_prometheus_5_replicas.yml": lambda: render_prometheus_yml(StackConfig(replicas=5)),
+    "stack_prometheus_every_program.yml": lambda: render_prometheus_conf(
+        StackConfig(host="127.0.0.2", controller=True), EVERY_PROGRAM
+    ),
+    "stack_prometheus_no_exporter.yml": lambda: render_prometheus_conf(
+        StackConfig(controller=False), {"prometheus", "redis-exporter"}
+    ),
 }
 
 
