@@ -22,9 +22,9 @@ from pathlib import Path
 from config.monitoring import API_JOB, REDIS_JOB, REPLICA_LABEL
 from config.stack import StackConfig
 from deploy.nginx import NginxLayout, render_nginx_conf
-from deploy.templating import render
 from finsimples import generated
 from finsimples.settings import Settings
+from finsimples.templating import render
 from monitoring.alertmanager import render_alertmanager_yml, timings
 
 COMPOSE_DIR = Path(__file__).resolve().parent / "compose"
@@ -81,6 +81,7 @@ def render_prometheus_yml(stack: StackConfig) -> str:
     ``config.monitoring`` (the rules select on them), as the local stack's do.
     """
     return render(
+        "deploy",
         "compose_prometheus.yml.j2",
         replicas=replica_services(stack),
         replica_port=REPLICA_PORT,

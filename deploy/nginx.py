@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config.stack import StackConfig
-from deploy.templating import render
+from finsimples.templating import render
 
 # Fields of the JSON access log; escape=json makes NGINX quote the values safely.
 ACCESS_LOG_FIELDS = {
@@ -110,6 +110,7 @@ def render_nginx_conf(
         raise ValueError("NGINX needs at least one replica to balance over")
     read_timeout = stack.read_timeout_seconds(latency_budget_seconds)
     return render(
+        "deploy",
         "nginx.conf.j2",
         stack=stack,
         upstreams=upstreams,

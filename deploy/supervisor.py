@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from deploy.templating import render
+from finsimples.templating import render
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def render_program(program: Program) -> str:
     """The ``[program:NAME]`` section of one program (``supervisord_program.conf.j2``)."""
     env = ",".join(f"{key}={_env_value(key, value)}" for key, value in sorted(program.env.items()))
     return render(
+        "deploy",
         "supervisord_program.conf.j2",
         name=program.name,
         command=_escape(shlex.join(program.command)),
@@ -109,6 +110,7 @@ def render_program(program: Program) -> str:
 def render_supervisord_conf(folder: Path, programs: Iterable[Program]) -> str:
     """The whole ``supervisord.conf``: its socket, pid and log in ``folder``, then the programs."""
     return render(
+        "deploy",
         "supervisord.conf.j2",
         socket=_escape(str(folder / "supervisor.sock")),
         logfile=_escape(str(folder / "logs" / "supervisord.log")),

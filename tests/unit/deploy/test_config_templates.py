@@ -118,7 +118,7 @@ def test_rendered_config_is_byte_identical_to_the_f_string_renderers(name: str) 
 def test_an_undefined_template_variable_fails_instead_of_rendering_empty() -> None:
     from jinja2 import UndefinedError
 
-    from deploy.templating import render
+    from finsimples.templating import render
 
     with pytest.raises(UndefinedError):
-        render("nginx.conf.j2")
+        render("deploy", "nginx.conf.j2")
