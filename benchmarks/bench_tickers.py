@@ -16,7 +16,7 @@ import timeit
 from datetime import date
 
 from benchmarks.universe import UniverseSpec, generate_universe
-from bentos.predictor import TickerWindow
+from bentos.lake_view import TickerWindow
 from bentos.schemas import TickerOut, TickersAnswer
 from bentos.ticker_search import MAX_LIMIT, TickerQuery, search_tickers
 

@@ -2,9 +2,10 @@
 
 At start-up (and whenever the lake commits a new version) it reads every ticker's recent window
 from the lake and runs the very functions training used (``training.features.build_features``
-then ``latest_features``), so serving cannot drift from training; a forecast is then one
-``forecaster.predict`` on that row and ``finsimples.forecast.make_forecast``, as in
-``jobs.predict``. No BentoML here: the service, the deploy hook and the tests share it.
+then ``latest_features``, in ``bentos.lake_view``), so serving cannot drift from training; a
+forecast is then one ``forecaster.predict`` on that row and
+``finsimples.forecast.make_forecast``, as in ``jobs.predict``. No BentoML here: the service,
+the deploy hook and the tests share it.
 
 The request path touches no pandas: a ticker's as-of date and volatility are read off its row
 once per lake version, and its whole path (every horizon) is computed on its first request and
@@ -18,22 +19,19 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 
-from finsimples.adjustment import Jump, JumpRule, unexplained_jumps
-from finsimples.forecast import LOOKBACK_DAYS, Forecast, make_forecast, suggest_tickers
-from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS, Lag, StaleTickerError, lag_of
-from finsimples.lake import Lake, Snapshot
+from bentos.lake_view import LakeView, TickerWindow, read_view
+from finsimples.adjustment import Jump, JumpRule
+from finsimples.forecast import Forecast, make_forecast, suggest_tickers
+from finsimples.freshness import DEFAULT_STALE_AFTER_SESSIONS, StaleTickerError
+from finsimples.lake import Lake
 from finsimples.records import TrackRecordSummary
-from finsimples.tickers import Listing, infer_listing
 from training.features import (
     FEATURE_VERSION,
     MIN_HISTORY_DAYS,
-    SIGMA_COLUMN,
-    build_features,
-    latest_features,
 )
 from training.forecaster import QuantileForecaster
 from training.median import describe_median
@@ -105,64 +103,6 @@ class ModelInfo:
     source: str = ""
 
 
-@dataclass(frozen=True)
-class TickerWindow:
-    """One ticker of the lake: its first and last dates, and whether it can be forecast.
-
-    ``sessions_behind``: sessions of its exchange from its last date to the lake's newest;
-    ``stale``: more than the predictor's ``stale_after_sessions`` (not forecast).
-    """
-
-    ticker: str
-    first_date: date
-    last_date: date
-    forecastable: bool
-    exchange: str | None = None  # the lake's tickers table (None: not listed)
-    currency: str | None = None
-    name: str | None = None
-    timezone: str | None = None
-    sessions_behind: int = 0
-    stale: bool = False
-
-
-@dataclass
-class _LakeView:
-    """Everything read from one lake version; replaced whole, so readers never see a mix."""
-
-    lake_version: int
-    key: tuple[int, int]  # the snapshot's (prices, tickers) versions
-    windows: dict[str, TickerWindow]
-    rows: dict[str, pd.DataFrame]  # each ticker's latest feature row, indexed (date, ticker)
-    last_prices: dict[str, float]
-    as_of: dict[str, date] = field(default_factory=dict)  # each row's date
-    daily_vol: dict[str, float] = field(default_factory=dict)  # each row's SIGMA_COLUMN
-    forecasts: dict[str, Forecast] = field(default_factory=dict)  # whole paths, on first use
-    listings: dict[str, Listing] = field(default_factory=dict)  # exchange and currency
-    stale: dict[str, Lag] = field(default_factory=dict)  # tickers refused as stale
-    jumps: dict[str, Jump] = field(default_factory=dict)  # refused: a split no event explains
-
-
-def _window(
-    ticker: str, first: date, forecastable: bool, listing: Listing | None, lag: Lag, stale: bool
-) -> TickerWindow:
-    if listing is None:
-        return TickerWindow(
-            ticker, first, lag.last_date, forecastable, sessions_behind=lag.sessions, stale=stale
-        )
-    return TickerWindow(
-        ticker,
-        first,
-        lag.last_date,
-        forecastable,
-        listing.exchange,
-        listing.currency,
-        listing.name or None,
-        listing.timezone,
-        lag.sessions,
-        stale,
-    )
-
-
 class Predictor:
     """Forecasts from the served model and the lake's latest windows.
 
@@ -200,7 +140,7 @@ class Predictor:
         self.lake = lake
         self.stale_after_sessions = stale_after_sessions
         self.jump_rule = jump_rule or JumpRule()
-        self._view = _LakeView(0, (0, -1), {}, {}, {})
+        self._view = LakeView(0, (0, -1), {}, {}, {})
         self._refresh_lock = threading.Lock()
         # XGBoost boosters are shared by every request thread; one predict at a time keeps
         # that safe, and results are memoized per ticker, so the lock is rarely contended.
@@ -265,7 +205,7 @@ class Predictor:
             snapshot = self.lake.snapshot()
             if not force and snapshot.key == self._view.key:
                 return False
-            self._view = self._read(snapshot)
+            self._view = read_view(self.lake, snapshot, self.stale_after_sessions, self.jump_rule)
         log.info(
             "predictor: lake version %s, %d tickers forecastable",
             snapshot.version,
@@ -283,74 +223,17 @@ class Predictor:
             )
         return True
 
-    def _read(self, snapshot: Snapshot) -> _LakeView:
-        stats = snapshot.tickers
-        if not stats:
-            return _LakeView(snapshot.version, snapshot.key, {}, {}, {})
-        as_of = max(s.last for s in stats.values())
-        window = self.lake.read_prices(
-            start=as_of - timedelta(days=LOOKBACK_DAYS), snapshot=snapshot
-        )
-        try:
-            latest = latest_features(build_features(window))
-        except ValueError:  # not one ticker has MIN_HISTORY_DAYS rows in the window
-            latest = pd.DataFrame()
-        last_rows = window.groupby("ticker", sort=True).tail(1).set_index("ticker")
-        listings = self.lake.listings(snapshot)
-        lags: dict[str, Lag] = {}
-        for ticker, s in stats.items():
-            listing = listings.get(ticker) or infer_listing(ticker)
-            lags[ticker] = lag_of(ticker, s.last, as_of, listing.exchange if listing else None)
-        stale = {t: lag for t, lag in lags.items() if lag.is_stale(self.stale_after_sessions)}
-        # The latest jump of each ticker: its window would read a fake crash or rally.
-        jumps = {j.ticker: j for j in unexplained_jumps(window, self.jump_rule)}
-        rows: dict[str, pd.DataFrame] = {}
-        for key, row in latest.groupby(level="ticker", sort=False):  # one row per ticker
-            ticker = str(key)
-            if ticker in stale or ticker in jumps:
-                continue
-            # A feature row dated before the ticker's own last price means a gap in its recent
-            # history: forecasting from it would ignore the newest prices (the predict job's rule).
-            if row.index.get_level_values("date")[0] == last_rows.loc[ticker, "date"]:
-                rows[ticker] = row
-        windows = {
-            ticker: _window(
-                ticker, s.first, ticker in rows, listings.get(ticker), lags[ticker], ticker in stale
-            )
-            for ticker, s in stats.items()
-        }
-        # Forecast prices start from the close as traded (what investors see); the returns were
-        # learnt on adj_close, so the adjusted path maps onto it. adj_close when no close.
-        closes = last_rows["close"].fillna(last_rows["adj_close"]).astype(float).to_dict()
-        prices = {t: float(closes[t]) for t in rows}
-        dates = {
-            t: pd.Timestamp(row.index.get_level_values("date")[0]).date() for t, row in rows.items()
-        }
-        vols = {t: float(row[SIGMA_COLUMN].iloc[0]) for t, row in rows.items()}
-        return _LakeView(
-            snapshot.version,
-            snapshot.key,
-            windows,
-            rows,
-            prices,
-            dates,
-            vols,
-            listings=listings,
-            stale=stale,
-            jumps=jumps,
-        )
-
     def tickers(self) -> list[TickerWindow]:
         """Every ticker of the lake, sorted, with its first and last dates."""
         return sorted(self._view.windows.values(), key=lambda w: w.ticker)
 
-    def _row(self, ticker: str, view: _LakeView) -> pd.DataFrame:
+    def _row(self, ticker: str, view: LakeView) -> pd.DataFrame:
         row = view.rows.get(ticker)
         if row is None:
             raise self._not_served(ticker, view)
         return row
 
-    def _not_served(self, ticker: str, view: _LakeView) -> LookupError:
+    def _not_served(self, ticker: str, view: LakeView) -> LookupError:
         """Why ``ticker`` cannot be forecast: stale, too little history, or not in the lake."""
         lag = view.stale.get(ticker)
         if lag is not None:

@@ -44,7 +44,7 @@ _CURSOR_VERSION = 1
 
 
 class Listed(Protocol):
-    """What a search reads of a ticker (``bentos.predictor.TickerWindow``)."""
+    """What a search reads of a ticker (``bentos.lake_view.TickerWindow``)."""
 
     @property
     def ticker(self) -> str: ...

@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import err, out
 from finsimples.settings import Settings
 from loadtest.profiles import PROFILES
 from loadtest.verdict import Verdict
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 EXIT_FAILED = 1
 """The verdict failed."""

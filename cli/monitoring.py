@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.console import Console
 from rich.live import Live
 
+from cli.console import err, out
 from deploy.programs import endpoints
 from finsimples.settings import Settings
 from monitoring.prometheus_api import PrometheusApi, PrometheusError
@@ -15,8 +15,6 @@ from monitoring.status import collect, render
 
 monitor_app = typer.Typer(help="The stack's health, read from Prometheus.", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 EXIT_UNREACHABLE = 2
 """Prometheus could not be read."""

@@ -1,6 +1,7 @@
 """Ingest: validate price files and merge them into the lake.
 
-The files' layouts and their validation are ``finsimples.price_files``; this module places each
+The file readers are ``finsimples.price_files`` (price and tickers reference files, their
+rows validated by ``finsimples.price_rows``) and ``finsimples.events``; this job places each
 ticker on its exchange, selects replayed days and merges everything in one commit. Nothing is
 written unless every file is valid.
 """
@@ -17,15 +18,19 @@ import pandas as pd
 
 from finsimples.adjustment import AdjustmentError, Jump, JumpRule
 from finsimples.calendars import non_sessions
-from finsimples.cotahist import is_cotahist
 from finsimples.events import is_events_file, read_events_file
 from finsimples.events_table import empty_events
 from finsimples.lake import Lake, WriteResult
-from finsimples.price_files import first_line, header_key, read_price_file, skipped_summary
+from finsimples.price_files import (
+    is_reference_file,
+    read_price_file,
+    read_reference_file,
+    skipped_summary,
+)
 from finsimples.problems import IngestError, Problem
 from finsimples.readjust import plan_write
 from finsimples.schemas import KEY_COLUMNS, VALUE_COLUMNS
-from finsimples.tickers import Listing, make_listing, parse_reference, resolve_listings
+from finsimples.tickers import Listing, make_listing, resolve_listings
 
 __all__ = [
     "IngestError",
@@ -181,29 +186,6 @@ def ingest_files(
         events=pd.concat(events, ignore_index=True) if events else None,
         jump_rule=jump_rule,
     )
-
-
-def is_reference_file(path: Path) -> bool:
-    """Whether ``path`` is a tickers reference CSV: ``ticker`` and ``exchange``, no date."""
-    if not path.name.lower().endswith((".csv", ".csv.gz", ".txt")) or is_cotahist(path):
-        return False
-    try:
-        header = {header_key(c) for c in first_line(path).replace(";", ",").split(",")}
-    except OSError:
-        return False
-    return {"ticker", "exchange"} <= header and not header & {"date", "data", "datetime"}
-
-
-def read_reference_file(path: Path) -> dict[str, Listing]:
-    """The listings of a reference CSV (see ``finsimples.tickers.parse_reference``).
-
-    Raises:
-        IngestError: naming the line and column at fault.
-    """
-    try:
-        return parse_reference(path.read_text(encoding="utf-8-sig"), path.name)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise IngestError([Problem(path.name, str(exc))]) from exc
 
 
 def place_tickers(

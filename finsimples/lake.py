@@ -16,23 +16,19 @@ whole commits.
 
 from __future__ import annotations
 
-import functools
 import logging
-import operator
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from finsimples import corrections as audit
 from finsimples import lake_format
 from finsimples.events_table import merge_events, read_events
+from finsimples.file_stats import read_file_stats, ticker_stats
 from finsimples.lake_versions import (
     Commit,
     CompactResult,
@@ -46,20 +42,14 @@ from finsimples.prices_table import (
     PARTITION,
     STORED_SCHEMA,
     WRITER,
+    changed_rows,
     commit_properties,
     empty_frame,
     files_per_year,
     merge_predicate,
     normalize,
+    read_rows,
     stored_table,
-    to_frame,
-)
-from finsimples.schemas import (
-    KEY_COLUMNS,
-    PRICES_SCHEMA,
-    TICKERS_SCHEMA,
-    VALUE_COLUMNS,
-    check_ticker,
 )
 from finsimples.settings import Settings
 from finsimples.storage import Location, open_location
@@ -68,10 +58,10 @@ from finsimples.tables import (
     TableRef,
     commit_with_retries,
     objects_in_commit,
-    plain_strings,
     storage_options,
 )
 from finsimples.tickers import Listing
+from finsimples.tickers_table import merge_listings, read_listings
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +69,6 @@ PRICES = "prices"
 TICKERS = "tickers"
 CORRECTIONS = "corrections"
 EVENTS = "events"
-_FILE_STATS = pa.schema(
-    [
-        ("ticker", pa.string()),
-        ("date_count", pa.int64()),
-        ("date_min", pa.date32()),
-        ("date_max", pa.date32()),
-    ]
-)
 __all__ = ["Commit", "CompactResult", "Lake", "Snapshot", "TickerStats", "WriteResult"]
 
 
@@ -144,7 +126,7 @@ class Lake:
         if self._cache is not None and self._cache[:2] == (version, tickers_version):
             return self._cache[2]
         files = self.prices.files(table)
-        stats = _ticker_stats(self._file_stats(files))
+        stats = ticker_stats(self._file_stats(files))
         snapshot = Snapshot(version, stats, len(files), tickers_version)
         self._cache = (version, tickers_version, snapshot)
         return snapshot
@@ -157,13 +139,7 @@ class Lake:
             fs = self.location.filesystem
 
             def keys(path: str) -> pa.Table:
-                table = pq.read_table(path, columns=["ticker", "date"], filesystem=fs)
-                grouped = (
-                    plain_strings(table)
-                    .group_by("ticker")
-                    .aggregate([("date", "count"), ("date", "min"), ("date", "max")])
-                )
-                return grouped.cast(_FILE_STATS)  # one schema, whichever writer's nullability
+                return read_file_stats(path, fs)
 
             with ThreadPoolExecutor(max_workers=16) as pool:  # S3 latency dominates
                 self._stats_by_file.update(zip(new, pool.map(keys, new), strict=True))
@@ -192,7 +168,7 @@ class Lake:
         table = self._open(snapshot.version if snapshot else None)
         if table is None:
             return empty_frame()
-        return self._read(table, tickers, start, end)
+        return read_rows(self.prices, table, tickers, start, end)
 
     def watermarks(self) -> dict[str, date]:
         """The last date present for each ticker."""
@@ -216,11 +192,7 @@ class Lake:
         """The ``tickers`` table: each ticker's exchange, currency, name and time zone."""
         self._check_format()
         version = snapshot.tickers_version if snapshot and snapshot.tickers_version >= 0 else None
-        table = self.tickers_table.open(version)
-        if table is None:
-            return {}
-        rows = self.tickers_table.read(table, TICKERS_SCHEMA).to_pylist()
-        return {row["ticker"]: Listing(**row) for row in sorted(rows, key=lambda r: r["ticker"])}
+        return read_listings(self.tickers_table, version)
 
     def corrections(self) -> pd.DataFrame:
         """Every replaced row: ticker, date, old and new values, the version, when and whence."""
@@ -280,14 +252,16 @@ class Lake:
             LakeConflictError: every attempt lost to concurrent writers; nothing was written.
         """
         self._check_format()
-        placed, objects = self._write_listings(listings or {}, source)
+        placed, objects = merge_listings(
+            self.tickers_table, listings or {}, source=source, retry=self.retry, where=self.uri
+        )
         if frame.empty:
             return WriteResult(0, 0, 0, None, objects, placed)
         incoming = normalize(frame)
 
         def step() -> WriteResult:
             table = self.prices.create(STORED_SCHEMA, [PARTITION])
-            changed = self._changed_rows(table, incoming)
+            changed = changed_rows(self.prices, table, incoming)
             if changed.empty:
                 return WriteResult(0, 0, len(incoming), None, objects, placed)
             changed = changed.assign(ingested_at=datetime.now(UTC))
@@ -411,103 +385,3 @@ class Lake:
     def _open(self, version: int | None = None) -> DeltaTable | None:
         self._check_format()
         return self.prices.open(version)
-
-    def _read(
-        self,
-        table: DeltaTable,
-        tickers: Iterable[str] | None,
-        start: date | None,
-        end: date | None,
-    ) -> pd.DataFrame:
-        # A Timestamp or datetime from a caller is a day here: the filters compare dates.
-        start = None if start is None else pd.Timestamp(start).date()
-        end = None if end is None else pd.Timestamp(end).date()
-        conditions: list[pc.Expression] = []
-        prune: list[tuple[str, str, object]] = []
-        for bound, op in ((start, ">="), (end, "<=")):
-            if bound is not None:  # in the scan, and in the choice of files (year, statistics)
-                day, limit = pc.field("date"), pa.scalar(bound, pa.date32())
-                conditions.append(day >= limit if op == ">=" else day <= limit)
-                prune += [(PARTITION, op, bound.year), ("date", op, bound)]
-        expression = functools.reduce(operator.and_, conditions) if conditions else None
-        wanted = None if tickers is None else pc.field("ticker").isin(sorted(set(tickers)))
-        rows = self.prices.read(
-            table,
-            STORED_SCHEMA,
-            filter=expression,
-            prune=prune or None,
-            columns=list(PRICES_SCHEMA.names),
-            rows=wanted,
-        )
-        return to_frame(rows)
-
-    def _changed_rows(self, table: DeltaTable, incoming: pd.DataFrame) -> pd.DataFrame:
-        """The incoming rows that are new or differ from what ``table`` holds."""
-        existing = self._read(
-            table,
-            incoming["ticker"].unique(),
-            incoming["date"].min().date(),
-            incoming["date"].max().date(),
-        )
-        merged = incoming.merge(
-            existing[[*KEY_COLUMNS, *VALUE_COLUMNS]],
-            on=list(KEY_COLUMNS),
-            how="left",
-            suffixes=("", "_old"),
-            indicator=True,
-        )
-        same = (merged["_merge"] == "both").to_numpy()
-        for column in VALUE_COLUMNS:
-            new, old = merged[column].to_numpy(), merged[f"{column}_old"].to_numpy()
-            same &= (new == old) | (np.isnan(new) & np.isnan(old))  # a missing volume stays equal
-        return incoming[~same].reset_index(drop=True)
-
-    def _write_listings(self, listings: Mapping[str, Listing], source: str) -> tuple[int, int]:
-        """Merge listings that differ from the tickers table: rows merged, objects written."""
-        if not listings:
-            return 0, 0
-        rows = {check_ticker(t): v for t, v in listings.items()}
-
-        def step() -> tuple[int, int]:
-            table = self.tickers_table.create(TICKERS_SCHEMA)
-            known = {
-                r["ticker"]: Listing(**r)
-                for r in self.tickers_table.read(table, TICKERS_SCHEMA).to_pylist()
-            }
-            changed = [vars(v) for t, v in sorted(rows.items()) if known.get(t) != v]
-            if not changed:
-                return 0, 0
-            (
-                table.merge(
-                    pa.Table.from_pylist(changed, schema=TICKERS_SCHEMA),
-                    predicate="t.ticker = s.ticker",
-                    source_alias="s",
-                    target_alias="t",
-                    # A table written before ``share_kind`` existed takes the column here.
-                    merge_schema=True,
-                    commit_properties=commit_properties("listings", source, len(changed)),
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-            return len(changed), objects_in_commit(self.tickers_table, table.version())
-
-        what = f"the tickers table update from {source}"
-        return commit_with_retries(step, what=what, where=self.uri, retry=self.retry)
-
-
-def _ticker_stats(per_file: list[pa.Table]) -> dict[str, TickerStats]:
-    """Per-ticker rows and date range of the whole table from its files' own figures: each
-    (ticker, date) lives in exactly one file of a version, so counts add up."""
-    if not per_file:
-        return {}
-    grouped = (
-        pa.concat_tables(per_file)
-        .group_by("ticker")
-        .aggregate([("date_count", "sum"), ("date_min", "min"), ("date_max", "max")])
-    )
-    return {
-        row["ticker"]: TickerStats(row["date_count_sum"], row["date_min_min"], row["date_max_max"])
-        for row in sorted(grouped.to_pylist(), key=lambda r: r["ticker"])
-    }

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties
 
 from finsimples.schemas import KEY_COLUMNS, PRICES_SCHEMA, VALUE_COLUMNS, check_ticker
+from finsimples.tables import TableRef
 
 PARTITION = "year"
 STORED_SCHEMA = PRICES_SCHEMA.append(pa.field(PARTITION, pa.int32(), nullable=False))
@@ -95,3 +102,57 @@ def stored_table(frame: pd.DataFrame) -> pa.Table:
         },
         schema=STORED_SCHEMA,
     )
+
+
+def read_rows(
+    ref: TableRef,
+    table: DeltaTable,
+    tickers: Iterable[str] | None,
+    start: date | None,
+    end: date | None,
+) -> pd.DataFrame:
+    """The rows of ``table`` for these tickers between ``start`` and ``end`` (inclusive)."""
+    # A Timestamp or datetime from a caller is a day here: the filters compare dates.
+    start = None if start is None else pd.Timestamp(start).date()
+    end = None if end is None else pd.Timestamp(end).date()
+    conditions: list[pc.Expression] = []
+    prune: list[tuple[str, str, object]] = []
+    for bound, op in ((start, ">="), (end, "<=")):
+        if bound is not None:  # in the scan, and in the choice of files (year, statistics)
+            day, limit = pc.field("date"), pa.scalar(bound, pa.date32())
+            conditions.append(day >= limit if op == ">=" else day <= limit)
+            prune += [(PARTITION, op, bound.year), ("date", op, bound)]
+    expression = functools.reduce(operator.and_, conditions) if conditions else None
+    wanted = None if tickers is None else pc.field("ticker").isin(sorted(set(tickers)))
+    rows = ref.read(
+        table,
+        STORED_SCHEMA,
+        filter=expression,
+        prune=prune or None,
+        columns=list(PRICES_SCHEMA.names),
+        rows=wanted,
+    )
+    return to_frame(rows)
+
+
+def changed_rows(ref: TableRef, table: DeltaTable, incoming: pd.DataFrame) -> pd.DataFrame:
+    """The incoming rows that are new or differ from what ``table`` holds."""
+    existing = read_rows(
+        ref,
+        table,
+        incoming["ticker"].unique(),
+        incoming["date"].min().date(),
+        incoming["date"].max().date(),
+    )
+    merged = incoming.merge(
+        existing[[*KEY_COLUMNS, *VALUE_COLUMNS]],
+        on=list(KEY_COLUMNS),
+        how="left",
+        suffixes=("", "_old"),
+        indicator=True,
+    )
+    same = (merged["_merge"] == "both").to_numpy()
+    for column in VALUE_COLUMNS:
+        new, old = merged[column].to_numpy(), merged[f"{column}_old"].to_numpy()
+        same &= (new == old) | (np.isnan(new) & np.isnan(old))  # a missing volume stays equal
+    return incoming[~same].reset_index(drop=True)

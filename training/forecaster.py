@@ -5,7 +5,8 @@ How it forecasts:
 1. The target is vol-normalized: ``z = log(P[t+h] / P[t]) / (sigma_t * sqrt(h))`` with
    ``sigma_t`` the RiskMetrics EWMA daily vol. Under a random walk z has the same law for every
    ticker, regime and horizon, so one pooled model per anchor horizon can hold coverage per
-   ticker and per vol regime, and a new ticker (a single PETR4) is in-distribution.
+   ticker and per vol regime, and a new ticker (a single PETR4) is in-distribution. The
+   scale and the vol regimes are :mod:`training.vol_scale`.
 2. One XGBoost multi-quantile booster (``reg:quantileerror``) per anchor horizon learns the
    quantiles of z from the features; the other horizons are linear in h between anchors.
 3. The last ``calibration_days`` dates are held out (their labels purged from the boosters)
@@ -20,18 +21,16 @@ import pandas as pd
 import xgboost as xgb
 
 from training.adaptive import replay_levels
-from training.boosting import BoosterFit, fit_in_process
+from training.boosting import BoosterFit, booster_params, fit_in_process
 from training.config import TrainingConfig
 from training.conformal import IntervalCalibrator
-from training.features import FEATURE_VERSION, SIGMA_COLUMN, validate_features
+from training.features import FEATURE_VERSION, validate_features
 from training.median import recentre
-from training.mondrian import bucket_offsets, vol_buckets
+from training.mondrian import bucket_offsets
 from training.paths import repair_frame
 from training.quantiles import interpolate_horizons, make_quantile_frame, prob_gain
-from training.targets import build_targets, horizon_scale, long_run_vol
-
-LONG_RUN_FALLBACK = "rvol_252"
-"""Feature giving the long-run vol of a ticker the fit never saw (its own past year)."""
+from training.targets import build_targets, long_run_vol
+from training.vol_scale import calm_floors, return_scale, row_vol_buckets
 
 
 class QuantileForecaster:
@@ -79,40 +78,20 @@ class QuantileForecaster:
         """Horizons with their own booster."""
         return list(self.config.anchor_horizons)
 
-    def _sigma(self, features: pd.DataFrame) -> np.ndarray:
-        return np.maximum(features[SIGMA_COLUMN].to_numpy(dtype=float), self.config.min_daily_vol)
-
-    def _long_run(self, features: pd.DataFrame) -> np.ndarray:
-        """Long-run daily vol of each row's ticker; a ticker the fit never saw: its past year."""
-        sigma = self._sigma(features)
-        known = getattr(self, "long_run_vol_", {})  # models pickled before it have none
-        tickers = features.index.get_level_values("ticker")
-        fitted = np.array([known.get(str(t), np.nan) for t in tickers], dtype=float)
-        if LONG_RUN_FALLBACK in features.columns:
-            fallback = features[LONG_RUN_FALLBACK].to_numpy(dtype=float)
-            fitted = np.where(np.isfinite(fitted), fitted, fallback)
-        return np.maximum(np.where(np.isfinite(fitted), fitted, sigma), self.config.min_daily_vol)
+    def _long_run_vol(self) -> dict[str, float]:
+        return getattr(self, "long_run_vol_", {})  # models pickled before it have none
 
     def _scale(self, features: pd.DataFrame, horizons: list[int]) -> np.ndarray:
         """Spread of the h-day return ``(rows, horizons)`` that normalizes the target."""
-        decay = getattr(self.config, "vol_term_decay", None)  # absent from old pickled configs
-        long_run = self._long_run(features) if decay is not None else np.empty(0)
-        return horizon_scale(self._sigma(features), long_run, np.asarray(horizons), decay)
+        return return_scale(features, horizons, self.config, self._long_run_vol())
 
     def _floors(self, features: pd.DataFrame) -> np.ndarray | None:
         """Where ACI levels may not fall below CQR ``(rows, anchors)``: long h, calm vol."""
-        first = getattr(self.config, "aci_calm_floor_horizon", None)
-        if first is None:
-            return None
-        calm = self._sigma(features) < self.config.aci_calm_ratio * self._long_run(features)
-        return calm[:, None] & (np.asarray(self.anchors) >= first)[None, :]
+        return calm_floors(features, self.anchors, self.config, self._long_run_vol())
 
     def _buckets(self, features: pd.DataFrame) -> np.ndarray | None:
         """Volatility bucket of each row (Mondrian CQR), None when off."""
-        edges = getattr(self.config, "cqr_vol_edges", None)  # absent from old pickled configs
-        if edges is None:
-            return None
-        return vol_buckets(self._sigma(features) / self._long_run(features), edges)
+        return row_vol_buckets(features, self.config, self._long_run_vol())
 
     def _offsets(self, features: pd.DataFrame) -> np.ndarray | None:
         """Level offsets of each row's volatility bucket ``(rows, anchors, intervals)``."""
@@ -134,23 +113,6 @@ class QuantileForecaster:
         return np.stack([self.boosters_[h].inplace_predict(design) for h in self.anchors], axis=1)
 
     # --- training -----------------------------------------------------------------------------
-    def _booster_params(self, learning_rate: float) -> dict:
-        b = self.config.booster
-        return {
-            "objective": "reg:quantileerror",
-            "quantile_alpha": np.asarray(self.config.quantiles),
-            "tree_method": "hist",
-            "max_depth": b.max_depth,
-            "eta": learning_rate,
-            "subsample": b.subsample,
-            "colsample_bytree": b.colsample_bytree,
-            "min_child_weight": b.min_child_weight,
-            "lambda": b.reg_lambda,
-            "max_bin": b.max_bin,
-            "nthread": b.n_jobs,
-            "seed": b.seed,
-        }
-
     def _boost(
         self, h: int, features: pd.DataFrame, z: np.ndarray, rounds: int, engine: BoosterFit
     ) -> None:
@@ -170,7 +132,9 @@ class QuantileForecaster:
             if previous is None
             else self.config.update_learning_rate
         )
-        self.boosters_[h] = engine(self._booster_params(rate), design, z[known], rounds, previous)
+        self.boosters_[h] = engine(
+            booster_params(self.config, rate), design, z[known], rounds, previous
+        )
         self.boosted_through_[h] = features.index.get_level_values("date")[known].max()
 
     def _calibrate(self, features: pd.DataFrame, prices: pd.DataFrame) -> None:

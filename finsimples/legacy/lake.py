@@ -15,12 +15,11 @@ number of readers.
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -32,12 +31,22 @@ from finsimples.legacy.manifest import (
     Commit,
     DataFile,
     Manifest,
-    TickerStats,
     dump_manifest,
     load_manifest,
     manifest_name,
     parse_manifest_version,
     utc_now,
+)
+from finsimples.legacy.rows import (
+    corrections_record,
+    empty_frame,
+    listings_table,
+    normalize,
+    parquet_bytes,
+    resolve,
+    row_filters,
+    to_table,
+    updated_stats,
 )
 from finsimples.schemas import (
     KEY_COLUMNS,
@@ -117,7 +126,7 @@ class ManifestLake:
         manifest = manifest or self.manifest()
         wanted = None if tickers is None else sorted(set(tickers))
         files = [f for f in manifest.files if f.overlaps(start, end)]
-        return self._read_files(files, _row_filters(wanted, start, end))
+        return self._read_files(files, row_filters(wanted, start, end))
 
     def watermarks(self) -> dict[str, date]:
         """The last date present for each ticker."""
@@ -193,7 +202,7 @@ class ManifestLake:
         changed = {check_ticker(t): v for t, v in (listings or {}).items() if known.get(t) != v}
         if frame.empty and not changed:
             return WriteResult(0, 0, 0, None, 0)
-        incoming = _normalize(frame if not frame.empty else _empty_frame())
+        incoming = normalize(frame if not frame.empty else empty_frame())
         existing = (
             self.read_prices(
                 incoming["ticker"].unique(),
@@ -202,7 +211,7 @@ class ManifestLake:
                 manifest=manifest,
             )
             if len(incoming)
-            else _empty_frame()
+            else empty_frame()
         )
         merged = incoming.merge(
             existing[[*KEY_COLUMNS, *VALUE_COLUMNS]],
@@ -226,19 +235,19 @@ class ManifestLake:
         now = utc_now()
         rows = incoming[is_new | is_replaced].assign(ingested_at=now)
         rows["source"] = rows["source"].fillna(source)
-        stats = _updated_stats(manifest.tickers, incoming[is_new])
+        stats = updated_stats(manifest.tickers, incoming[is_new])
         added = self._write_data_files(rows, version)
         corrections = manifest.corrections
         if n_replaced:
             path = f"{CORRECTIONS_DIR}/{version:010d}.parquet"
-            record = _corrections_record(merged[is_replaced], version, source, now)
-            self.location.write_bytes(self.location.path(path), _parquet_bytes(record))
+            record = corrections_record(merged[is_replaced], version, source, now)
+            self.location.write_bytes(self.location.path(path), parquet_bytes(record))
             corrections = (*corrections, path)
         tickers_file = None
         if changed:
             tickers_file = f"{TICKERS_DIR}/{version:010d}.parquet"
-            table = _listings_table({**known, **changed})
-            self.location.write_bytes(self.location.path(tickers_file), _parquet_bytes(table))
+            table = listings_table({**known, **changed})
+            self.location.write_bytes(self.location.path(tickers_file), parquet_bytes(table))
         commit = Commit(
             operation="write",
             committed_at=now,
@@ -345,14 +354,14 @@ class ManifestLake:
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             tables = list(pool.map(read, files))
-        return _resolve(tables, files).reset_index(drop=True)
+        return resolve(tables, files).reset_index(drop=True)
 
     def _write_data_files(self, rows: pd.DataFrame, version: int) -> list[DataFile]:
         entries = []
         for year, part in rows.groupby(rows["date"].dt.year, sort=True):
             path = f"{PRICES_DIR}/year={year}/{version:010d}-{uuid.uuid4().hex[:8]}.parquet"
-            table = _to_table(part.sort_values(list(KEY_COLUMNS)))
-            self.location.write_bytes(self.location.path(path), _parquet_bytes(table))
+            table = to_table(part.sort_values(list(KEY_COLUMNS)))
+            self.location.write_bytes(self.location.path(path), parquet_bytes(table))
             entries.append(
                 DataFile(
                     path=path,
@@ -364,98 +373,3 @@ class ManifestLake:
                 )
             )
         return entries
-
-
-def _row_filters(
-    tickers: list[str] | None, start: date | None, end: date | None
-) -> list[tuple] | None:
-    filters: list[tuple] = []
-    if tickers is not None:
-        filters.append(("ticker", "in", tickers))
-    if start is not None:
-        filters.append(("date", ">=", start))
-    if end is not None:
-        filters.append(("date", "<=", end))
-    return filters or None
-
-
-def _resolve(tables: list[pa.Table], files: list[DataFile]) -> pd.DataFrame:
-    """Concatenate file contents and keep, for each (ticker, date), the newest version's row."""
-    if not tables:
-        return _empty_frame()
-    versions = [f.version for f in files]
-    order = np.argsort(versions, kind="stable")
-    frame = pa.concat_tables([tables[i] for i in order]).to_pandas(date_as_object=False)
-    frame["date"] = frame["date"].astype("datetime64[ns]")
-    if len({f.version for f in files}) > 1:
-        frame = frame.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    return frame.sort_values(list(KEY_COLUMNS), kind="stable")
-
-
-def _empty_frame() -> pd.DataFrame:
-    frame = PRICES_SCHEMA.empty_table().to_pandas(date_as_object=False)
-    frame["date"] = frame["date"].astype("datetime64[ns]")
-    return frame
-
-
-def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[[*KEY_COLUMNS, *VALUE_COLUMNS]].copy()
-    # Ingest validated the tickers; a caller that skipped it must not put others in the lake,
-    # whose tickers reach cache keys, report file names and LLM prompts.
-    for ticker in out["ticker"].unique():
-        check_ticker(ticker)
-    out["source"] = frame.get("source")
-    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
-    for column in VALUE_COLUMNS:
-        out[column] = out[column].astype("float64")
-    return out.reset_index(drop=True)
-
-
-def _to_table(frame: pd.DataFrame) -> pa.Table:
-    columns = {name: frame[name] for name in PRICES_SCHEMA.names}
-    columns["date"] = frame["date"].dt.date
-    return pa.Table.from_pydict(
-        {k: pa.array(v, type=PRICES_SCHEMA.field(k).type) for k, v in columns.items()},
-        schema=PRICES_SCHEMA,
-    )
-
-
-def _listings_table(listings: Mapping[str, Listing]) -> pa.Table:
-    rows = [vars(listings[t]) for t in sorted(listings)]
-    return pa.Table.from_pylist(rows, schema=LEGACY_TICKERS_SCHEMA)
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def _corrections_record(
-    replaced: pd.DataFrame, version: int, source: str, at: datetime
-) -> pa.Table:
-    record = replaced[list(KEY_COLUMNS)].copy()
-    record["date"] = record["date"].dt.date
-    for column in VALUE_COLUMNS:
-        record[f"{column}_old"] = replaced[f"{column}_old"]
-        record[f"{column}_new"] = replaced[column]
-    record["version"] = version
-    record["source"] = replaced["source"].fillna(source)
-    record["ingested_at"] = at
-    return pa.Table.from_pandas(record, preserve_index=False)
-
-
-def _updated_stats(
-    stats: Mapping[str, TickerStats], new_rows: pd.DataFrame
-) -> dict[str, TickerStats]:
-    updated = dict(stats)
-    for key, dates in new_rows.groupby("ticker")["date"]:
-        ticker = str(key)
-        first, last = dates.min().date(), dates.max().date()
-        old = updated.get(ticker)
-        updated[ticker] = (
-            TickerStats(len(dates), first, last)
-            if old is None
-            else TickerStats(old.rows + len(dates), min(old.first, first), max(old.last, last))
-        )
-    return updated

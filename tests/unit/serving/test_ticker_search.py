@@ -26,7 +26,7 @@ BUDGET_BYTES = 50_000  # issue 26: /v1/tickers answers <= 50 kB at 2,000 tickers
 
 @dataclass(frozen=True)
 class Window:
-    """The fields of ``bentos.predictor.TickerWindow`` a search reads."""
+    """The fields of ``bentos.lake_view.TickerWindow`` a search reads."""
 
     ticker: str
     name: str | None = None
