@@ -40,6 +40,9 @@ def state_env(state: Path, **extra: str) -> dict[str, str]:
         FINSIMPLES_STATE_DIR=str(state),
         PREFECT_HOME=str(state / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Each flow run starts Prefect's temporary server: on a loaded box it takes over the
+        # 20 s Prefect waits by default.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
         PREFECT_LOGGING_LEVEL="WARNING",
         OMP_WAIT_POLICY="PASSIVE",
         **extra,
