@@ -29,7 +29,7 @@ goes through the platform's own commands, each in a process of its own
 
 Each size's figures are written to ``<root>/scale-<N>.json`` as soon as they are measured, so
 sizes can run one at a time; ``--report`` prints the table of every size found, with the growth
-exponent k of time ∝ N^k fitted over the sizes measured.
+exponent k of time ∝ N^k between the two largest sizes measured.
 
 Run with ``python -m benchmarks.bench_scale`` (sizes 20, 200 and 2,000, the full train at 20 and
 200: at 2,000 it is projected, see docs/benchmarks.md) and ``... --report``; the figures go to
@@ -236,12 +236,13 @@ def report(root: Path) -> None:
 
 
 def exponent(by_size: dict[int, dict]) -> str:
-    """k of a least-squares fit of log(time) on log(N), over two sizes or more."""
+    """k of time ∝ N^k between the two largest sizes measured: at the smaller ones a step is
+    mostly a process starting and fixed work, which vary with the box's load more than with N."""
     points = [(n, row["seconds"]) for n, row in sorted(by_size.items()) if row["seconds"] > 0]
     if len(points) < 2:
         return ""
-    k = np.polyfit([math.log(n) for n, _ in points], [math.log(t) for _, t in points], 1)[0]
-    return f"{k:.2f}"
+    (n0, t0), (n1, t1) = points[-2:]
+    return f"{math.log(t1 / t0) / math.log(n1 / n0):.2f} ({n0:,} → {n1:,})"
 
 
 def main(argv: list[str] | None = None) -> int:
