@@ -29,7 +29,7 @@ goes through the platform's own commands, each in a process of its own
 
 Each size's figures are written to ``<root>/scale-<N>.json`` as soon as they are measured, so
 sizes can run one at a time; ``--report`` prints the table of every size found, with the growth
-exponent k of time ∝ N^k fitted over the sizes measured.
+exponent k of time ∝ N^k between the two largest sizes measured.
 
 Run with ``python -m benchmarks.bench_scale`` (sizes 20, 200 and 2,000, the full train at 20 and
 200: at 2,000 it is projected, see docs/benchmarks.md) and ``... --report``; the figures go to
@@ -84,21 +84,35 @@ REQUESTS = 200  # misses, then as many hits
 
 
 def measure_size(
-    tickers: int, years: int, root: Path, full_train: bool, data_only: bool = False
+    tickers: int,
+    years: int,
+    root: Path,
+    full_train: bool,
+    data_only: bool = False,
+    resume: bool = False,
 ) -> list[Measured]:
-    """Every step at ``tickers`` tickers; figures appended to ``<root>/scale-<N>.json``."""
+    """Every step at ``tickers`` tickers; figures appended to ``<root>/scale-<N>.json``.
+
+    ``resume``: the state folder exists from an earlier run; keep its figures and measure the
+    steps from the track record on (the retrain steps are not run again).
+    """
     state = root / f"n{tickers}"
-    if state.exists():
-        raise SystemExit(f"{state} exists: remove it (or pick another --root) to measure again")
+    if state.exists() != resume:
+        need = "an earlier run's state" if resume else "a fresh state (remove it)"
+        raise SystemExit(
+            f"{state}: --resume-operations {'needs' if resume else 'not given:'} {need}"
+        )
     files, log = state / "files", state / "steps.log"
-    files.mkdir(parents=True)
     universe = generate_universe(UniverseSpec(tickers=tickers, years=years, seed=0))
-    reference, prices = write_universe_files(universe, files)
     sessions = sorted(universe.prices["date"].unique())
     until = str(sessions[-4])[:10]
     env = state_env(state)
-    found: list[Measured] = []
     out = root / f"scale-{tickers}.json"
+    found: list[Measured] = []
+    if resume:
+        fields = set(Measured.__dataclass_fields__)
+        rows = json.loads(out.read_text())
+        found = [Measured(**{k: v for k, v in row.items() if k in fields}) for row in rows]
 
     def keep(measured: Measured) -> Measured:
         found.append(measured)
@@ -113,17 +127,20 @@ def measure_size(
         return keep(run(name, tickers, command, env | extra, log, note))
 
     print(f"{tickers:,} tickers x {years} years: {len(universe.prices):,} rows, until {until}")
-    step("ingest history", cli("ingest", str(reference), str(prices), "--until", until))
-    day = files / "day.parquet"
-    universe.prices.loc[universe.prices["date"] == sessions[-3]].to_parquet(day, index=False)
-    step("append one day", cli("ingest", str(day)))
-    if data_only:
-        return found
-    step("stand-in champion (SMALL fit)", python(STAND_IN))
-    run("ingest", tickers, cli("ingest", "--next-day", str(prices)), env, log)
-    step("incremental retrain", cli("train"))
-    run("feed", tickers, cli("feed", "next-day", str(prices)), env, log)
-    step("daily flow", cli("flows", "run", "daily"))
+    if not resume:
+        files.mkdir(parents=True)
+        reference, prices = write_universe_files(universe, files)
+        step("ingest history", cli("ingest", str(reference), str(prices), "--until", until))
+        day = files / "day.parquet"
+        universe.prices.loc[universe.prices["date"] == sessions[-3]].to_parquet(day, index=False)
+        step("append one day", cli("ingest", str(day)))
+        if data_only:
+            return found
+        step("stand-in champion (SMALL fit)", python(STAND_IN))
+        run("ingest", tickers, cli("ingest", "--next-day", str(prices)), env, log)
+        step("incremental retrain", cli("train"))
+        run("feed", tickers, cli("feed", "next-day", str(prices)), env, log)
+        step("daily flow", cli("flows", "run", "daily"))
     step("track record", cli("flows", "run", "track-record"))
     step("drift check", cli("flows", "run", "drift", "--no-retrain"))
     _, champion = latest_version(state)
@@ -219,12 +236,13 @@ def report(root: Path) -> None:
 
 
 def exponent(by_size: dict[int, dict]) -> str:
-    """k of a least-squares fit of log(time) on log(N), over two sizes or more."""
+    """k of time ∝ N^k between the two largest sizes measured: at the smaller ones a step is
+    mostly a process starting and fixed work, which vary with the box's load more than with N."""
     points = [(n, row["seconds"]) for n, row in sorted(by_size.items()) if row["seconds"] > 0]
     if len(points) < 2:
         return ""
-    k = np.polyfit([math.log(n) for n, _ in points], [math.log(t) for _, t in points], 1)[0]
-    return f"{k:.2f}"
+    (n0, t0), (n1, t1) = points[-2:]
+    return f"{math.log(t1 / t0) / math.log(n1 / n0):.2f} ({n0:,} → {n1:,})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,12 +253,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--report", action="store_true", help="only print the figures found")
     parser.add_argument("--data-only", action="store_true", help="only ingest and append")
+    parser.add_argument(
+        "--resume-operations",
+        action="store_true",
+        help="on an earlier run's state: the steps from the track record on",
+    )
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     if not args.report:
         for tickers in args.sizes:
             full = tickers in args.train_sizes
-            measure_size(tickers, args.years, args.root.resolve(), full, args.data_only)
+            measure_size(
+                tickers,
+                args.years,
+                args.root.resolve(),
+                full,
+                args.data_only,
+                args.resume_operations,
+            )
     report(args.root)
     return 0
 
