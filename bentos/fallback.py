@@ -39,6 +39,8 @@ from bentos.predictor import Predictor
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = 2
+_UNREADABLE = (OSError, EOFError, zlib.error, ValueError, LookupError, TypeError, AttributeError)
+"""What reading a damaged snapshot can raise: the store then starts empty."""
 DEFAULT_SNAPSHOT = Path(__file__).resolve().parent / "snapshot" / "fallback.json.gz"
 """Where ``build_snapshot`` writes by default and the service looks: inside the package, so
 ``bentoml build`` packages it with the code."""
@@ -47,7 +49,8 @@ Key = tuple[str, int, str]
 
 
 class FallbackStore:
-    """Last good answers, stored as the JSON dicts of ``ForecastAnswer``.
+    """Last good answers as the JSON dicts of ``ForecastAnswer``: the snapshot's kept packed
+    (compressed JSON, parsed when served), the ones served since as dicts.
 
     Args:
         snapshot: Answers from a snapshot, read-only.
@@ -73,7 +76,15 @@ class FallbackStore:
         store = cls()
         try:
             store._snapshot = _read_snapshot(path)
-        except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError) as exc:
+        except (
+            OSError,
+            EOFError,
+            zlib.error,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
             log.error("fallback snapshot %s unreadable (%s): starting empty", path, exc)
             return cls()
         log.info("fallback snapshot %s: %d answers", path, len(store._snapshot))
@@ -92,7 +103,14 @@ class FallbackStore:
         if answer is not None:
             return answer
         packed = self._snapshot.get(key)
-        return None if packed is None else json.loads(zlib.decompress(packed))
+        if packed is None:
+            return None
+        try:
+            answer = json.loads(zlib.decompress(packed))
+        except ValueError as exc:  # a line the load could not check: never fail the request
+            log.error("fallback snapshot answer for %s unreadable (%s)", key, exc)
+            return None
+        return answer if isinstance(answer, dict) else None
 
     def __len__(self) -> int:
         with self._lock:

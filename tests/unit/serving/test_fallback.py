@@ -81,8 +81,17 @@ TRUNCATED = gzip.compress(b'{"format": 2, "answers": 2}\nKO\t5\ten\t{"ticker": "
         gzip.compress(b'{"format": 99, "answers": []}'),
         TRUNCATED,
         gzip.compress(b'{"format": 2, "answers": 1}\nKO 5 en {}\n'),
+        gzip.compress(b"[2]\n"),
     ],
-    ids=["missing", "not-gzip", "bad-json", "other-format", "truncated", "bad-line"],
+    ids=[
+        "missing",
+        "not-gzip",
+        "bad-json",
+        "other-format",
+        "truncated",
+        "bad-line",
+        "not-a-header",
+    ],
 )
 def test_an_unreadable_snapshot_starts_empty(tmp_path: Path, content: bytes | None) -> None:
     path = tmp_path / "fallback.json.gz"
@@ -91,3 +100,12 @@ def test_an_unreadable_snapshot_starts_empty(tmp_path: Path, content: bytes | No
     store = FallbackStore.load(path)
     assert len(store) == 0
     assert store.get("KO", 5, "en") is None
+
+
+def test_an_unreadable_answer_is_no_answer(tmp_path: Path) -> None:
+    path = tmp_path / "fallback.json.gz"
+    path.write_bytes(gzip.compress(b'{"format": 2, "answers": 2}\nKO\t5\ten\t{]\nKO\t1\ten\t[]\n'))
+    store = FallbackStore.load(path)
+    assert len(store) == 2  # the load reads keys, not answers
+    assert store.get("KO", 5, "en") is None
+    assert store.get("KO", 1, "en") is None
