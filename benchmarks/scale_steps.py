@@ -80,6 +80,7 @@ def python(code: str) -> list[str]:
 def latest_version(state: Path) -> tuple[str, str | None]:
     """The newest registered version of the state's model and the champion's version."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from finsimples.settings import Settings
 
@@ -91,7 +92,7 @@ def latest_version(state: Path) -> tuple[str, str | None]:
         champion: str | None = str(
             client.get_model_version_by_alias(settings.model_name, "champion").version
         )
-    except Exception:  # no champion yet
+    except MlflowException:  # no version holds the alias yet
         champion = None
     return str(newest.version), champion
 
